@@ -1,0 +1,30 @@
+# Yishi (一事). Every target installs what it needs on first use
+# (librdkafka >= 2.8 built from Debian's source package, the Tansu broker).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+ENV := source scripts/env.sh
+
+.PHONY: help deps build test bench broker clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+deps:  ## install librdkafka >= 2.8 and the Tansu broker if missing
+	@$(ENV); echo "librdkafka: $$(pkg-config --modversion rdkafka); Tansu: $$(.venv/lib/tansu --version)"
+
+build: ## debug build of everything
+	@$(ENV); swift build $$YISHI_SWIFT_FLAGS
+
+test:  ## the whole test suite, against a Tansu broker it starts and stops
+	@$(ENV); swift build --build-tests $$YISHI_SWIFT_FLAGS
+	@$(ENV); scripts/with-broker.sh swift test --skip-build $$YISHI_SWIFT_FLAGS
+
+bench: ## throughput figures: BENCH <name> <value> <unit>
+	@$(ENV); swift build -c release --product yishi-bench $$YISHI_SWIFT_FLAGS
+	@$(ENV); scripts/with-broker.sh .build/release/yishi-bench
+
+broker: ## run a Tansu broker in the foreground on a free port (Ctrl-C stops it)
+	@$(ENV); scripts/with-broker.sh bash -c 'echo "bootstrap: $$YISHI_BOOTSTRAP"; sleep infinity'
+
+clean:
+	rm -rf .build

@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+// Yishi (一事): a multi-agency message-bus integration hub.
+// No package dependencies: Foundation, Dispatch and librdkafka (system library).
+import PackageDescription
+
+let package = Package(
+    name: "Yishi",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "yishi", targets: ["yishi"]),
+        .library(name: "YishiKafka", targets: ["YishiKafka"]),
+        .library(name: "SagaEngine", targets: ["SagaEngine"]),
+    ],
+    targets: [
+        // librdkafka >= 2.8 through pkg-config; scripts/setup-librdkafka.sh provides it.
+        .systemLibrary(
+            name: "CRdKafka",
+            path: "Sources/CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        // Kafka layer: a small, safe Swift API over librdkafka.
+        .target(name: "YishiKafka", dependencies: ["CRdKafka"], path: "Sources/YishiKafka"),
+        // Saga engine: pure and deterministic; imports no Kafka.
+        .target(name: "SagaEngine", path: "Sources/SagaEngine"),
+        // Department simulators: stand-ins for the real department systems (pure logic here).
+        .target(name: "Departments", path: "Sources/Departments"),
+        // The operators' and integrators' command line.
+        .executableTarget(name: "yishi", dependencies: ["SagaEngine"], path: "Sources/yishi"),
+        // `make bench`: throughput figures against a real broker.
+        .executableTarget(name: "yishi-bench", dependencies: ["YishiKafka", "SagaEngine"], path: "Sources/YishiBench"),
+        .testTarget(name: "KafkaTests", dependencies: ["YishiKafka"], path: "Tests/KafkaTests"),
+        .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine"], path: "Tests/SagaEngineTests"),
+        .testTarget(name: "DepartmentsTests", dependencies: ["Departments"], path: "Tests/DepartmentsTests"),
+    ]
+)
