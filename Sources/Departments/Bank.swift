@@ -1,0 +1,230 @@
+import Foundation
+
+/// A commercial bank's corporate account service: basic deposit account (基本存款账户) opening
+/// and closing (the compensation). Native vocabulary: ISO 20022 acmt-style names and codes.
+public struct Bank: DepartmentModel {
+    public static let agency = Agency.bank
+    public static let successCode = "ACPT"
+    public static let formatErrorCode = "FF01"
+    public static let unknownActionCode = "FF02"
+    /// TECH: technical problem; TM01: received after the cut-off time. Both mean "send again later".
+    public static let transientCodes = ["TECH", "TM01"]
+    public static let conflictCode = "DU01"
+    public static let manualReviewCode = "RR04"
+    public static let typicalLatency: [String: LatencyDistribution] = [
+        AccountOpening.action: LatencyDistribution(min: 30, mode: 60, max: 180),
+        AccountClosing.action: LatencyDistribution(min: 5, mode: 15, max: 60),
+    ]
+
+    public struct Institution: Sendable, Equatable {
+        public var shortCode: String
+        public var name: String
+        public var accountLength: Int
+    }
+
+    /// BIC → bank; `shortCode` is what the application form's `bank.bankCode` holds.
+    public static let institutions: [String: Institution] = [
+        "ICBKCNBJ": Institution(shortCode: "ICBC", name: "中国工商银行", accountLength: 19),
+        "ABOCCNBJ": Institution(shortCode: "ABC", name: "中国农业银行", accountLength: 19),
+        "BKCHCNBJ": Institution(shortCode: "BOC", name: "中国银行", accountLength: 12),
+        "PCBCCNBJ": Institution(shortCode: "CCB", name: "中国建设银行", accountLength: 20),
+        "COMMCNSH": Institution(shortCode: "BOCOM", name: "交通银行", accountLength: 21),
+        "CMBCCNBS": Institution(shortCode: "CMB", name: "招商银行", accountLength: 15),
+    ]
+
+    public init() {}
+
+    public struct RequestEnvelope: NativeRequestEnvelope {
+        public var MsgId: String
+        /// acmt.007 account opening request, acmt.019 account closing request
+        public var MsgTp: String
+        /// process id (saga id)
+        public var PrcId: String
+        /// process step (step id)
+        public var PrcStp: String
+
+        public init(meta: RequestMeta) {
+            MsgId = meta.requestId; MsgTp = meta.action; PrcId = meta.sagaId; PrcStp = meta.step
+        }
+        public var meta: RequestMeta { RequestMeta(requestId: MsgId, sagaId: PrcId, step: PrcStp, action: MsgTp) }
+    }
+
+    public struct ReplyEnvelope: NativeReplyEnvelope {
+        /// the request's MsgId
+        public var OrgnlMsgId: String
+        public var OrgnlMsgTp: String
+        public var PrcId: String
+        public var PrcStp: String
+        /// ACPT accepted, RJCT rejected
+        public var Sts: String
+        /// reason code (rejections)
+        public var RsnCd: String?
+        public var AddtlInf: String
+        /// field at fault
+        public var ErrFld: String?
+
+        public init(meta: RequestMeta, code: String, message: String, field: String?) {
+            OrgnlMsgId = meta.requestId; OrgnlMsgTp = meta.action; PrcId = meta.sagaId; PrcStp = meta.step
+            Sts = code == Bank.successCode ? "ACPT" : "RJCT"
+            RsnCd = code == Bank.successCode ? nil : code
+            AddtlInf = message; ErrFld = field
+        }
+    }
+
+    public struct Servicer: Codable, Sendable, Equatable {
+        public var BICFI: String
+        /// branch name
+        public var BrnchNm: String
+
+        public init(BICFI: String, BrnchNm: String) { self.BICFI = BICFI; self.BrnchNm = BrnchNm }
+    }
+
+    public struct LegalRepresentative: Codable, Sendable, Equatable {
+        public var Nm: String
+        /// RIC: resident identity card
+        public var IdTp: String
+        public var IdNb: String
+        public var MobNb: String
+
+        public init(Nm: String, IdTp: String = "RIC", IdNb: String, MobNb: String) {
+            self.Nm = Nm; self.IdTp = IdTp; self.IdNb = IdNb; self.MobNb = MobNb
+        }
+    }
+
+    public struct Organisation: Codable, Sendable, Equatable {
+        public var Nm: String
+        public var USCC: String
+        /// registered address
+        public var Adr: String
+        public var LglRep: LegalRepresentative
+
+        public init(Nm: String, USCC: String, Adr: String, LglRep: LegalRepresentative) {
+            self.Nm = Nm; self.USCC = USCC; self.Adr = Adr; self.LglRep = LglRep
+        }
+    }
+
+    public struct AccountSpec: Codable, Sendable, Equatable {
+        /// BASC basic deposit account
+        public var Tp: String
+        public var Ccy: String
+
+        public init(Tp: String = "BASC", Ccy: String = "CNY") { self.Tp = Tp; self.Ccy = Ccy }
+    }
+
+    /// acmt.007: open a basic deposit account.
+    public struct AccountOpening: NativeRequestBody, Equatable {
+        public static let action = "acmt.007"
+        public var Svcr: Servicer
+        public var Acct: AccountSpec
+        public var Org: Organisation
+
+        public init(Svcr: Servicer, Acct: AccountSpec = AccountSpec(), Org: Organisation) {
+            self.Svcr = Svcr; self.Acct = Acct; self.Org = Org
+        }
+    }
+
+    public struct OpenedAccount: Codable, Sendable, Equatable {
+        /// account number
+        public var Id: String
+        public var Tp: String
+        public var Ccy: String
+        /// opening date (yyyy-MM-dd)
+        public var OpngDt: String
+        /// 基本存款账户编号: J + 13 digits
+        public var BscAcctNb: String
+    }
+
+    public struct AccountOpeningResult: Codable, Sendable, Equatable {
+        public var Acct: OpenedAccount
+        public var Svcr: Servicer
+    }
+
+    public struct AccountRef: Codable, Sendable, Equatable {
+        public var Id: String
+
+        public init(Id: String) { self.Id = Id }
+    }
+
+    /// acmt.019: close an account (compensation). Closing an account already closed succeeds
+    /// again with its original closing date and records no second effect.
+    public struct AccountClosing: NativeRequestBody, Equatable {
+        public static let action = "acmt.019"
+        public var Acct: AccountRef
+        public var USCC: String
+
+        public init(Acct: AccountRef, USCC: String) { self.Acct = Acct; self.USCC = USCC }
+    }
+
+    public struct ClosedAccount: Codable, Sendable, Equatable {
+        public var Id: String
+        /// closing date (yyyy-MM-dd)
+        public var ClsgDt: String
+    }
+
+    public struct AccountClosingResult: Codable, Sendable, Equatable {
+        public var Acct: ClosedAccount
+    }
+
+    public struct Account: Codable, Sendable, Equatable {
+        public var number: String
+        public var uscc: String
+        public var basicAccountLicence: String
+        public var closedOn: String?
+    }
+
+    public struct Books: Codable, Sendable, Equatable {
+        /// account number → account
+        public var accounts: [String: Account] = [:]
+        public var sequence: [String: Int] = [:]
+    }
+
+    public static var emptyBooks: Books { Books() }
+
+    public func process(_ request: Data, meta: RequestMeta, books: inout Books, now: Date) -> Decision {
+        switch meta.action {
+        case AccountOpening.action: with(AccountOpening.self, request, meta) { open($0, meta, &books, now) }
+        case AccountClosing.action: with(AccountClosing.self, request, meta) { close($0, meta, &books, now) }
+        default: unknownAction(meta)
+        }
+    }
+
+    func open(_ r: AccountOpening, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        guard let bank = Self.institutions[r.Svcr.BICFI] else { return reject(meta, "RC01", "unknown BIC \(r.Svcr.BICFI)", field: "Svcr.BICFI") }
+        guard r.Acct.Tp == "BASC" else { return reject(meta, "AG01", "only basic deposit accounts (BASC) are opened here", field: "Acct.Tp") }
+        guard r.Acct.Ccy == "CNY" else { return reject(meta, "AM03", "basic deposit accounts are in CNY", field: "Acct.Ccy") }
+        do { try USCC.validate(r.Org.USCC) } catch { return reject(meta, "RR05", "USCC invalid: \(error)", field: "Org.USCC") }
+        guard !r.Org.Nm.isEmpty else { return reject(meta, "RR03", "organisation name missing", field: "Org.Nm") }
+        guard r.Org.LglRep.IdTp == "RIC" else { return reject(meta, "BE01", "legal representative ID type must be RIC", field: "Org.LglRep.IdTp") }
+        do { try ResidentID.validate(r.Org.LglRep.IdNb) } catch {
+            return reject(meta, "BE01", "legal representative ID invalid: \(error)", field: "Org.LglRep.IdNb")
+        }
+        guard MobilePhone.isValid(r.Org.LglRep.MobNb) else { return reject(meta, "BE01", "mobile number invalid", field: "Org.LglRep.MobNb") }
+        // 人民币银行结算账户管理办法: one basic deposit account per depositor, at any bank.
+        if let existing = books.accounts.values.first(where: { $0.uscc == r.Org.USCC && $0.closedOn == nil }) {
+            return reject(meta, "DUPL", "depositor already holds basic deposit account \(existing.basicAccountLicence)", field: "Org.USCC")
+        }
+        let region = String(r.Org.USCC.dropFirst(2).prefix(6))
+        let seq = books.sequence[r.Svcr.BICFI, default: 0] + 1
+        books.sequence[r.Svcr.BICFI] = seq
+        let body = String(region.prefix(4)) + String(format: "%011d", seq)
+        let number = String(repeating: "0", count: max(0, bank.accountLength - body.count)) + body
+        let licence = "J" + String(region.prefix(4)) + String(format: "%09d", books.accounts.count + 1)
+        books.accounts[number] = Account(number: number, uscc: r.Org.USCC, basicAccountLicence: licence, closedOn: nil)
+        let account = OpenedAccount(Id: number, Tp: "BASC", Ccy: "CNY", OpngDt: CST.day(now), BscAcctNb: licence)
+        return complete(meta, AccountOpeningResult(Acct: account, Svcr: r.Svcr),
+                        effects: [EffectDraft(kind: "account-opened", key: number, data: ["USCC": r.Org.USCC, "BscAcctNb": licence])])
+    }
+
+    func close(_ r: AccountClosing, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        guard let account = books.accounts[r.Acct.Id], account.uscc == r.USCC else {
+            return reject(meta, "AC01", "no account \(r.Acct.Id) held by \(r.USCC)", field: "Acct.Id")
+        }
+        if let closed = account.closedOn {
+            return complete(meta, AccountClosingResult(Acct: ClosedAccount(Id: account.number, ClsgDt: closed)), effects: [])
+        }
+        let day = CST.day(now)
+        books.accounts[account.number]?.closedOn = day
+        return complete(meta, AccountClosingResult(Acct: ClosedAccount(Id: account.number, ClsgDt: day)),
+                        effects: [EffectDraft(kind: "account-closed", key: account.number, data: ["USCC": r.USCC])])
+    }
+}

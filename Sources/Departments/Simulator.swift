@@ -1,0 +1,400 @@
+import Foundation
+
+/// The five agencies of the enterprise-opening bundle (the `<agency>` in topic names).
+public enum Agency: String, Codable, Sendable, CaseIterable {
+    case businessRegistration = "business-registration"
+    case sealEngraving = "seal-engraving"
+    case tax
+    case socialSecurity = "social-security"
+    case bank
+}
+
+/// What every native request carries, whatever the department calls the fields.
+public struct RequestMeta: Codable, Sendable, Equatable {
+    public var requestId: String
+    public var sagaId: String
+    public var step: String
+    /// The native action code (`MCSB`, `ENGRAVE`, `acmt.007`, …).
+    public var action: String
+
+    public init(requestId: String, sagaId: String, step: String, action: String) {
+        self.requestId = requestId; self.sagaId = sagaId; self.step = step; self.action = action
+    }
+}
+
+/// One effect a department produced in the real world (a name reserved, a seal on record,
+/// an account opened). The ledger is what tests audit for duplicate effects.
+public struct LedgerEffect: Codable, Sendable, Equatable {
+    public var agency: Agency
+    public var requestId: String
+    public var sagaId: String
+    public var step: String
+    /// e.g. `name-reserved`, `enterprise-registered`, `seal-engraved`, `account-opened`.
+    public var kind: String
+    /// The business key of the effect (reservation number, USCC, seal record number, account number).
+    public var key: String
+    public var data: [String: String]
+    public var at: Date
+}
+
+/// An effect as the business logic reports it; the simulator stamps request, saga, step and time.
+public struct EffectDraft: Sendable, Equatable {
+    public var kind: String
+    public var key: String
+    public var data: [String: String]
+
+    public init(kind: String, key: String, data: [String: String] = [:]) {
+        self.kind = kind; self.key = key; self.data = data
+    }
+}
+
+/// How a request ended, in canonical terms (the native reply says the same in the department's words).
+public enum Outcome: Codable, Sendable, Equatable {
+    case completed
+    /// A business rejection: final, memoized, `field` names the native field at fault.
+    case rejected(code: String, field: String?)
+    /// A retryable fault: nothing happened, not memoized; the same request may be sent again.
+    case transientFault(code: String)
+    /// The request id was reused with a different payload; nothing happened, not memoized.
+    case conflict(code: String)
+    /// Not even the envelope (request id, action) could be read: no reply, goes to the DLQ.
+    case unreadable(reason: String)
+
+    public var isFinal: Bool {
+        switch self {
+        case .completed, .rejected: true
+        case .transientFault, .conflict, .unreadable: false
+        }
+    }
+}
+
+/// The business logic's answer to one request.
+public struct Decision: Sendable {
+    public var reply: Data
+    public var outcome: Outcome
+    public var effects: [EffectDraft]
+
+    public init(reply: Data, outcome: Outcome, effects: [EffectDraft] = []) {
+        self.reply = reply; self.outcome = outcome; self.effects = effects
+    }
+}
+
+/// The result of delivering one native request to a simulator.
+public struct Handling: Sendable {
+    /// nil when the message was unreadable.
+    public var meta: RequestMeta?
+    /// The native reply; nil only when unreadable (the caller sends the message to the DLQ).
+    public var reply: Data?
+    public var outcome: Outcome
+    /// True when the reply is the memoized answer to an earlier delivery of the same request id.
+    public var replayed: Bool
+    /// Working minutes after which the reply is due (the caller converts them on its business calendar).
+    public var latencyMinutes: Int
+    /// True when the department did the work but its reply is lost: the caller publishes nothing.
+    public var replyLost: Bool
+    /// Effects of this delivery (already appended to the state's ledger).
+    public var effects: [LedgerEffect]
+}
+
+/// A native message: the department's envelope fields and the action's body fields side by
+/// side in one flat JSON object, as departments send them.
+public struct NativeMessage<Envelope: Codable & Sendable, Body: Codable & Sendable>: Codable, Sendable {
+    public var envelope: Envelope
+    public var body: Body
+
+    public init(envelope: Envelope, body: Body) {
+        self.envelope = envelope; self.body = body
+    }
+
+    public init(from decoder: Decoder) throws {
+        envelope = try Envelope(from: decoder)
+        body = try Body(from: decoder)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try envelope.encode(to: encoder)
+        try body.encode(to: encoder)
+    }
+}
+
+/// A body without fields (error replies).
+public struct NoFields: Codable, Sendable, Equatable {
+    public init() {}
+}
+
+/// The body of one native request; `action` is its code in the department's vocabulary.
+public protocol NativeRequestBody: Codable, Sendable {
+    static var action: String { get }
+}
+
+/// The fields every request of one department carries: request id, action, saga and step reference.
+public protocol NativeRequestEnvelope: Codable, Sendable {
+    init(meta: RequestMeta)
+    var meta: RequestMeta { get }
+}
+
+/// The fields every reply of one department carries: the request's references and a result code.
+public protocol NativeReplyEnvelope: Codable, Sendable {
+    init(meta: RequestMeta, code: String, message: String, field: String?)
+}
+
+/// A department's business logic and native vocabulary. Implementations are pure.
+public protocol DepartmentModel: Sendable {
+    associatedtype Books: Codable, Sendable, Equatable
+    associatedtype RequestEnvelope: NativeRequestEnvelope
+    associatedtype ReplyEnvelope: NativeReplyEnvelope
+    static var agency: Agency { get }
+    static var successCode: String { get }
+    /// Code for a request whose fields cannot be decoded (the reply names the field).
+    static var formatErrorCode: String { get }
+    /// Code for an action this department does not offer.
+    static var unknownActionCode: String { get }
+    /// Retryable fault codes.
+    static var transientCodes: [String] { get }
+    /// Code for "request id already used with a different payload".
+    static var conflictCode: String { get }
+    /// Code for a rejection by manual review (injected by the failure profile).
+    static var manualReviewCode: String { get }
+    /// Typical latency per native action, in working minutes.
+    static var typicalLatency: [String: LatencyDistribution] { get }
+    static var emptyBooks: Books { get }
+
+    /// The business logic for a request whose envelope was read.
+    func process(_ request: Data, meta: RequestMeta, books: inout Books, now: Date) -> Decision
+}
+
+extension DepartmentModel {
+    /// Reads request id, saga id, step and action; nil if the message is not readable at all.
+    public func envelope(of request: Data) -> RequestMeta? {
+        (try? JSONDecoder().decode(RequestEnvelope.self, from: request))?.meta
+    }
+
+    /// The native bytes of a request (what an adapter sends).
+    public static func request<Body: NativeRequestBody>(_ body: Body, requestId: String, sagaId: String, step: String) -> Data {
+        let meta = RequestMeta(requestId: requestId, sagaId: sagaId, step: step, action: Body.action)
+        return NativeJSON.encode(NativeMessage(envelope: RequestEnvelope(meta: meta), body: body))
+    }
+
+    public func errorReply(meta: RequestMeta, code: String, message: String, field: String?) -> Data {
+        NativeJSON.encode(NativeMessage(envelope: ReplyEnvelope(meta: meta, code: code, message: message, field: field), body: NoFields()))
+    }
+
+    public func reject(_ meta: RequestMeta, _ code: String, _ message: String, field: String?) -> Decision {
+        Decision(reply: errorReply(meta: meta, code: code, message: message, field: field),
+                 outcome: .rejected(code: code, field: field))
+    }
+
+    public func complete<Body: Codable & Sendable>(_ meta: RequestMeta, _ body: Body, effects: [EffectDraft]) -> Decision {
+        let envelope = ReplyEnvelope(meta: meta, code: Self.successCode, message: "success", field: nil)
+        return Decision(reply: NativeJSON.encode(NativeMessage(envelope: envelope, body: body)), outcome: .completed, effects: effects)
+    }
+
+    /// Decodes the request body and runs `run` on it; a missing or mistyped field becomes a
+    /// rejection naming the native field at fault.
+    public func with<Body: NativeRequestBody>(_ type: Body.Type, _ data: Data, _ meta: RequestMeta, _ run: (Body) -> Decision) -> Decision {
+        let body: Body
+        do {
+            body = try JSONDecoder().decode(Body.self, from: data)
+        } catch {
+            let (field, why) = NativeJSON.describe(error)
+            return reject(meta, Self.formatErrorCode, "message format error: \(why)", field: field)
+        }
+        return run(body)
+    }
+
+    public func unknownAction(_ meta: RequestMeta) -> Decision {
+        reject(meta, Self.unknownActionCode, "unknown action \(meta.action)", field: nil)
+    }
+}
+
+/// A department's whole state: its business records, the memo of final replies by request id,
+/// how often each request id was delivered, and the effect ledger. Codable for snapshots.
+public struct DepartmentState<Books: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    public var books: Books
+    public var ledger: [LedgerEffect]
+    struct Memo: Codable, Sendable, Equatable {
+        var fingerprint: UInt64
+        var reply: Data
+        var outcome: Outcome
+    }
+    var memo: [String: Memo]
+    var deliveries: [String: Int]
+
+    public init(books: Books) {
+        self.books = books; ledger = []; memo = [:]; deliveries = [:]
+    }
+}
+
+/// A simulated department: `(state, native request, now) -> (state', reply, effects)`.
+/// Pure and deterministic: the same state, bytes and instant always give the same result.
+public struct DepartmentSimulator<Model: DepartmentModel>: Sendable {
+    public let model: Model
+    public let profile: DepartmentProfile
+
+    public init(model: Model, profile: DepartmentProfile) {
+        self.model = model; self.profile = profile
+    }
+
+    public init(model: Model, preset: DepartmentProfile.Preset = .default, seed: UInt64 = 2026) {
+        self.init(model: model, profile: .preset(preset, latency: Model.typicalLatency, seed: seed))
+    }
+
+    public var initialState: DepartmentState<Model.Books> { DepartmentState(books: Model.emptyBooks) }
+
+    public func handle(_ state: DepartmentState<Model.Books>, request: some Encodable, now: Date)
+        -> (DepartmentState<Model.Books>, Handling) {
+        handle(state, request: NativeJSON.encode(request), now: now)
+    }
+
+    public func handle(_ state: DepartmentState<Model.Books>, request: Data, now: Date)
+        -> (DepartmentState<Model.Books>, Handling) {
+        guard let meta = model.envelope(of: request) else {
+            return (state, Handling(meta: nil, reply: nil, outcome: .unreadable(reason: "no readable envelope"),
+                                    replayed: false, latencyMinutes: 0, replyLost: false, effects: []))
+        }
+        var state = state
+        let seed = profile.seed
+        let latency = profile.latency(for: meta.action).sample(StableRandom.uniform(seed: seed, meta.requestId, "latency"))
+        let fingerprint = NativeJSON.fingerprint(request)
+        func answer(_ reply: Data, _ outcome: Outcome, replayed: Bool = false, lost: Bool = false, effects: [LedgerEffect] = []) -> (DepartmentState<Model.Books>, Handling) {
+            (state, Handling(meta: meta, reply: reply, outcome: outcome, replayed: replayed,
+                             latencyMinutes: latency, replyLost: lost, effects: effects))
+        }
+
+        if let memo = state.memo[meta.requestId] {
+            guard memo.fingerprint == fingerprint else {
+                let code = Model.conflictCode
+                return answer(model.errorReply(meta: meta, code: code, message: "request id \(meta.requestId) was already used with a different payload", field: nil), .conflict(code: code))
+            }
+            return answer(memo.reply, memo.outcome, replayed: true)
+        }
+
+        let delivery = state.deliveries[meta.requestId, default: 0]
+        state.deliveries[meta.requestId] = delivery + 1
+        if StableRandom.uniform(seed: seed, meta.requestId, "fault", String(delivery)) < profile.transientFaultRate {
+            let codes = Model.transientCodes
+            let code = codes[Int(StableRandom.hash(meta.requestId + "#\(delivery)", seed: seed) % UInt64(codes.count))]
+            return answer(model.errorReply(meta: meta, code: code, message: "temporarily unavailable, retry later", field: nil),
+                          .transientFault(code: code))
+        }
+
+        let decision: Decision
+        if StableRandom.uniform(seed: seed, meta.requestId, "manual-review") < profile.manualRejectionRate {
+            decision = model.reject(meta, Model.manualReviewCode, "rejected by manual review", field: nil)
+        } else {
+            decision = model.process(request, meta: meta, books: &state.books, now: now)
+        }
+        let effects = decision.effects.map {
+            LedgerEffect(agency: Model.agency, requestId: meta.requestId, sagaId: meta.sagaId, step: meta.step,
+                         kind: $0.kind, key: $0.key, data: $0.data, at: now)
+        }
+        state.ledger += effects
+        if decision.outcome.isFinal {
+            state.memo[meta.requestId] = .init(fingerprint: fingerprint, reply: decision.reply, outcome: decision.outcome)
+        }
+        let lost = delivery == 0 && StableRandom.uniform(seed: seed, meta.requestId, "lost") < profile.lostReplyRate
+        return answer(decision.reply, decision.outcome, lost: lost, effects: effects)
+    }
+}
+
+/// A simulator together with its state, behind one type for all five departments: what the
+/// Kafka side keeps per agency. `receive` is the pure `handle` with the state kept in place.
+public protocol DepartmentEndpoint: Sendable {
+    var agency: Agency { get }
+    var ledger: [LedgerEffect] { get }
+    mutating func receive(_ request: Data, at now: Date) -> Handling
+    /// The state as JSON (for snapshots); `restore` reads it back.
+    func snapshot() throws -> Data
+    mutating func restore(_ snapshot: Data) throws
+}
+
+public struct RunningDepartment<Model: DepartmentModel>: DepartmentEndpoint {
+    public let simulator: DepartmentSimulator<Model>
+    public private(set) var state: DepartmentState<Model.Books>
+
+    public init(_ simulator: DepartmentSimulator<Model>) {
+        self.simulator = simulator
+        state = simulator.initialState
+    }
+
+    public var agency: Agency { Model.agency }
+    public var ledger: [LedgerEffect] { state.ledger }
+
+    public mutating func receive(_ request: Data, at now: Date) -> Handling {
+        let (next, handling) = simulator.handle(state, request: request, now: now)
+        state = next
+        return handling
+    }
+
+    public func snapshot() throws -> Data { try NativeJSON.encoder.encode(state) }
+
+    public mutating func restore(_ snapshot: Data) throws {
+        state = try JSONDecoder().decode(DepartmentState<Model.Books>.self, from: snapshot)
+    }
+}
+
+/// JSON as departments speak it here: sorted keys (so replies are byte-for-byte reproducible),
+/// unescaped slashes, UTF-8.
+public enum NativeJSON {
+    public static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .secondsSince1970
+        return e
+    }()
+
+    public static func encode(_ value: some Encodable) -> Data {
+        // Encoding plain structs of strings, numbers and arrays cannot fail.
+        try! encoder.encode(value)
+    }
+
+    /// A fingerprint of the request's content that ignores key order and whitespace.
+    static func fingerprint(_ data: Data) -> UInt64 {
+        let canonical: Data
+        if let object = try? JSONSerialization.jsonObject(with: data),
+           let sorted = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+            canonical = sorted
+        } else {
+            canonical = data
+        }
+        return StableRandom.hash(String(decoding: canonical, as: UTF8.self), seed: 0)
+    }
+
+    /// The native field path at fault (`fddbr.zjhm`, `SEALS[2]`) and a reason for a decoding error.
+    static func describe(_ error: Error) -> (field: String?, reason: String) {
+        func path(_ keys: [CodingKey]) -> String? {
+            var out = ""
+            for k in keys {
+                if let i = k.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + k.stringValue }
+            }
+            return out.isEmpty ? nil : out
+        }
+        switch error as? DecodingError {
+        case let .keyNotFound(key, ctx)?: return (path(ctx.codingPath + [key]), "missing field")
+        case let .typeMismatch(_, ctx)?, let .valueNotFound(_, ctx)?: return (path(ctx.codingPath), "wrong type or null")
+        case let .dataCorrupted(ctx)?: return (path(ctx.codingPath), "not valid JSON")
+        default: return (nil, "\(error)")
+        }
+    }
+}
+
+/// Date formats departments put in replies, in China Standard Time (UTC+8, no daylight saving).
+enum CST {
+    static let calendar: Calendar = {
+        var c = Calendar(identifier: .gregorian)
+        c.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
+        return c
+    }()
+
+    /// `yyyy-MM-dd`, or `yyyyMMdd` when `separator` is empty.
+    static func day(_ date: Date, separator: String = "-") -> String {
+        let p = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d%@%02d%@%02d", p.year!, separator, p.month!, separator, p.day!)
+    }
+
+    static func year(_ date: Date) -> Int { calendar.component(.year, from: date) }
+
+    static func addingDays(_ days: Int, to date: Date) -> Date {
+        calendar.date(byAdding: .day, value: days, to: date)!
+    }
+}

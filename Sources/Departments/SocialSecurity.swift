@@ -1,0 +1,127 @@
+import Foundation
+
+/// 人社 social insurance agency: employer registration (单位参保登记). Native vocabulary:
+/// camelCase envelope, body fields in the style of the 金保工程 data dictionary (`aab…` = employer).
+public struct SocialSecurity: DepartmentModel {
+    public static let agency = Agency.socialSecurity
+    public static let successCode = "0"
+    public static let formatErrorCode = "4001"
+    public static let unknownActionCode = "4002"
+    public static let transientCodes = ["5001", "5003"]
+    public static let conflictCode = "4090"
+    public static let manualReviewCode = "4301"
+    public static let typicalLatency: [String: LatencyDistribution] = [
+        EmployerRegistration.action: LatencyDistribution(min: 5, mode: 15, max: 45),
+    ]
+
+    /// 险种类型 (aae140): 110 企业职工基本养老保险, 210 失业保险, 310 职工基本医疗保险, 410 工伤保险, 510 生育保险.
+    public static let insuranceTypes: [String: String] = [
+        "110": "企业职工基本养老保险", "210": "失业保险", "310": "职工基本医疗保险", "410": "工伤保险", "510": "生育保险",
+    ]
+
+    public let reference: ReferenceData
+
+    public init(reference: ReferenceData) { self.reference = reference }
+
+    public struct RequestEnvelope: NativeRequestEnvelope {
+        public var serialNo: String
+        /// DWCBDJ 单位参保登记
+        public var bizType: String
+        /// saga id
+        public var refCase: String
+        /// step id
+        public var refStep: String
+
+        public init(meta: RequestMeta) {
+            serialNo = meta.requestId; bizType = meta.action; refCase = meta.sagaId; refStep = meta.step
+        }
+        public var meta: RequestMeta { RequestMeta(requestId: serialNo, sagaId: refCase, step: refStep, action: bizType) }
+    }
+
+    public struct ReplyEnvelope: NativeReplyEnvelope {
+        public var serialNo: String
+        public var bizType: String
+        public var refCase: String
+        public var refStep: String
+        /// "0" success; 4xxx business; 5xxx system (retryable)
+        public var errcode: String
+        public var errmsg: String
+        public var errfield: String?
+
+        public init(meta: RequestMeta, code: String, message: String, field: String?) {
+            serialNo = meta.requestId; bizType = meta.action; refCase = meta.sagaId; refStep = meta.step
+            errcode = code; errmsg = message; errfield = field
+        }
+    }
+
+    /// DWCBDJ: register the employer for social insurance.
+    public struct EmployerRegistration: NativeRequestBody, Equatable {
+        public static let action = "DWCBDJ"
+        /// 统一社会信用代码
+        public var aab998: String
+        /// 单位名称
+        public var aab004: String
+        /// 行政区划代码
+        public var aab301: String
+        /// 法定代表人姓名
+        public var aab013: String
+        /// 单位地址
+        public var aae006: String
+        /// 险种类型
+        public var aae140: [String]
+        /// 预计参保人数
+        public var yjcbrs: Int
+
+        public init(aab998: String, aab004: String, aab301: String, aab013: String, aae006: String, aae140: [String], yjcbrs: Int) {
+            self.aab998 = aab998; self.aab004 = aab004; self.aab301 = aab301; self.aab013 = aab013
+            self.aae006 = aae006; self.aae140 = aae140; self.yjcbrs = yjcbrs
+        }
+    }
+
+    public struct EmployerRegistrationResult: Codable, Sendable, Equatable {
+        /// 单位编号 (12 digits: region code + sequence)
+        public var aab001: String
+        /// 参保开始日期 (yyyyMMdd)
+        public var aae030: String
+        public var aae140: [String]
+        /// 经办机构
+        public var jbjg: String
+    }
+
+    public struct Books: Codable, Sendable, Equatable {
+        /// USCC → 单位编号
+        public var employers: [String: String] = [:]
+        public var sequence: [String: Int] = [:]
+    }
+
+    public static var emptyBooks: Books { Books() }
+
+    public func process(_ request: Data, meta: RequestMeta, books: inout Books, now: Date) -> Decision {
+        switch meta.action {
+        case EmployerRegistration.action: with(EmployerRegistration.self, request, meta) { register($0, meta, &books, now) }
+        default: unknownAction(meta)
+        }
+    }
+
+    func register(_ r: EmployerRegistration, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        do { try USCC.validate(r.aab998) } catch { return reject(meta, "4101", "统一社会信用代码无效: \(error)", field: "aab998") }
+        if let existing = books.employers[r.aab998] {
+            return reject(meta, "4102", "单位已参保登记，单位编号 \(existing)", field: "aab998")
+        }
+        guard !r.aab004.isEmpty else { return reject(meta, "4103", "单位名称为空", field: "aab004") }
+        guard let region = reference.regions[r.aab301] else { return reject(meta, "4104", "行政区划代码无效", field: "aab301") }
+        guard !r.aab013.isEmpty else { return reject(meta, "4105", "法定代表人姓名为空", field: "aab013") }
+        guard !r.aae140.isEmpty else { return reject(meta, "4106", "未选择险种", field: "aae140") }
+        for (i, t) in r.aae140.enumerated() where Self.insuranceTypes[t] == nil {
+            return reject(meta, "4106", "险种类型 \(t) 无效", field: "aae140[\(i)]")
+        }
+        guard r.yjcbrs >= 0 else { return reject(meta, "4107", "预计参保人数不能为负", field: "yjcbrs") }
+        let seq = books.sequence[r.aab301, default: 0] + 1
+        books.sequence[r.aab301] = seq
+        let number = r.aab301 + String(format: "%06d", seq)
+        books.employers[r.aab998] = number
+        let result = EmployerRegistrationResult(aab001: number, aae030: CST.day(now, separator: ""), aae140: r.aae140,
+                                                jbjg: "\(region.locality)社会保险事业管理中心")
+        return complete(meta, result, effects: [EffectDraft(kind: "employer-registered", key: number, data: ["aab998": r.aab998])])
+    }
+}

@@ -1,0 +1,118 @@
+import Testing
+@testable import Departments
+
+/// Published valid codes (real enterprises' USCCs, GB 11643's own example ID numbers).
+let publishedUSCCs = ["91350100M000100Y43", "91110000802100433B"]
+let publishedIDs = ["11010519491231002X", "440524188001010014"]
+
+/// Every single-character change of `code` to another character of `alphabet`.
+func mutations(of code: String, over alphabet: [Character]) -> [String] {
+    let chars = Array(code)
+    return chars.indices.flatMap { i in
+        alphabet.filter { $0 != chars[i] }.map { c in
+            var m = chars; m[i] = c; return String(m)
+        }
+    }
+}
+
+@Suite struct USCCTests {
+    @Test(arguments: publishedUSCCs) func publishedCodesAreValid(code: String) throws {
+        try USCC.validate(code)
+        try OrganizationCode.validate(String(Array(code)[8..<17]))
+    }
+
+    @Test func checkCharacterMatchesPublished() throws {
+        #expect(try USCC.checkCharacter(for: "91350100M000100Y4") == "3")
+        #expect(try USCC.checkCharacter(for: "91110000802100433") == "B")
+        #expect(try OrganizationCode.checkCharacter(for: "M000100Y") == "4")
+        #expect(try OrganizationCode.checkCharacter(for: "80210043") == "3")
+    }
+
+    @Test(arguments: publishedUSCCs) func everySingleCharacterMutationIsRejected(code: String) {
+        let all = mutations(of: code, over: USCC.alphabet)
+        #expect(all.count == 18 * 30)
+        let accepted = all.filter(USCC.isValid)
+        #expect(accepted.isEmpty, "accepted mutations: \(accepted)")
+    }
+
+    @Test func errorsNameWhatIsWrong() {
+        #expect(throws: IdentifierError.wrongLength(expected: 18, got: 17)) { try USCC.validate("91350100M000100Y4") }
+        #expect(throws: IdentifierError.illegalCharacter(position: 9, character: "I")) { try USCC.validate("91350100I000100Y43") }
+        #expect(throws: IdentifierError.illegalCharacter(position: 18, character: "Z")) { try USCC.validate("91350100M000100Y4Z") }
+        #expect(throws: IdentifierError.badCheckDigit(expected: "3", got: "4")) { try USCC.validate("91350100M000100Y44") }
+        #expect(throws: IdentifierError.badRegionCode("990100")) { try USCC.validate("91990100M000100Y43") }
+    }
+
+    @Test func embeddedOrganizationCodeIsChecked() throws {
+        // Organization code check digit changed (4 → 5) and the USCC check digit recomputed.
+        let body = "91350100M000100Y5"
+        let code = body + String(try USCC.checkCharacter(for: body))
+        #expect(throws: IdentifierError.badOrganizationCodeCheckDigit(expected: "4", got: "5")) { try USCC.validate(code) }
+    }
+
+    @Test func organizationCodeMapsTenToXAndElevenToZero() throws {
+        #expect(try OrganizationCode.checkCharacter(for: "00000001") == "9") // sum 2: 11 - 2
+        #expect(try OrganizationCode.checkCharacter(for: "00000005") == "1") // sum 10: 11 - 10
+        #expect(try OrganizationCode.checkCharacter(for: "00000006") == "X") // sum 12: 11 - 1 = 10 → X
+        #expect(try OrganizationCode.checkCharacter(for: "00000000") == "0") // sum 0: 11 → 0
+        #expect(throws: IdentifierError.illegalCharacter(position: 3, character: "a")) { try OrganizationCode.checkCharacter(for: "00a00000") }
+    }
+
+    @Test func generatedCodesAreValidAndDistinct() {
+        let codes = (0..<2_000).map { USCC.generate(region: "330106", sequence: $0 * 7_919) }
+        #expect(codes.allSatisfy(USCC.isValid))
+        #expect(Set(codes).count == codes.count)
+        #expect(codes.allSatisfy { $0.hasPrefix("91330106MA") })
+        #expect(USCC.generate(region: "110105", sequence: 1, category: "2").hasPrefix("92110105"))
+    }
+}
+
+@Suite struct ResidentIDTests {
+    @Test(arguments: publishedIDs) func publishedNumbersAreValid(id: String) throws {
+        try ResidentID.validate(id)
+    }
+
+    @Test(arguments: publishedIDs) func everySingleCharacterMutationIsRejected(id: String) {
+        let alphabet = Array("0123456789X")
+        let accepted = mutations(of: id, over: alphabet).filter(ResidentID.isValid)
+        #expect(accepted.isEmpty, "accepted mutations: \(accepted)")
+    }
+
+    @Test func errorsNameWhatIsWrong() {
+        #expect(throws: IdentifierError.wrongLength(expected: 18, got: 15)) { try ResidentID.validate("110105491231002") }
+        #expect(throws: IdentifierError.illegalCharacter(position: 5, character: "X")) { try ResidentID.validate("1101X519491231002X") }
+        #expect(throws: IdentifierError.badCheckDigit(expected: "X", got: "1")) { try ResidentID.validate("110105194912310021") }
+        #expect(throws: IdentifierError.badBirthDate("19490231")) {
+            try ResidentID.validate(ResidentID.generate(region: "110105", birthDate: "19490231", sequence: 2))
+        }
+        #expect(throws: IdentifierError.badRegionCode("990105")) {
+            try ResidentID.validate(ResidentID.generate(region: "990105", birthDate: "19491231", sequence: 2))
+        }
+    }
+
+    @Test func leapDays() {
+        #expect(ResidentID.isValid(ResidentID.generate(region: "330106", birthDate: "20000229", sequence: 11)))
+        #expect(!ResidentID.isValid(ResidentID.generate(region: "330106", birthDate: "19000229", sequence: 11)))
+        #expect(!ResidentID.isValid(ResidentID.generate(region: "330106", birthDate: "19991301", sequence: 11)))
+    }
+}
+
+@Suite struct PhoneAndMaskingTests {
+    @Test func mobileNumbers() {
+        #expect(MobilePhone.isValid("13800138000"))
+        #expect(MobilePhone.isValid("19912345678"))
+        #expect(!MobilePhone.isValid("12800138000"))
+        #expect(!MobilePhone.isValid("1380013800"))
+        #expect(throws: IdentifierError.illegalCharacter(position: 4, character: "-")) { try MobilePhone.validate("138-0138000") }
+    }
+
+    @Test func masking() {
+        #expect(PersonalDataMask.idNumber("11010519491231002X") == "110105********002X")
+        #expect(PersonalDataMask.phone("13800138000") == "138****8000")
+        #expect(PersonalDataMask.name("张伟") == "张*")
+        #expect(PersonalDataMask.name("欧阳娜娜") == "欧***")
+        #expect(PersonalDataMask.name("") == "")
+        #expect(PersonalDataMask.idNumber("12345") == "*****")
+        #expect(PersonalDataMask.phone("12345") == "*****")
+    }
+}
