@@ -1,0 +1,68 @@
+import Foundation
+
+/// Every bundle version under a directory, validated and compiled, plus the catalogues and
+/// calendars they were checked against. What the CLI and the orchestrator load at start.
+public struct BundleLibrary: Sendable {
+    public let catalogues: CatalogueSet
+    public let calendars: [String: BusinessCalendar]
+    /// Valid bundles, sorted by id then version.
+    public let bundles: [CompiledBundle]
+    /// Problems of every file that did not load; those files are left out of `bundles`.
+    public let problems: [BundleProblem]
+
+    public var validator: BundleValidator { BundleValidator(catalogues: catalogues, calendars: calendars) }
+
+    /// Loads catalogues from `<catalogues>/<agency>/catalogue.json`, calendars from `*.json` in
+    /// `calendars`, and bundles from `*.json` in `bundles` (a missing bundle directory is empty).
+    public static func load(bundles: URL, catalogues: URL, calendars: URL) throws -> BundleLibrary {
+        let cats = try CatalogueSet.load(directory: catalogues)
+        var cals: [String: BusinessCalendar] = [:]
+        for file in try jsonFiles(in: calendars) {
+            let c = try BusinessCalendar.load(file)
+            cals[c.name] = c
+        }
+        let files = (try? jsonFiles(in: bundles)) ?? []
+        return load(files: files, catalogues: cats, calendars: cals)
+    }
+
+    /// Validates and compiles the given files; a second file with an already-seen id and version is a problem.
+    public static func load(files: [URL], catalogues: CatalogueSet, calendars: [String: BusinessCalendar]) -> BundleLibrary {
+        let validator = BundleValidator(catalogues: catalogues, calendars: calendars)
+        var compiled: [CompiledBundle] = []
+        var problems: [BundleProblem] = []
+        var seen: [String: String] = [:]
+        for url in files {
+            let name = url.path
+            guard let data = try? Data(contentsOf: url) else {
+                problems.append(BundleProblem(file: name, path: "$", kind: .syntax, message: "cannot read file"))
+                continue
+            }
+            let (def, ps) = validator.validate(data: data, file: name)
+            problems += ps
+            guard let def, let calendar = calendars[def.sla.calendar] else { continue }
+            let key = "\(def.id) v\(def.version)"
+            if let other = seen[key] {
+                problems.append(BundleProblem(file: name, path: "$.version", kind: .badValue, message: "\(key) is already defined in \(other); bump the version"))
+                continue
+            }
+            seen[key] = name
+            compiled.append(CompiledBundle(def, catalogues: catalogues, calendar: calendar))
+        }
+        compiled.sort { ($0.id, $0.version) < ($1.id, $1.version) }
+        return BundleLibrary(catalogues: catalogues, calendars: calendars, bundles: compiled, problems: problems)
+    }
+
+    /// The version new sagas get.
+    public func newest(_ id: String) -> CompiledBundle? { bundles.last { $0.id == id } }
+
+    /// The version a running saga keeps.
+    public func bundle(_ id: String, version: Int) -> CompiledBundle? { bundles.first { $0.id == id && $0.version == version } }
+
+    public func calendar(for bundle: CompiledBundle) -> BusinessCalendar? { calendars[bundle.definition.sla.calendar] }
+
+    /// `*.json` files directly in `dir`, sorted by name.
+    public static func jsonFiles(in dir: URL) throws -> [URL] {
+        try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }.sorted()
+            .map { dir.appendingPathComponent($0) }
+    }
+}

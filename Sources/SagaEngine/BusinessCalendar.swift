@@ -1,0 +1,143 @@
+import Foundation
+
+/// The calendar file under `seeds/calendar/` (see docs/bundle-format.md).
+public struct CalendarFile: Codable, Sendable {
+    public struct Period: Codable, Sendable { public var from: String; public var to: String }
+    public struct Holiday: Codable, Sendable { public var name: String; public var from: String; public var to: String }
+    public struct Workday: Codable, Sendable { public var date: String; public var name: String }
+    public struct Year: Codable, Sendable {
+        public var year: Int
+        /// `published` (State Council notice) or `provisional` (derived from the statutory rules).
+        public var status: String
+        public var source: String
+        public var holidays: [Holiday]
+        public var workdays: [Workday]
+    }
+    public var name: String
+    public var timeZone: String
+    public var utcOffsetMinutes: Int
+    public var workingHours: [Period]
+    public var years: [Year]
+}
+
+/// A seed or catalogue file that cannot be used; the message names the file.
+public struct LoadError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
+
+/// Working time on a fixed-offset business calendar: working hours on working days, where a
+/// working day is Monday–Friday minus statutory holidays plus adjusted working days (调休).
+/// Asia/Shanghai has had no DST since 1991, so a fixed UTC+8 offset replaces the tz database.
+public struct BusinessCalendar: Sendable {
+    public let name: String
+    public let offsetMs: Int64
+    /// Working periods as [start, end) milliseconds after local midnight, ascending.
+    public let periods: [(start: Int64, end: Int64)]
+    public let holidays: Set<Int64>
+    public let workdays: Set<Int64>
+    /// Years the file covers; outside them only weekends are non-working.
+    public let years: ClosedRange<Int>
+    public let provisionalYears: [Int]
+
+    public var workingMsPerDay: Int64 { periods.reduce(0) { $0 + $1.end - $1.start } }
+
+    public init(file f: CalendarFile) throws {
+        func clock(_ t: String) throws -> Int64 {
+            let p = t.split(separator: ":")
+            guard p.count == 2, let h = Int64(p[0]), let m = Int64(p[1]), (0...24).contains(h), (0..<60).contains(m), h * 60 + m <= 1440 else {
+                throw LoadError(description: "\(f.name): bad clock time '\(t)' (want HH:MM)")
+            }
+            return (h * 60 + m) * 60_000
+        }
+        func day(_ t: String) throws -> Int64 {
+            guard let d = CivilDate(t) else { throw LoadError(description: "\(f.name): bad date '\(t)' (want YYYY-MM-DD)") }
+            return d.dayNumber
+        }
+        var periods: [(start: Int64, end: Int64)] = []
+        for p in f.workingHours {
+            let s = try clock(p.from), e = try clock(p.to)
+            guard s < e, s >= (periods.last?.end ?? 0) else { throw LoadError(description: "\(f.name): working hours must be ascending, non-overlapping periods") }
+            periods.append((s, e))
+        }
+        guard !periods.isEmpty, !f.years.isEmpty else { throw LoadError(description: "\(f.name): needs working hours and at least one year") }
+        var hol = Set<Int64>(), work = Set<Int64>()
+        for y in f.years {
+            for h in y.holidays {
+                let a = try day(h.from), b = try day(h.to)
+                guard a <= b else { throw LoadError(description: "\(f.name): holiday \(h.name) ends before it starts") }
+                for d in a...b { hol.insert(d) }
+            }
+            for w in y.workdays { work.insert(try day(w.date)) }
+        }
+        guard hol.isDisjoint(with: work) else { throw LoadError(description: "\(f.name): a date is both a holiday and a working day") }
+        name = f.name
+        offsetMs = Int64(f.utcOffsetMinutes) * 60_000
+        self.periods = periods
+        holidays = hol
+        workdays = work
+        let ys = f.years.map(\.year)
+        years = ys.min()!...ys.max()!
+        provisionalYears = f.years.filter { $0.status != "published" }.map(\.year).sorted()
+    }
+
+    public static func load(_ url: URL) throws -> BusinessCalendar {
+        try BusinessCalendar(file: JSONDecoder().decode(CalendarFile.self, from: Data(contentsOf: url)))
+    }
+
+    /// Day number (days since 1970-01-01, local) of an instant.
+    public func localDay(_ t: Instant) -> Int64 { floorDiv(t.ms + offsetMs, CivilDate.msPerDay) }
+
+    public func isWorkingDay(_ day: Int64) -> Bool {
+        if workdays.contains(day) { return true }
+        if holidays.contains(day) { return false }
+        let wd = CivilDate(dayNumber: day).weekday
+        return wd != 0 && wd != 6
+    }
+
+    public func isWorkingDay(_ d: CivilDate) -> Bool { isWorkingDay(d.dayNumber) }
+
+    /// The instant at which `workingMs` of working time has elapsed after `start`. Time outside
+    /// working hours does not count, so a submission at 20:00 starts the clock next working morning.
+    /// A deadline that lands exactly on a period end stays there (17:30, not 09:00 the next day).
+    public func addWorkingTime(_ start: Instant, _ workingMs: Int64) -> Instant {
+        let local = start.ms + offsetMs
+        var day = floorDiv(local, CivilDate.msPerDay)
+        var inDay = local - day * CivilDate.msPerDay
+        var remaining = max(0, workingMs)
+        // Bounded: ten years of days is far beyond any SLA and stops a broken calendar looping.
+        for _ in 0..<3660 {
+            if isWorkingDay(day) {
+                for p in periods {
+                    let from = max(p.start, inDay)
+                    guard from < p.end else { continue }
+                    let available = p.end - from
+                    if remaining <= available { return Instant(ms: day * CivilDate.msPerDay + from + remaining - offsetMs) }
+                    remaining -= available
+                }
+            }
+            day += 1
+            inDay = 0
+        }
+        return Instant(ms: start.ms + workingMs)
+    }
+
+    /// Working time between two instants (0 when `b <= a`).
+    public func workingTime(from a: Instant, to b: Instant) -> Int64 {
+        guard a < b else { return 0 }
+        var total: Int64 = 0
+        let firstDay = localDay(a), lastDay = localDay(b)
+        var day = firstDay
+        while day <= lastDay {
+            if isWorkingDay(day) {
+                let base = day * CivilDate.msPerDay - offsetMs
+                for p in periods {
+                    let s = max(base + p.start, a.ms), e = min(base + p.end, b.ms)
+                    if e > s { total += e - s }
+                }
+            }
+            day += 1
+        }
+        return total
+    }
+}

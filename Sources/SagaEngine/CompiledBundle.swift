@@ -1,0 +1,197 @@
+import Foundation
+
+/// A validated bundle resolved against the catalogues into the index-based form the engine runs:
+/// steps by position, predecessors as indices, mappings as slots. Immutable and shared by every
+/// saga of this bundle version.
+public final class CompiledBundle: Sendable {
+    public let definition: BundleDefinition
+    public var id: String { definition.id }
+    public var version: Int { definition.version }
+    public let steps: [CompiledStep]
+    /// Form and licence values a saga keeps (the form is projected to these at submit).
+    public let external: [ExternalRef]
+    public let slaWorkingMs: Int64
+    public let atRiskRemainingMs: Int64
+    let stepIndex: [String: Int]
+
+    public enum ExternalRef: Equatable, Sendable {
+        case form([JSONValue.PathComponent])
+        case licence(type: String, field: String)
+    }
+
+    public struct CompiledStep: Sendable {
+        public let id: String
+        public let agency: String
+        public let action: String
+        public let predecessors: [Int]
+        public let timeoutMs: Int64
+        public let attempts: Int
+        public let backoffBaseMs: Int64
+        public let backoffCapMs: Int64
+        public let jitter: Double
+        public let retryable: Set<String>
+        public let onFailure: BundleDefinition.FailurePolicy
+        /// Nil when the action cannot be undone.
+        public let compensationAction: String?
+        public let issuesLicence: String?
+        public let deferrableMaterials: Set<String>
+        /// Output fields a saga keeps after success: those later mappings or the compensation read.
+        public let retainedOutputs: [String]
+        let mapping: [(String, Mapping)]
+        /// Compensation payload field → slot in `retainedOutputs`.
+        let compensationInputs: [(String, Int)]
+    }
+
+    indirect enum Mapping: Sendable {
+        case external(Int)
+        case output(step: Int, slot: Int)
+        case coalesce([Mapping])
+        case literal(JSONValue)
+        case object([(String, Mapping)])
+    }
+
+    /// `definition` must have passed `BundleValidator` against the same catalogues.
+    public init(_ definition: BundleDefinition, catalogues: CatalogueSet, calendar: BusinessCalendar) {
+        self.definition = definition
+        let index = Dictionary(definition.steps.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+        stepIndex = index
+        slaWorkingMs = Int64(definition.sla.workingDays * Double(calendar.workingMsPerDay))
+        atRiskRemainingMs = DurationText.parse(definition.sla.atRiskRemaining) ?? 0
+
+        let actions = definition.steps.map { catalogues.agencies[$0.agency]?.action($0.action) }
+        let compensations: [AgencyCatalogue.Action?] = definition.steps.enumerated().map { i, s in
+            guard actions[i]?.compensable == true, let name = s.compensation ?? actions[i]?.compensation else { return nil }
+            return catalogues.agencies[s.agency]?.action(name)
+        }
+        // Which outputs must survive in the state: referenced by a mapping, or needed to compensate.
+        var retained = [[String]](repeating: [], count: definition.steps.count)
+        func noteRefs(_ v: JSONValue) {
+            switch v {
+            case .string(let s):
+                if case .success(.stepOutput(let step, let field))? = MappingRef.isReference(s) ? MappingRef.parse(s) : nil,
+                   let j = index[step], !retained[j].contains(field) { retained[j].append(field) }
+            case .array(let xs): xs.forEach(noteRefs)
+            case .object(let o): o.values.forEach(noteRefs)
+            default: break
+            }
+        }
+        for s in definition.steps { s.input.values.forEach(noteRefs) }
+        for (i, c) in compensations.enumerated() {
+            for f in c?.inputs ?? [] where actions[i]?.outputs.contains(where: { $0.name == f.name }) == true && !retained[i].contains(f.name) {
+                retained[i].append(f.name)
+            }
+        }
+        for i in retained.indices { retained[i].sort() }
+
+        var external: [ExternalRef] = []
+        func slot(_ r: ExternalRef) -> Int {
+            if let i = external.firstIndex(of: r) { return i }
+            external.append(r)
+            return external.count - 1
+        }
+        func compile(_ v: JSONValue) -> Mapping {
+            switch v {
+            case .string(let s) where MappingRef.isReference(s):
+                switch MappingRef.parse(s) {
+                case .success(.form(let path)): return .external(slot(.form(path)))
+                case .success(.licence(let t, let f)): return .external(slot(.licence(type: t, field: f)))
+                case .success(.stepOutput(let step, let field)):
+                    let j = index[step]!
+                    return .output(step: j, slot: retained[j].firstIndex(of: field)!)
+                case .failure: return .literal(.null)
+                }
+            case .array(let xs) where !xs.isEmpty && xs.allSatisfy({ $0.stringValue.map(MappingRef.isReference) ?? false }):
+                return .coalesce(xs.map(compile))
+            case .object(let o):
+                return .object(o.sorted { $0.key < $1.key }.map { ($0.key, compile($0.value)) })
+            default:
+                return .literal(v)
+            }
+        }
+        steps = definition.steps.enumerated().map { i, s in
+            let comp = compensations[i]
+            return CompiledStep(
+                id: s.id, agency: s.agency, action: s.action,
+                predecessors: s.after.compactMap { index[$0] },
+                timeoutMs: DurationText.parse(s.timeout) ?? 60_000,
+                attempts: s.retry.attempts,
+                backoffBaseMs: DurationText.parse(s.retry.backoffBase) ?? 1000,
+                backoffCapMs: DurationText.parse(s.retry.backoffCap) ?? 1000,
+                jitter: s.retry.jitter,
+                retryable: Set(s.retry.retryableCodes),
+                onFailure: s.onFailure,
+                compensationAction: comp?.id,
+                issuesLicence: actions[i]?.issuesLicence,
+                deferrableMaterials: Set(s.deferrableMaterials),
+                retainedOutputs: retained[i],
+                mapping: s.input.sorted { $0.key < $1.key }.map { ($0.key, compile($0.value)) },
+                compensationInputs: (comp?.inputs ?? []).compactMap { f in retained[i].firstIndex(of: f.name).map { (f.name, $0) } })
+        }
+        self.external = external
+    }
+
+    public func stepIndex(of id: String) -> Int? { stepIndex[id] }
+
+    /// Steps grouped by depth in the DAG (level 0 has no predecessors): what runs in parallel.
+    public var levels: [[Int]] {
+        var depth = [Int](repeating: 0, count: steps.count)
+        // Definitions are acyclic once validated; relax until stable (at most n passes).
+        for _ in steps.indices {
+            var changed = false
+            for (i, s) in steps.enumerated() {
+                let d = (s.predecessors.map { depth[$0] + 1 }.max() ?? 0)
+                if d != depth[i] { depth[i] = d; changed = true }
+            }
+            if !changed { break }
+        }
+        return (0...(depth.max() ?? 0)).map { l in steps.indices.filter { depth[$0] == l } }
+    }
+
+    // MARK: - evaluation (engine-internal)
+
+    /// The form and licence values a saga keeps, in `external` order; absent values are null.
+    func project(form: JSONValue, licences: [String: JSONValue]) -> [JSONValue] {
+        external.map { ref in
+            switch ref {
+            case .form(let path): return form.value(at: path) ?? .null
+            case .licence(let type, let field): return licences[type]?[field] ?? .null
+            }
+        }
+    }
+
+    func evaluate(_ m: Mapping, _ state: SagaState) -> JSONValue {
+        switch m {
+        case .external(let i): return state.external[i]
+        case .output(let step, let slot):
+            let outs = state.steps[step].outputs
+            return slot < outs.count ? outs[slot] : .null
+        case .coalesce(let ms):
+            for m in ms { let v = evaluate(m, state); if v != .null { return v } }
+            return .null
+        case .literal(let v): return v
+        case .object(let fields):
+            var o: [String: JSONValue] = [:]
+            o.reserveCapacity(fields.count)
+            for (k, m) in fields { let v = evaluate(m, state); if v != .null { o[k] = v } }
+            return .object(o)
+        }
+    }
+
+    /// The request payload of step `i`: its mapping, then operator corrections and supplements on top.
+    func payload(_ i: Int, _ state: SagaState) -> [String: JSONValue] {
+        let s = steps[i]
+        var o: [String: JSONValue] = [:]
+        o.reserveCapacity(s.mapping.count + 1)
+        for (k, m) in s.mapping { let v = evaluate(m, state); if v != .null { o[k] = v } }
+        if !s.deferrableMaterials.isEmpty { o["deferrableMaterials"] = .array(s.deferrableMaterials.sorted().map(JSONValue.string)) }
+        if let extra = state.steps[i].override { o.merge(extra) { _, new in new } }
+        return o
+    }
+
+    func compensationPayload(_ i: Int, _ state: SagaState) -> [String: JSONValue] {
+        var o: [String: JSONValue] = [:]
+        let outs = state.steps[i].outputs
+        for (k, slot) in steps[i].compensationInputs where slot < outs.count && outs[slot] != .null { o[k] = outs[slot] }
+        return o
+    }
+}

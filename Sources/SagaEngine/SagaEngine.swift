@@ -1,0 +1,548 @@
+/// The saga engine: a pure function from (state, input) to (state', outputs).
+///
+/// No clock, no randomness, no I/O: time arrives in `SagaInput.at`, backoff jitter is a hash of
+/// (saga id, step id, attempt), and the only effects are the returned `SagaOutput`s, which the
+/// orchestrator writes to Kafka in the same transaction as the new state. Replaying a saga's input
+/// log from `SagaState(sagaId:bundle:)` therefore reproduces its state exactly.
+///
+/// An input that does not apply (a duplicate, a reply to an old attempt, a timer that lost its race)
+/// leaves the state untouched and yields one `inputIgnored` audit event saying why.
+/// Semantics in detail: docs/saga-engine.md.
+public enum SagaEngine {
+    public static func apply(_ state: SagaState, _ input: SagaInput, bundle: CompiledBundle, calendar: BusinessCalendar) -> (SagaState, [SagaOutput]) {
+        var s = state
+        let out = apply(to: &s, input, bundle: bundle, calendar: calendar)
+        return (s, out)
+    }
+
+    /// In-place variant (no copy of the state's arrays); same semantics.
+    public static func apply(to state: inout SagaState, _ input: SagaInput, bundle: CompiledBundle, calendar: BusinessCalendar) -> [SagaOutput] {
+        var c = Context(b: bundle, cal: calendar, at: input.at)
+        state.handle(input.event, &c)
+        return c.out
+    }
+
+    /// Replays an input log from a fresh state; outputs are discarded.
+    public static func replay(sagaId: String, _ inputs: [SagaInput], bundle: CompiledBundle, calendar: BusinessCalendar) -> SagaState {
+        var s = SagaState(sagaId: sagaId, bundle: bundle)
+        for i in inputs { _ = apply(to: &s, i, bundle: bundle, calendar: calendar) }
+        return s
+    }
+
+    /// Retry delay before attempt `attempt + 1`: exponential from `backoffBase`, capped at
+    /// `backoffCap`, then shortened by up to `jitter` of itself. The random share is a hash of
+    /// (saga, step, attempt), so it spreads sagas apart yet replays identically.
+    public static func backoff(step: CompiledBundle.CompiledStep, sagaId: String, attempt: Int, failures: Int) -> Int64 {
+        let exp = min(max(failures - 1, 0), 40)
+        let raw = step.backoffBaseMs.multipliedReportingOverflow(by: Int64(1) << exp)
+        let d = raw.overflow ? step.backoffCapMs : min(step.backoffCapMs, raw.partialValue)
+        let u = Double(StableHash.of(sagaId, step.id, attempt) >> 11) / Double(UInt64(1) << 53)
+        return max(1, Int64(Double(d) * (1 - step.jitter * u)))
+    }
+}
+
+/// FNV-1a over the strings then a SplitMix64 finaliser: stable across runs and platforms, unlike `Hasher`.
+enum StableHash {
+    static func of(_ a: String, _ b: String, _ n: Int) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in a.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        h = (h ^ 0xff) &* 0x100_0000_01b3
+        for byte in b.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        var z = h &+ UInt64(truncatingIfNeeded: n) &* 0x9e37_79b9_7f4a_7c15
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+struct Context {
+    let b: CompiledBundle
+    let cal: BusinessCalendar
+    let at: Instant
+    var out: [SagaOutput] = []
+}
+
+extension SagaState {
+    // MARK: - dispatch on input
+
+    mutating func handle(_ event: SagaEvent, _ c: inout Context) {
+        guard bundleId == c.b.id, bundleVersion == c.b.version else {
+            return ignore(&c, "saga runs \(bundleId) v\(bundleVersion), not \(c.b.id) v\(c.b.version)")
+        }
+        if case .submit(let form, let licences) = event {
+            guard status == .new else { return ignore(&c, "already submitted") }
+            return submit(form, licences, &c)
+        }
+        guard status != .new else { return ignore(&c, "not submitted yet") }
+        guard !status.isFinal else { return ignore(&c, "saga is \(status.rawValue)") }
+
+        switch event {
+        case .submit: break
+        case .stepSucceeded(let step, let attempt, let outputs):
+            guard let i = answerable(step, attempt, &c) else { return }
+            seq &+= 1
+            cancelStepTimer(i, &c)
+            let st = c.b.steps[i]
+            steps[i].status = .succeeded
+            steps[i].outputs = st.retainedOutputs.map { outputs[$0] ?? .null }
+            steps[i].lastError = nil
+            steps[i].missing = []
+            completionOrder.append(UInt16(i))
+            audit(&c, .stepSucceeded, step: st.id, attempt: attempt)
+            if let type = st.issuesLicence {
+                c.out.append(.licenceIssued(LicenceIssued(sagaId: sagaId, step: st.id, type: type, data: outputs)))
+            }
+            progress(&c)
+
+        case .stepRejected(let step, let attempt, let code, let reason, let field):
+            guard let i = answerable(step, attempt, &c) else { return }
+            seq &+= 1
+            cancelStepTimer(i, &c)
+            steps[i].lastError = code
+            audit(&c, .stepRejected, step: step, attempt: attempt, detail: field.map { "\(code): \(reason) (\($0))" } ?? "\(code): \(reason)")
+            failFinally(i, code: code, reason: reason, &c)
+
+        case .stepFailed(let step, let attempt, let code, let message):
+            guard let i = index(step, &c) else { return }
+            guard steps[i].status == .running, Int(steps[i].attempt) == attempt else { return ignore(&c, "stale or duplicate failure of \(step) attempt \(attempt)") }
+            seq &+= 1
+            cancelStepTimer(i, &c)
+            audit(&c, .stepFailed, step: step, attempt: attempt, detail: "\(code): \(message)")
+            technicalFailure(i, code: code, message: message, &c)
+
+        case .supplementNeeded(let step, let attempt, let materials):
+            guard let i = answerable(step, attempt, &c) else { return }
+            seq &+= 1
+            cancelStepTimer(i, &c)
+            let refused = materials.filter { !c.b.steps[i].deferrableMaterials.contains($0) }
+            if !refused.isEmpty {
+                // The bundle does not accept these as 容缺: the application is incomplete.
+                steps[i].lastError = HubErrorCode.materialMissing
+                let reason = "missing materials not accepted as 容缺: " + refused.joined(separator: ", ")
+                audit(&c, .stepRejected, step: step, attempt: attempt, detail: HubErrorCode.materialMissing + ": " + reason)
+                failFinally(i, code: HubErrorCode.materialMissing, reason: reason, &c)
+            } else if status == .compensating {
+                steps[i].status = .cancelled
+                audit(&c, .supplementRequested, step: step, attempt: attempt, detail: "saga is compensating; step abandoned")
+                continueAbort(&c)
+            } else {
+                steps[i].status = .waitingSupplement
+                steps[i].missing = materials
+                audit(&c, .supplementRequested, step: step, attempt: attempt, detail: materials.joined(separator: ", "))
+            }
+
+        case .supplementProvided(let step, let attempt, let materials):
+            guard let i = index(step, &c) else { return }
+            guard steps[i].status == .waitingSupplement, Int(steps[i].attempt) == attempt, status == .running || status == .manual else {
+                return ignore(&c, "\(step) is not waiting for a supplement from attempt \(attempt)")
+            }
+            seq &+= 1
+            var supplements = steps[i].override?["supplements"]?.objectValue ?? [:]
+            supplements.merge(materials) { _, new in new }
+            setOverride(i, ["supplements": .object(supplements)])
+            steps[i].missing = []
+            audit(&c, .supplementProvided, step: step, attempt: attempt, detail: materials.keys.sorted().joined(separator: ", "))
+            dispatchReady(&c)
+
+        case .compensationSucceeded(let step, let attempt):
+            guard let i = compensationAnswerable(step, attempt, &c) else { return }
+            seq &+= 1
+            c.out.append(.cancelTimer(timer(.compensationTimeout(step: step, attempt: attempt), steps[i].due)))
+            steps[i].status = .compensated
+            audit(&c, .compensationSucceeded, step: step, attempt: attempt)
+            continueAbort(&c)
+
+        case .compensationFailed(let step, let attempt, let code, let message):
+            guard let i = compensationAnswerable(step, attempt, &c) else { return }
+            seq &+= 1
+            c.out.append(.cancelTimer(timer(.compensationTimeout(step: step, attempt: attempt), steps[i].due)))
+            audit(&c, .compensationFailed, step: step, attempt: attempt, detail: "\(code): \(message)")
+            compensationFailure(i, code: code, message: message, &c)
+
+        case .timerFired(let key):
+            timerFired(key, &c)
+
+        case .operatorCommand(let cmd):
+            guard !recentCommands.contains(cmd.id) else { return ignore(&c, "command \(cmd.id) already handled") }
+            operatorCommand(cmd, &c)
+        }
+    }
+
+    private mutating func submit(_ form: JSONValue, _ licences: [String: JSONValue], _ c: inout Context) {
+        seq &+= 1
+        submittedAt = c.at
+        deadline = c.cal.addWorkingTime(c.at, c.b.slaWorkingMs)
+        atRiskAt = c.cal.addWorkingTime(c.at, max(0, c.b.slaWorkingMs - c.b.atRiskRemainingMs))
+        external = c.b.project(form: form, licences: licences)
+        status = .running
+        audit(&c, .submitted, detail: "deadline " + deadline.description)
+        c.out.append(.scheduleTimer(timer(.slaAtRisk, atRiskAt)))
+        c.out.append(.scheduleTimer(timer(.slaBreach, deadline)))
+        dispatchReady(&c)
+    }
+
+    private mutating func timerFired(_ key: TimerKey, _ c: inout Context) {
+        switch key {
+        case .stepTimeout(let step, let attempt):
+            guard let i = index(step, &c) else { return }
+            guard steps[i].status == .running, Int(steps[i].attempt) == attempt, c.at >= steps[i].due else { return ignore(&c, "timer \(key.id(sagaId: sagaId)) is stale") }
+            seq &+= 1
+            audit(&c, .stepTimedOut, step: step, attempt: attempt)
+            technicalFailure(i, code: HubErrorCode.timeout, message: "no answer within \(DurationText.format(c.b.steps[i].timeoutMs))", &c)
+        case .retryBackoff(let step, let attempt):
+            guard let i = index(step, &c) else { return }
+            guard steps[i].status == .backoff, Int(steps[i].attempt) == attempt, c.at >= steps[i].due else { return ignore(&c, "timer \(key.id(sagaId: sagaId)) is stale") }
+            seq &+= 1
+            steps[i].status = .pending
+            audit(&c, .retryScheduled, step: step, attempt: attempt, detail: paused ? "retry due; saga paused" : "retry due")
+            dispatchReady(&c)
+        case .compensationTimeout(let step, let attempt):
+            guard let i = index(step, &c) else { return }
+            guard steps[i].status == .compensating, Int(steps[i].compensationAttempt) == attempt, c.at >= steps[i].due else { return ignore(&c, "timer \(key.id(sagaId: sagaId)) is stale") }
+            seq &+= 1
+            audit(&c, .compensationFailed, step: step, attempt: attempt, detail: HubErrorCode.timeout)
+            compensationFailure(i, code: HubErrorCode.timeout, message: "no answer", &c)
+        case .compensationBackoff(let step, let attempt):
+            guard let i = index(step, &c) else { return }
+            guard steps[i].status == .compensationBackoff, Int(steps[i].compensationAttempt) == attempt, c.at >= steps[i].due else { return ignore(&c, "timer \(key.id(sagaId: sagaId)) is stale") }
+            seq &+= 1
+            // Back to "completed, not yet undone": continueAbort picks it up (unless paused).
+            steps[i].status = .succeeded
+            audit(&c, .retryScheduled, step: step, attempt: attempt, detail: "compensation retry due")
+            continueAbort(&c)
+        case .slaAtRisk:
+            guard !slaAtRisk, c.at >= atRiskAt else { return ignore(&c, "SLA at-risk timer is stale") }
+            seq &+= 1
+            slaAtRisk = true
+            audit(&c, .slaAtRisk, detail: "deadline " + deadline.description)
+        case .slaBreach:
+            guard !slaBreached, c.at >= deadline else { return ignore(&c, "SLA breach timer is stale") }
+            seq &+= 1
+            slaBreached = true
+            slaAtRisk = true
+            audit(&c, .slaBreached, detail: "deadline " + deadline.description)
+        }
+    }
+
+    private mutating func operatorCommand(_ cmd: OperatorCommand, _ c: inout Context) {
+        let forward = status == .running || status == .manual
+        func reject(_ me: inout SagaState, _ why: String) {
+            // Recorded (not ignored) so that a redelivery later, when it might apply, stays a no-op.
+            me.seq &+= 1
+            me.remember(cmd.id)
+            me.audit(&c, .inputIgnored, by: cmd.by, detail: "command \(cmd.id) rejected: " + why)
+        }
+        switch cmd.action {
+        case .retry(let step, let corrected):
+            guard let i = index(step, &c) else { return }
+            let st = steps[i].status
+            if forward, st == .failed || st == .backoff || st == .waitingSupplement {
+                seq &+= 1
+                remember(cmd.id)
+                if st == .backoff { c.out.append(.cancelTimer(timer(.retryBackoff(step: step, attempt: Int(steps[i].attempt)), steps[i].due))) }
+                if let corrected { setOverride(i, corrected) }
+                else if st != .backoff { bumpRevision(i) }
+                steps[i].status = .pending
+                steps[i].missing = []
+                closeCase(step)
+                audit(&c, .stepRetried, step: step, by: cmd.by, detail: corrected.map { "corrected: " + $0.keys.sorted().joined(separator: ", ") })
+                dispatchReady(&c)
+            } else if status == .compensating, st == .compensationFailed || st == .compensationBackoff {
+                seq &+= 1
+                remember(cmd.id)
+                if st == .compensationBackoff {
+                    c.out.append(.cancelTimer(timer(.compensationBackoff(step: step, attempt: Int(steps[i].compensationAttempt)), steps[i].due)))
+                }
+                steps[i].status = .succeeded
+                steps[i].failures = 0
+                closeCase(step)
+                audit(&c, .stepRetried, step: step, by: cmd.by, detail: "compensation")
+                continueAbort(&c)
+            } else { reject(&self, "\(step) is \(st.rawValue)") }
+
+        case .skip(let step, let reason):
+            guard let i = index(step, &c) else { return }
+            let st = steps[i].status
+            guard forward, st == .pending || st == .failed || st == .backoff || st == .waitingSupplement else {
+                return reject(&self, "\(step) is \(st.rawValue); only pending, failed, backing-off or waiting steps can be skipped")
+            }
+            seq &+= 1
+            remember(cmd.id)
+            if st == .backoff { c.out.append(.cancelTimer(timer(.retryBackoff(step: step, attempt: Int(steps[i].attempt)), steps[i].due))) }
+            steps[i].status = .skipped
+            steps[i].missing = []
+            closeCase(step)
+            audit(&c, .stepSkipped, step: step, by: cmd.by, detail: reason)
+            progress(&c)
+
+        case .cancel(let reason):
+            guard forward else { return reject(&self, "saga is \(status.rawValue)") }
+            seq &+= 1
+            remember(cmd.id)
+            audit(&c, .cancelRequested, by: cmd.by, detail: reason)
+            beginAbort(.cancel, &c)
+
+        case .pause(let reason):
+            guard !paused else { return reject(&self, "already paused") }
+            seq &+= 1
+            remember(cmd.id)
+            paused = true
+            audit(&c, .paused, by: cmd.by, detail: reason)
+
+        case .resume:
+            guard paused else { return reject(&self, "not paused") }
+            seq &+= 1
+            remember(cmd.id)
+            paused = false
+            audit(&c, .resumed, by: cmd.by)
+            progress(&c)
+
+        case .resolveManually(let step, let outputs, let note):
+            guard let i = index(step, &c) else { return }
+            let st = steps[i].status
+            if forward, st == .failed {
+                seq &+= 1
+                remember(cmd.id)
+                let cs = c.b.steps[i]
+                steps[i].status = .succeeded
+                steps[i].outputs = cs.retainedOutputs.map { outputs[$0] ?? .null }
+                completionOrder.append(UInt16(i))
+                closeCase(step)
+                audit(&c, .stepResolvedManually, step: step, by: cmd.by, detail: note)
+                if let type = cs.issuesLicence, !outputs.isEmpty {
+                    c.out.append(.licenceIssued(LicenceIssued(sagaId: sagaId, step: step, type: type, data: outputs)))
+                }
+                progress(&c)
+            } else if status == .compensating, st == .compensationFailed {
+                seq &+= 1
+                remember(cmd.id)
+                steps[i].status = .compensated
+                closeCase(step)
+                audit(&c, .stepResolvedManually, step: step, by: cmd.by, detail: note)
+                continueAbort(&c)
+            } else { reject(&self, "\(step) is \(st.rawValue); nothing to resolve") }
+        }
+    }
+
+    // MARK: - scheduling
+
+    /// Dispatches every pending step whose predecessors are all done, unless paused or aborting.
+    private mutating func dispatchReady(_ c: inout Context) {
+        guard status == .running || status == .manual, !paused else { return }
+        for i in steps.indices where steps[i].status == .pending {
+            var ready = true
+            for p in c.b.steps[i].predecessors where !steps[p].status.isDone { ready = false; break }
+            if ready { dispatch(i, &c) }
+        }
+    }
+
+    private mutating func dispatch(_ i: Int, _ c: inout Context) {
+        let st = c.b.steps[i]
+        steps[i].attempt &+= 1
+        steps[i].status = .running
+        steps[i].due = c.at + st.timeoutMs
+        let attempt = Int(steps[i].attempt)
+        c.out.append(.dispatch(StepCommand(
+            sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.action,
+            payload: c.b.payload(i, self), requestId: sagaId + "/" + st.id + "/r" + String(steps[i].revision), deadline: steps[i].due)))
+        c.out.append(.scheduleTimer(timer(.stepTimeout(step: st.id, attempt: attempt), steps[i].due)))
+        audit(&c, .stepDispatched, step: st.id, attempt: attempt)
+    }
+
+    /// After a step finished (or was skipped/resolved): move forward, or keep undoing.
+    private mutating func progress(_ c: inout Context) {
+        if status == .compensating { return continueAbort(&c) }
+        dispatchReady(&c)
+        if status == .running, steps.allSatisfy({ $0.status.isDone }) { finish(.completed, &c) }
+    }
+
+    private mutating func technicalFailure(_ i: Int, code: String, message: String, _ c: inout Context) {
+        let st = c.b.steps[i]
+        steps[i].failures &+= 1
+        steps[i].lastError = code
+        if status != .compensating, st.retryable.contains(code), Int(steps[i].failures) < st.attempts {
+            let attempt = Int(steps[i].attempt)
+            let delay = SagaEngine.backoff(step: st, sagaId: sagaId, attempt: attempt, failures: Int(steps[i].failures))
+            steps[i].status = .backoff
+            steps[i].due = c.at + delay
+            c.out.append(.scheduleTimer(timer(.retryBackoff(step: st.id, attempt: attempt), steps[i].due)))
+            audit(&c, .retryScheduled, step: st.id, attempt: attempt, detail: "in " + DurationText.format(delay))
+        } else {
+            failFinally(i, code: code, reason: message, &c)
+        }
+    }
+
+    /// The step has failed for good: apply its `onFailure` policy.
+    private mutating func failFinally(_ i: Int, code: String, reason: String, _ c: inout Context) {
+        steps[i].status = .failed
+        if status == .compensating { return continueAbort(&c) }
+        let st = c.b.steps[i]
+        switch st.onFailure {
+        case .fail:
+            finish(.failed, &c)
+        case .compensate:
+            beginAbort(.failure, &c)
+        case .manual:
+            let mc = ManualCase(step: st.id, kind: .forward, code: code, reason: reason, openedAt: c.at)
+            manualCases.append(mc)
+            status = .manual
+            audit(&c, .manualCaseOpened, step: st.id, attempt: Int(steps[i].attempt), detail: code + ": " + reason)
+            c.out.append(.manualCaseOpened(sagaId: sagaId, mc))
+        }
+    }
+
+    private mutating func beginAbort(_ cause: AbortCause, _ c: inout Context) {
+        status = .compensating
+        abortedBy = cause
+        manualCases.removeAll { $0.kind == .forward }
+        for i in steps.indices {
+            switch steps[i].status {
+            case .pending, .waitingSupplement:
+                steps[i].status = .cancelled
+            case .backoff:
+                c.out.append(.cancelTimer(timer(.retryBackoff(step: c.b.steps[i].id, attempt: Int(steps[i].attempt)), steps[i].due)))
+                steps[i].status = .cancelled
+            default: break
+            }
+        }
+        audit(&c, .compensationStarted, detail: cause.rawValue)
+        continueAbort(&c)
+    }
+
+    /// Undo one step at a time, newest completion first; wait while anything is still in flight,
+    /// so a late success is undone too and the order stays strictly reversed.
+    private mutating func continueAbort(_ c: inout Context) {
+        guard status == .compensating, !paused else { return }
+        for s in steps {
+            switch s.status {
+            case .running, .compensating, .compensationBackoff, .compensationFailed: return
+            default: continue
+            }
+        }
+        for idx in completionOrder.reversed() {
+            let i = Int(idx)
+            if steps[i].status == .succeeded, c.b.steps[i].compensationAction != nil { return dispatchCompensation(i, &c) }
+        }
+        finish(abortedBy == .cancel ? .cancelled : .compensated, &c)
+    }
+
+    private mutating func dispatchCompensation(_ i: Int, _ c: inout Context) {
+        let st = c.b.steps[i]
+        if steps[i].compensationAttempt == 0 { steps[i].failures = 0 }
+        steps[i].compensationAttempt &+= 1
+        steps[i].status = .compensating
+        steps[i].due = c.at + st.timeoutMs
+        let attempt = Int(steps[i].compensationAttempt)
+        c.out.append(.compensate(StepCommand(
+            sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.compensationAction ?? "",
+            payload: c.b.compensationPayload(i, self), requestId: sagaId + "/" + st.id + "/undo", deadline: steps[i].due)))
+        c.out.append(.scheduleTimer(timer(.compensationTimeout(step: st.id, attempt: attempt), steps[i].due)))
+        audit(&c, .compensationDispatched, step: st.id, attempt: attempt)
+    }
+
+    private mutating func compensationFailure(_ i: Int, code: String, message: String, _ c: inout Context) {
+        let st = c.b.steps[i]
+        steps[i].failures &+= 1
+        steps[i].lastError = code
+        let attempt = Int(steps[i].compensationAttempt)
+        if st.retryable.contains(code), Int(steps[i].failures) < st.attempts {
+            let delay = SagaEngine.backoff(step: st, sagaId: sagaId, attempt: 10_000 + attempt, failures: Int(steps[i].failures))
+            steps[i].status = .compensationBackoff
+            steps[i].due = c.at + delay
+            c.out.append(.scheduleTimer(timer(.compensationBackoff(step: st.id, attempt: attempt), steps[i].due)))
+            audit(&c, .retryScheduled, step: st.id, attempt: attempt, detail: "compensation in " + DurationText.format(delay))
+        } else {
+            steps[i].status = .compensationFailed
+            let mc = ManualCase(step: st.id, kind: .compensation, code: code, reason: message, openedAt: c.at)
+            manualCases.append(mc)
+            audit(&c, .manualCaseOpened, step: st.id, attempt: attempt, detail: "compensation " + code + ": " + message)
+            c.out.append(.manualCaseOpened(sagaId: sagaId, mc))
+        }
+    }
+
+    private mutating func finish(_ final: SagaStatus, _ c: inout Context) {
+        status = final
+        // Disarm every timer still set, so the orchestrator's timer store empties with the saga.
+        for (i, s) in steps.enumerated() {
+            let id = c.b.steps[i].id
+            switch s.status {
+            case .running: c.out.append(.cancelTimer(timer(.stepTimeout(step: id, attempt: Int(s.attempt)), s.due)))
+            case .backoff: c.out.append(.cancelTimer(timer(.retryBackoff(step: id, attempt: Int(s.attempt)), s.due)))
+            default: break
+            }
+        }
+        if !slaAtRisk { c.out.append(.cancelTimer(timer(.slaAtRisk, atRiskAt))) }
+        if !slaBreached { c.out.append(.cancelTimer(timer(.slaBreach, deadline))) }
+        manualCases.removeAll()
+        audit(&c, .sagaFinished, detail: final.rawValue)
+        c.out.append(.finished(sagaId: sagaId, status: final, at: c.at))
+    }
+
+    // MARK: - helpers
+
+    private func index(_ step: String, _ c: inout Context) -> Int? {
+        if let i = c.b.stepIndex(of: step) { return i }
+        ignore(&c, "unknown step \(step)")
+        return nil
+    }
+
+    /// A success, rejection or supplement request answers the running request when it comes from
+    /// any attempt of the current payload revision (they share a request id).
+    private func answerable(_ step: String, _ attempt: Int, _ c: inout Context) -> Int? {
+        guard let i = index(step, &c) else { return nil }
+        let s = steps[i]
+        guard s.status == .running, attempt >= Int(s.revisionStart), attempt <= Int(s.attempt) else {
+            ignore(&c, "stale or duplicate answer from \(step) attempt \(attempt)")
+            return nil
+        }
+        return i
+    }
+
+    private func compensationAnswerable(_ step: String, _ attempt: Int, _ c: inout Context) -> Int? {
+        guard let i = index(step, &c) else { return nil }
+        guard steps[i].status == .compensating, Int(steps[i].compensationAttempt) == attempt else {
+            ignore(&c, "stale or duplicate compensation answer from \(step) attempt \(attempt)")
+            return nil
+        }
+        return i
+    }
+
+    private mutating func cancelStepTimer(_ i: Int, _ c: inout Context) {
+        c.out.append(.cancelTimer(timer(.stepTimeout(step: c.b.steps[i].id, attempt: Int(steps[i].attempt)), steps[i].due)))
+    }
+
+    /// A new payload: new request id, fresh retry budget, earlier attempts' answers become stale.
+    private mutating func bumpRevision(_ i: Int) {
+        steps[i].revision &+= 1
+        steps[i].revisionStart = steps[i].attempt &+ 1
+        steps[i].failures = 0
+    }
+
+    private mutating func setOverride(_ i: Int, _ fields: [String: JSONValue]) {
+        var o = steps[i].override ?? [:]
+        o.merge(fields) { _, new in new }
+        steps[i].override = o
+        bumpRevision(i)
+        steps[i].status = .pending
+    }
+
+    private mutating func closeCase(_ step: String) {
+        manualCases.removeAll { $0.step == step }
+        if status == .manual, !manualCases.contains(where: { $0.kind == .forward }) { status = .running }
+    }
+
+    private mutating func remember(_ id: String) {
+        recentCommands.append(id)
+        if recentCommands.count > 32 { recentCommands.removeFirst() }
+    }
+
+    private func timer(_ key: TimerKey, _ due: Instant) -> TimerCommand { TimerCommand(sagaId: sagaId, key: key, due: due) }
+
+    private func ignore(_ c: inout Context, _ why: String) {
+        c.out.append(.audit(AuditEvent(sagaId: sagaId, seq: seq, at: c.at, kind: .inputIgnored, detail: why)))
+    }
+
+    private func audit(_ c: inout Context, _ kind: AuditEvent.Kind, step: String? = nil, attempt: Int? = nil, by: String? = nil, detail: String? = nil) {
+        c.out.append(.audit(AuditEvent(sagaId: sagaId, seq: seq, at: c.at, kind: kind, step: step, attempt: attempt, by: by, detail: detail)))
+    }
+}

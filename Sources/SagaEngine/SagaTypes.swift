@@ -1,0 +1,252 @@
+/// Lifecycle of a saga. `completed`, `failed`, `compensated` and `cancelled` are final.
+public enum SagaStatus: String, Codable, Sendable, CaseIterable {
+    /// Created for a bundle version, waiting for the `submit` input.
+    case new
+    case running
+    /// At least one 办不成事 case is open on a forward step; independent branches go on.
+    case manual
+    /// Undoing completed compensable steps one at a time, newest first.
+    case compensating
+    case completed
+    /// A step failed under `onFailure: fail`; nothing was undone.
+    case failed
+    /// A step failed under `onFailure: compensate` and every undo is done.
+    case compensated
+    /// An operator cancelled; every undo is done.
+    case cancelled
+
+    public var isFinal: Bool { self == .completed || self == .failed || self == .compensated || self == .cancelled }
+}
+
+public enum StepStatus: String, Codable, Sendable, CaseIterable {
+    /// Not dispatched (predecessors unfinished, saga paused, or a retry is due).
+    case pending
+    /// A request is out at the agency; `attempt` identifies it.
+    case running
+    /// Failed technically; a retry timer is set.
+    case backoff
+    /// 容缺: the agency needs materials; this branch waits, others go on.
+    case waitingSupplement
+    case succeeded
+    /// Skipped by an operator (with a reason); counts as done for successors.
+    case skipped
+    /// Failed for good (business rejection, non-retryable error, retries exhausted).
+    case failed
+    /// Never ran: the saga aborted first.
+    case cancelled
+    /// Its compensation is out at the agency.
+    case compensating
+    /// Its compensation failed technically; a retry timer is set.
+    case compensationBackoff
+    /// Its compensation failed for good; a manual case is open.
+    case compensationFailed
+    case compensated
+
+    /// Successors may start.
+    public var isDone: Bool { self == .succeeded || self == .skipped }
+}
+
+/// Per-step state. Kept small: every in-flight saga carries one per step.
+public struct StepState: Codable, Equatable, Sendable {
+    public var status: StepStatus = .pending
+    /// Dispatch number of the current or last forward request (1-based; 0 = never dispatched).
+    public var attempt: UInt16 = 0
+    /// First attempt of the current payload revision: replies to any attempt from here on answer the
+    /// same request (same request id), so a late success of an earlier try still counts.
+    public var revisionStart: UInt16 = 1
+    /// Bumped when the payload changes (operator correction, supplement); part of the request id.
+    public var revision: UInt16 = 0
+    /// Technical failures in the current revision (or of the compensation), against `retry.attempts`.
+    public var failures: UInt16 = 0
+    public var compensationAttempt: UInt16 = 0
+    /// Due instant of this step's armed timer (timeout or backoff), for rejecting early firings.
+    public var due: Instant = Instant(ms: 0)
+    /// Retained outputs, aligned with `CompiledStep.retainedOutputs`.
+    public var outputs: [JSONValue] = []
+    /// Materials the agency asked for (容缺).
+    public var missing: [String] = []
+    /// Operator corrections and supplied materials merged over the mapped payload.
+    public var override: [String: JSONValue]?
+    public var lastError: String?
+}
+
+/// A 办不成事 case: a step a human has to sort out.
+public struct ManualCase: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable { case forward, compensation }
+    public var step: String
+    public var kind: Kind
+    public var code: String?
+    public var reason: String
+    public var openedAt: Instant
+}
+
+/// Everything the engine knows about one saga. Codable for the compacted `saga-state` topic;
+/// Equatable so replays can be checked byte for byte.
+public struct SagaState: Codable, Equatable, Sendable {
+    public var sagaId: String
+    public var bundleId: String
+    public var bundleVersion: Int
+    public var status: SagaStatus = .new
+    public var paused: Bool = false
+    /// Accepted transitions so far; ignored inputs do not count.
+    public var seq: UInt32 = 0
+    public var submittedAt: Instant = Instant(ms: 0)
+    public var atRiskAt: Instant = Instant(ms: 0)
+    public var deadline: Instant = Instant(ms: 0)
+    public var slaAtRisk: Bool = false
+    public var slaBreached: Bool = false
+    /// Why the saga is compensating (and so which final status it ends in).
+    public var abortedBy: AbortCause?
+    /// Form and licence values the mappings read, aligned with `CompiledBundle.external`.
+    public var external: [JSONValue] = []
+    public var steps: [StepState]
+    /// Indices of succeeded steps in completion order: compensation walks it backwards.
+    public var completionOrder: [UInt16] = []
+    public var manualCases: [ManualCase] = []
+    /// Ids of the last operator commands applied, so a redelivered command is a no-op.
+    public var recentCommands: [String] = []
+
+    public enum AbortCause: String, Codable, Sendable { case failure, cancel }
+
+    /// A fresh saga for `bundle`; apply `.submit` next.
+    public init(sagaId: String, bundle: CompiledBundle) {
+        self.sagaId = sagaId
+        bundleId = bundle.id
+        bundleVersion = bundle.version
+        steps = Array(repeating: StepState(), count: bundle.steps.count)
+    }
+
+    public static func sagaId(applicationId: String) -> String { "saga-" + applicationId }
+}
+
+/// One input to the engine. `at` is the only clock the engine sees.
+public struct SagaInput: Codable, Equatable, Sendable {
+    public var at: Instant
+    public var event: SagaEvent
+    public init(at: Instant, _ event: SagaEvent) { self.at = at; self.event = event }
+}
+
+public enum SagaEvent: Codable, Equatable, Sendable {
+    /// The application (一表申请) and e-licences already held by the applicant (免证办), by type.
+    case submit(form: JSONValue, licences: [String: JSONValue])
+    case stepSucceeded(step: String, attempt: Int, outputs: [String: JSONValue])
+    /// Business rejection: not retried; the step's `onFailure` applies.
+    case stepRejected(step: String, attempt: Int, code: String, reason: String, field: String?)
+    /// Technical failure: retried when the code is retryable and tries remain.
+    case stepFailed(step: String, attempt: Int, code: String, message: String)
+    /// 容缺: the agency needs these materials before it can finish.
+    case supplementNeeded(step: String, attempt: Int, materials: [String])
+    /// The applicant supplied materials asked for by `attempt`; the step is dispatched again.
+    case supplementProvided(step: String, attempt: Int, materials: [String: JSONValue])
+    case compensationSucceeded(step: String, attempt: Int)
+    case compensationFailed(step: String, attempt: Int, code: String, message: String)
+    case timerFired(TimerKey)
+    case operatorCommand(OperatorCommand)
+}
+
+/// An operator's request. `id` makes redelivery harmless; `by` is the operator identity for the audit trail.
+public struct OperatorCommand: Codable, Equatable, Sendable {
+    public var id: String
+    public var by: String
+    public var action: Action
+    public init(id: String, by: String, _ action: Action) { self.id = id; self.by = by; self.action = action }
+
+    public enum Action: Codable, Equatable, Sendable {
+        /// Re-run a failed, backing-off or supplement-waiting step now, optionally with corrected
+        /// payload fields; on a step whose compensation failed, retry the compensation.
+        case retry(step: String, correctedInput: [String: JSONValue]?)
+        /// Treat a not-yet-running or failed step as done without outputs.
+        case skip(step: String, reason: String)
+        /// Abort: compensate what completed, end `cancelled`.
+        case cancel(reason: String)
+        /// Stop dispatching (in-flight requests still land).
+        case pause(reason: String)
+        case resume
+        /// The 办不成事 window finished a failed step by hand (with its outputs), or undid a step
+        /// whose compensation failed.
+        case resolveManually(step: String, outputs: [String: JSONValue], note: String)
+    }
+}
+
+/// The timers a saga sets. The id is deterministic, so a re-scheduled timer replaces itself.
+public enum TimerKey: Codable, Equatable, Hashable, Sendable {
+    case stepTimeout(step: String, attempt: Int)
+    case retryBackoff(step: String, attempt: Int)
+    case compensationTimeout(step: String, attempt: Int)
+    case compensationBackoff(step: String, attempt: Int)
+    case slaAtRisk
+    case slaBreach
+
+    public func id(sagaId: String) -> String {
+        switch self {
+        case .stepTimeout(let s, let a): return "\(sagaId)/timeout/\(s)/\(a)"
+        case .retryBackoff(let s, let a): return "\(sagaId)/backoff/\(s)/\(a)"
+        case .compensationTimeout(let s, let a): return "\(sagaId)/compensation-timeout/\(s)/\(a)"
+        case .compensationBackoff(let s, let a): return "\(sagaId)/compensation-backoff/\(s)/\(a)"
+        case .slaAtRisk: return "\(sagaId)/sla-at-risk"
+        case .slaBreach: return "\(sagaId)/sla-breach"
+        }
+    }
+}
+
+/// A request to an agency (forward action or compensation).
+public struct StepCommand: Codable, Equatable, Sendable {
+    public var sagaId: String
+    public var step: String
+    public var attempt: Int
+    public var agency: String
+    public var action: String
+    public var payload: [String: JSONValue]
+    /// Idempotency key for the department: `<saga>/<step>/r<revision>` forward, `<saga>/<step>/undo`
+    /// for compensation. Retries of an unchanged request reuse it, so a department that already
+    /// acted answers from its record instead of acting twice.
+    public var requestId: String
+    /// When the hub stops waiting (the timeout timer's due instant).
+    public var deadline: Instant
+}
+
+public struct TimerCommand: Codable, Equatable, Sendable {
+    public var sagaId: String
+    public var key: TimerKey
+    public var due: Instant
+    public var id: String { key.id(sagaId: sagaId) }
+}
+
+public struct AuditEvent: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable {
+        case submitted, stepDispatched, stepSucceeded, stepRejected, stepFailed, stepTimedOut, retryScheduled
+        case supplementRequested, supplementProvided, stepRetried, stepSkipped, stepResolvedManually
+        case manualCaseOpened, paused, resumed, cancelRequested, compensationStarted, compensationDispatched
+        case compensationSucceeded, compensationFailed, slaAtRisk, slaBreached, sagaFinished, inputIgnored
+    }
+    public var sagaId: String
+    /// The saga's `seq` after the transition (for `inputIgnored`: unchanged).
+    public var seq: UInt32
+    public var at: Instant
+    public var kind: Kind
+    public var step: String?
+    public var attempt: Int?
+    /// Operator identity for operator actions.
+    public var by: String?
+    /// Error code, reason, materials, …: whatever explains this event.
+    public var detail: String?
+}
+
+public struct LicenceIssued: Codable, Equatable, Sendable {
+    public var sagaId: String
+    public var step: String
+    public var type: String
+    /// The step's outputs (e.g. USCC, licence id): stored on the `licences` topic for 免证办.
+    public var data: [String: JSONValue]
+}
+
+public enum SagaOutput: Codable, Equatable, Sendable {
+    case dispatch(StepCommand)
+    case compensate(StepCommand)
+    case scheduleTimer(TimerCommand)
+    case cancelTimer(TimerCommand)
+    case audit(AuditEvent)
+    case licenceIssued(LicenceIssued)
+    case manualCaseOpened(sagaId: String, ManualCase)
+    case finished(sagaId: String, status: SagaStatus, at: Instant)
+}

@@ -1,0 +1,121 @@
+import Foundation
+import SagaEngine
+
+var bundlesGroup: CommandGroup { CommandGroup(
+    name: "bundles", summary: "Inspect and validate bundle definitions (one-stop service bundles).",
+    commands: [ValidateBundles.self, ListBundles.self, ShowBundle.self]) }
+
+enum ValidateBundles: Command {
+    static let name = "validate"
+    static let summary = "check bundle files against the agency catalogues; print every problem"
+    static let help = """
+        Usage: yishi bundles validate [FILE...]
+
+        Validates each FILE (default: every *.json in the bundle directory) and prints every
+        problem as `file: $.json.path: message`. Exit 0 when all are valid, 1 when any problem
+        was found, 2 on a usage error.
+        """
+
+    static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
+        var files = try args.positionals().map { URL(fileURLWithPath: $0) }
+        let lib = try env.library()
+        if files.isEmpty { files = try BundleLibrary.jsonFiles(in: env.bundlesDir) }
+        guard !files.isEmpty else { throw UsageError("no bundle files given and none in \(env.bundlesDir.path)") }
+        let checked = BundleLibrary.load(files: files, catalogues: lib.catalogues, calendars: lib.calendars)
+        for p in checked.problems { print(p.description) }
+        let bad = Set(checked.problems.map(\.file)).count
+        printError("\(files.count) file(s): \(files.count - bad) valid, \(bad) with problems (\(checked.problems.count) problem(s))")
+        return checked.problems.isEmpty ? Exit.ok : Exit.problems
+    }
+}
+
+enum ListBundles: Command {
+    static let name = "list"
+    static let summary = "list every valid bundle version"
+    static let help = """
+        Usage: yishi bundles list [--json]
+
+        Lists id, version, step count, SLA and title of every valid bundle in the bundle directory;
+        `*` marks the version new applications get. Invalid files are reported on stderr.
+        """
+
+    struct Row: Encodable { var id: String; var version: Int; var newest: Bool; var title: String; var steps: Int; var slaWorkingDays: Double; var calendar: String }
+
+    static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
+        let json = args.flag("--json")
+        _ = try args.positionals().first.map { throw UsageError("unexpected argument \($0)") }
+        let lib = try env.library()
+        for p in lib.problems { printError("warning: " + p.description) }
+        let rows = lib.bundles.map { b in
+            Row(id: b.id, version: b.version, newest: lib.newest(b.id) === b, title: b.definition.title, steps: b.steps.count,
+                slaWorkingDays: b.definition.sla.workingDays, calendar: b.definition.sla.calendar)
+        }
+        if json { try printJSON(rows); return Exit.ok }
+        let w = max(2, rows.map(\.id.count).max() ?? 0)
+        print("ID".padding(toLength: w + 2, withPad: " ", startingAt: 0) + "VER  STEPS  SLA        TITLE")
+        for r in rows {
+            let sla = "\(formatDays(r.slaWorkingDays))wd".padding(toLength: 11, withPad: " ", startingAt: 0)
+            print(r.id.padding(toLength: w + 2, withPad: " ", startingAt: 0) + "v\(r.version)\(r.newest ? "*" : " ")".padding(toLength: 5, withPad: " ", startingAt: 0)
+                + String(r.steps).padding(toLength: 7, withPad: " ", startingAt: 0) + sla + r.title)
+        }
+        return Exit.ok
+    }
+}
+
+enum ShowBundle: Command {
+    static let name = "show"
+    static let summary = "show one bundle: its DAG by level, policies and SLA"
+    static let help = """
+        Usage: yishi bundles show ID [--version N] [--json]
+
+        Draws the bundle's DAG level by level (steps on one level run in parallel; `← a, b`
+        names a step's predecessors) with agency, action, timeout, retry and failure policy.
+        Default version: the newest. --json prints the validated definition (defaults folded in).
+        """
+
+    static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
+        let json = args.flag("--json")
+        let versionText = try args.option("--version")
+        let rest = try args.positionals()
+        guard rest.count == 1 else { throw UsageError("expected exactly one bundle ID") }
+        var version: Int?
+        if let versionText {
+            guard let v = Int(versionText) else { throw UsageError("--version needs a whole number") }
+            version = v
+        }
+        let lib = try env.library()
+        guard let b = version.map({ lib.bundle(rest[0], version: $0) }) ?? lib.newest(rest[0]) else {
+            printError("no valid bundle \(rest[0])\(version.map { " v\($0)" } ?? "") in \(env.bundlesDir.path)")
+            return Exit.problems
+        }
+        if json { try printJSON(b.definition); return Exit.ok }
+        print(render(b))
+        return Exit.ok
+    }
+
+    static func render(_ b: CompiledBundle) -> String {
+        let d = b.definition
+        var out = ["\(d.id) v\(d.version) — \(d.title)"]
+        if let desc = d.description { out.append(desc) }
+        out.append("SLA: \(formatDays(d.sla.workingDays)) working day(s) on calendar \(d.sla.calendar); at risk with \(d.sla.atRiskRemaining) left")
+        out.append("")
+        let w = b.steps.map(\.id.count).max() ?? 0
+        for (level, members) in b.levels.enumerated() {
+            out.append("level \(level)\(members.count > 1 ? " (parallel)" : "")")
+            for i in members {
+                let s = b.steps[i], def = d.steps[i]
+                let preds = s.predecessors.map { b.steps[$0].id }
+                var line = "  " + s.id.padding(toLength: w + 2, withPad: " ", startingAt: 0) + "\(s.agency) · \(s.action)"
+                if !preds.isEmpty { line += "  ← " + preds.joined(separator: ", ") }
+                out.append(line)
+                var policy = "      timeout \(def.timeout), \(def.retry.attempts) tries, on failure \(def.onFailure.rawValue)"
+                if let c = s.compensationAction { policy += ", undo \(c)" }
+                if !def.deferrableMaterials.isEmpty { policy += ", 容缺 " + def.deferrableMaterials.joined(separator: ", ") }
+                out.append(policy)
+            }
+        }
+        return out.joined(separator: "\n")
+    }
+}
+
+func formatDays(_ d: Double) -> String { d.rounded() == d ? String(Int(d)) : String(d) }

@@ -1,0 +1,49 @@
+import Foundation
+
+// yishi: the operators' and integrators' command line. Each command group registers here;
+// later groups (sagas, cases, dlq, lag, orchestrator, demo) are added to this table.
+let groups: [CommandGroup] = [bundlesGroup]
+
+let topHelp = """
+    Usage: yishi <group> <command> [options]
+
+    Yishi (一事): one application, one saga, five agencies.
+
+    Groups:
+    \(groups.map { "  " + $0.name.padding(toLength: 10, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
+
+    Run 'yishi <group> --help' for its commands.
+
+    \(Environment.globalOptionsHelp)
+    """
+
+@MainActor func main(_ argv: [String]) -> Int32 {
+    var args = Arguments(argv)
+    let help = args.flag("--help", "-h")
+    do {
+        guard let groupName = args.next() else {
+            print(topHelp)
+            return help ? Exit.ok : Exit.usage
+        }
+        if groupName == "help" { print(topHelp); return Exit.ok }
+        guard let group = groups.first(where: { $0.name == groupName }) else { throw UsageError("unknown command group '\(groupName)'") }
+        guard let commandName = args.next() else {
+            print(group.help)
+            return help ? Exit.ok : Exit.usage
+        }
+        guard let command = group.commands.first(where: { $0.name == commandName }) else {
+            throw UsageError("unknown command '\(groupName) \(commandName)'")
+        }
+        if help { print(command.help); return Exit.ok }
+        let env = try Environment.read(&args)
+        return try command.run(&args, env)
+    } catch let e as UsageError {
+        printError("yishi: \(e.message)\nRun 'yishi --help' for usage.")
+        return Exit.usage
+    } catch {
+        printError("yishi: \(error)")
+        return Exit.problems
+    }
+}
+
+exit(main(Array(CommandLine.arguments.dropFirst())))
