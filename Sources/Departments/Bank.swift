@@ -19,17 +19,19 @@ public struct Bank: DepartmentModel {
     public struct Institution: Sendable, Equatable {
         public var shortCode: String
         public var name: String
+        /// Leading digits of this bank's corporate account numbers.
+        public var accountPrefix: String
         public var accountLength: Int
     }
 
     /// BIC → bank; `shortCode` is what the application form's `bank.bankCode` holds.
     public static let institutions: [String: Institution] = [
-        "ICBKCNBJ": Institution(shortCode: "ICBC", name: "中国工商银行", accountLength: 19),
-        "ABOCCNBJ": Institution(shortCode: "ABC", name: "中国农业银行", accountLength: 19),
-        "BKCHCNBJ": Institution(shortCode: "BOC", name: "中国银行", accountLength: 12),
-        "PCBCCNBJ": Institution(shortCode: "CCB", name: "中国建设银行", accountLength: 20),
-        "COMMCNSH": Institution(shortCode: "BOCOM", name: "交通银行", accountLength: 21),
-        "CMBCCNBS": Institution(shortCode: "CMB", name: "招商银行", accountLength: 15),
+        "ICBKCNBJ": Institution(shortCode: "ICBC", name: "中国工商银行", accountPrefix: "1202", accountLength: 19),
+        "ABOCCNBJ": Institution(shortCode: "ABC", name: "中国农业银行", accountPrefix: "1903", accountLength: 19),
+        "BKCHCNBJ": Institution(shortCode: "BOC", name: "中国银行", accountPrefix: "3", accountLength: 12),
+        "PCBCCNBJ": Institution(shortCode: "CCB", name: "中国建设银行", accountPrefix: "3305", accountLength: 20),
+        "COMMCNSH": Institution(shortCode: "BOCOM", name: "交通银行", accountPrefix: "3310", accountLength: 21),
+        "CMBCCNBS": Institution(shortCode: "CMB", name: "招商银行", accountPrefix: "571", accountLength: 15),
     ]
 
     public init() {}
@@ -206,8 +208,9 @@ public struct Bank: DepartmentModel {
         let region = String(r.Org.USCC.dropFirst(2).prefix(6))
         let seq = books.sequence[r.Svcr.BICFI, default: 0] + 1
         books.sequence[r.Svcr.BICFI] = seq
-        let body = String(region.prefix(4)) + String(format: "%011d", seq)
-        let number = String(repeating: "0", count: max(0, bank.accountLength - body.count)) + body
+        // bank prefix · first four digits of the division · sequence, to the bank's length
+        let head = bank.accountPrefix + String(region.prefix(4))
+        let number = head + String(format: "%0\(bank.accountLength - head.count)d", seq)
         let licence = "J" + String(region.prefix(4)) + String(format: "%09d", books.accounts.count + 1)
         books.accounts[number] = Account(number: number, uscc: r.Org.USCC, basicAccountLicence: licence, closedOn: nil)
         let account = OpenedAccount(Id: number, Tp: "BASC", Ccy: "CNY", OpngDt: CST.day(now), BscAcctNb: licence)

@@ -329,7 +329,7 @@ public struct RunningDepartment<Model: DepartmentModel>: DepartmentEndpoint {
     public func snapshot() throws -> Data { try NativeJSON.encoder.encode(state) }
 
     public mutating func restore(_ snapshot: Data) throws {
-        state = try JSONDecoder().decode(DepartmentState<Model.Books>.self, from: snapshot)
+        state = try NativeJSON.decoder.decode(DepartmentState<Model.Books>.self, from: snapshot)
     }
 }
 
@@ -341,6 +341,12 @@ public enum NativeJSON {
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         e.dateEncodingStrategy = .secondsSince1970
         return e
+    }()
+
+    public static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .secondsSince1970
+        return d
     }()
 
     public static func encode(_ value: some Encodable) -> Data {
