@@ -128,3 +128,14 @@ public struct JSONPath: Hashable, Sendable, CustomStringConvertible {
 
     var parent: JSONPath { JSONPath(description: parentDescription ?? "$") }
 }
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral {
+    public init(stringLiteral v: String) { self = .string(v) }
+    public init(integerLiteral v: Int) { self = .number(Double(v)) }
+    public init(floatLiteral v: Double) { self = .number(v) }
+    public init(booleanLiteral v: Bool) { self = .bool(v) }
+    public init(arrayLiteral xs: JSONValue...) { self = .array(xs) }
+    public init(dictionaryLiteral kvs: (String, JSONValue)...) { self = .object(Dictionary(kvs, uniquingKeysWith: { _, b in b })) }
+    public init(nilLiteral: ()) { self = .null }
+}

@@ -103,8 +103,7 @@ extension SagaState {
             failFinally(i, code: code, reason: reason, &c)
 
         case .stepFailed(let step, let attempt, let code, let message):
-            guard let i = index(step, &c) else { return }
-            guard steps[i].status == .running, Int(steps[i].attempt) == attempt else { return ignore(&c, "stale or duplicate failure of \(step) attempt \(attempt)") }
+            guard let i = answerable(step, attempt, &c) else { return }
             seq &+= 1
             cancelStepTimer(i, &c)
             audit(&c, .stepFailed, step: step, attempt: attempt, detail: "\(code): \(message)")
@@ -230,7 +229,7 @@ extension SagaState {
             // Recorded (not ignored) so that a redelivery later, when it might apply, stays a no-op.
             me.seq &+= 1
             me.remember(cmd.id)
-            me.audit(&c, .inputIgnored, by: cmd.by, detail: "command \(cmd.id) rejected: " + why)
+            me.audit(&c, .commandRejected, by: cmd.by, detail: "command \(cmd.id): " + why)
         }
         switch cmd.action {
         case .retry(let step, let corrected):
@@ -486,12 +485,12 @@ extension SagaState {
         return nil
     }
 
-    /// A success, rejection or supplement request answers the running request when it comes from
-    /// any attempt of the current payload revision (they share a request id).
+    /// Only the current attempt's answer counts. An earlier attempt's late answer is dropped: the
+    /// retry carries the same request id, so the department answers it from its own record.
+    /// Exact matching is what makes every agency event idempotent (attempts only grow).
     private func answerable(_ step: String, _ attempt: Int, _ c: inout Context) -> Int? {
         guard let i = index(step, &c) else { return nil }
-        let s = steps[i]
-        guard s.status == .running, attempt >= Int(s.revisionStart), attempt <= Int(s.attempt) else {
+        guard steps[i].status == .running, attempt == Int(steps[i].attempt) else {
             ignore(&c, "stale or duplicate answer from \(step) attempt \(attempt)")
             return nil
         }
@@ -514,7 +513,6 @@ extension SagaState {
     /// A new payload: new request id, fresh retry budget, earlier attempts' answers become stale.
     private mutating func bumpRevision(_ i: Int) {
         steps[i].revision &+= 1
-        steps[i].revisionStart = steps[i].attempt &+ 1
         steps[i].failures = 0
     }
 

@@ -51,9 +51,6 @@ public struct StepState: Codable, Equatable, Sendable {
     public var status: StepStatus = .pending
     /// Dispatch number of the current or last forward request (1-based; 0 = never dispatched).
     public var attempt: UInt16 = 0
-    /// First attempt of the current payload revision: replies to any attempt from here on answer the
-    /// same request (same request id), so a late success of an earlier try still counts.
-    public var revisionStart: UInt16 = 1
     /// Bumped when the payload changes (operator correction, supplement); part of the request id.
     public var revision: UInt16 = 0
     /// Technical failures in the current revision (or of the compensation), against `retry.attempts`.
@@ -217,7 +214,11 @@ public struct AuditEvent: Codable, Equatable, Sendable {
         case submitted, stepDispatched, stepSucceeded, stepRejected, stepFailed, stepTimedOut, retryScheduled
         case supplementRequested, supplementProvided, stepRetried, stepSkipped, stepResolvedManually
         case manualCaseOpened, paused, resumed, cancelRequested, compensationStarted, compensationDispatched
-        case compensationSucceeded, compensationFailed, slaAtRisk, slaBreached, sagaFinished, inputIgnored
+        case compensationSucceeded, compensationFailed, slaAtRisk, slaBreached, sagaFinished
+        /// An operator command that does not apply now; recorded so its redelivery stays a no-op.
+        case commandRejected
+        /// A duplicate, stale or unknown input; the state did not change.
+        case inputIgnored
     }
     public var sagaId: String
     /// The saga's `seq` after the transition (for `inputIgnored`: unchanged).
