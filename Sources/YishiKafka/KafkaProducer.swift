@@ -101,31 +101,36 @@ public final class KafkaProducer: Sendable {
         }
         let code = withOptionalBytes(record.key) { key in
             withOptionalBytes(record.value) { value in
-                var vus = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 7)
-                vus[0].vtype = RD_KAFKA_VTYPE_RKT
-                vus[0].u.rkt = rkt
-                vus[1].vtype = RD_KAFKA_VTYPE_PARTITION
-                vus[1].u.i32 = record.partition ?? RD_KAFKA_PARTITION_UA
-                vus[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                vus[2].u.i = RD_KAFKA_MSG_F_COPY
-                vus[3].vtype = RD_KAFKA_VTYPE_VALUE
-                vus[3].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
-                vus[3].u.mem.size = value.count
-                vus[4].vtype = RD_KAFKA_VTYPE_KEY
-                vus[4].u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
-                vus[4].u.mem.size = key.count
-                vus[5].vtype = RD_KAFKA_VTYPE_OPAQUE
-                vus[5].u.ptr = opaque
-                var count = 6
-                if let headers {
-                    vus[6].vtype = RD_KAFKA_VTYPE_HEADERS
-                    vus[6].u.headers = headers
-                    count = 7
+                // Stack-allocated argument list: no heap allocation per record.
+                withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7) { vus in
+                    vus.initialize(repeating: rd_kafka_vu_t())
+                    vus[0].vtype = RD_KAFKA_VTYPE_RKT
+                    vus[0].u.rkt = rkt
+                    vus[1].vtype = RD_KAFKA_VTYPE_PARTITION
+                    vus[1].u.i32 = record.partition ?? RD_KAFKA_PARTITION_UA
+                    vus[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                    vus[2].u.i = RD_KAFKA_MSG_F_COPY
+                    vus[3].vtype = RD_KAFKA_VTYPE_VALUE
+                    vus[3].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                    vus[3].u.mem.size = value.count
+                    vus[4].vtype = RD_KAFKA_VTYPE_KEY
+                    vus[4].u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
+                    vus[4].u.mem.size = key.count
+                    vus[5].vtype = RD_KAFKA_VTYPE_OPAQUE
+                    vus[5].u.ptr = opaque
+                    var count = 6
+                    if let headers {
+                        vus[6].vtype = RD_KAFKA_VTYPE_HEADERS
+                        vus[6].u.headers = headers
+                        count = 7
+                    }
+                    guard let error = rd_kafka_produceva(handle.rk.pointer, vus.baseAddress, count) else {
+                        return RD_KAFKA_RESP_ERR_NO_ERROR
+                    }
+                    let code = rd_kafka_error_code(error)
+                    rd_kafka_error_destroy(error)
+                    return code
                 }
-                guard let error = rd_kafka_produceva(handle.rk.pointer, vus, count) else { return RD_KAFKA_RESP_ERR_NO_ERROR }
-                let code = rd_kafka_error_code(error)
-                rd_kafka_error_destroy(error)
-                return code
             }
         }
         // On success librdkafka owns the headers; on failure they are still ours.
