@@ -20,6 +20,18 @@ stop_all() {
   if [[ -n $cmd_pid ]]; then kill -TERM -- "-$cmd_pid" 2>/dev/null; sleep 0.5; kill -KILL -- "-$cmd_pid" 2>/dev/null; fi
   if [[ -n $broker_pid ]]; then kill -TERM -- "-$broker_pid" 2>/dev/null; sleep 0.2; kill -KILL -- "-$broker_pid" 2>/dev/null; fi
   wait 2>/dev/null
+  local left="" try
+  for try in 1 2 3 4 5 6 7 8 9 10; do  # killed processes may take a moment to be reaped
+    left=""
+    for pg in $cmd_pid $broker_pid; do left="$left$(pgrep -g "$pg" | tr '\n' ' ')"; done
+    [[ -z ${left// /} ]] && break
+    kill -KILL $left 2>/dev/null; sleep 0.2
+  done
+  if [[ -n ${left// /} ]]; then
+    echo "with-broker: error: processes still running after stop:$left" >&2; rc=1
+  else
+    echo "with-broker: broker and test processes stopped; none left running" >&2
+  fi
   [[ $rc -ne 0 && -s "$LOGDIR/broker.log" ]] && { echo "--- last broker log lines ---" >&2; tail -20 "$LOGDIR/broker.log" >&2; }
   rm -rf "$LOGDIR"
   exit $rc
