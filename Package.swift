@@ -23,6 +23,8 @@ let package = Package(
         .target(name: "YishiKafka", dependencies: ["CRdKafka"], path: "Sources/YishiKafka"),
         // Saga engine: pure and deterministic; imports no Kafka.
         .target(name: "SagaEngine", path: "Sources/SagaEngine"),
+        // The hub's message conventions: CloudEvents envelope, JSON Schemas, dead letters.
+        .target(name: "Messaging", dependencies: ["YishiKafka"], path: "Sources/Messaging"),
         // Department simulators: stand-ins for the real department systems (pure logic here).
         .target(name: "Departments", path: "Sources/Departments"),
         // The operators' and integrators' command line.
@@ -31,6 +33,7 @@ let package = Package(
         .executableTarget(name: "yishi-bench", dependencies: ["YishiKafka", "SagaEngine"], path: "Sources/YishiBench"),
         .testTarget(name: "KafkaTests", dependencies: ["YishiKafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine"], path: "Tests/SagaEngineTests"),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging"], path: "Tests/MessagingTests"),
         .testTarget(name: "DepartmentsTests", dependencies: ["Departments"], path: "Tests/DepartmentsTests"),
     ]
 )
