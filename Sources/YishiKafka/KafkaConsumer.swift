@@ -71,6 +71,12 @@ public final class KafkaConsumer: Sendable {
         context.errorHandler.withLock { $0 = handler }
     }
 
+    /// Called inside `poll` when a partition has no more records for now
+    /// (needs `enable.partition.eof=true`), with the next offset to read.
+    public func onPartitionEnd(_ handler: @escaping @Sendable (TopicPartitionOffset) -> Void) {
+        context.endHandler.withLock { $0 = handler }
+    }
+
     public func subscribe(_ topics: [String]) throws(KafkaError) {
         let list = PartitionList(topics: topics)
         try check(rd_kafka_subscribe(handle.rk.pointer, list.pointer), "subscribe \(topics)")
@@ -105,7 +111,11 @@ public final class KafkaConsumer: Sendable {
                 defer { rd_kafka_message_destroy(rkm) }
                 let m = rkm.pointee
                 if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                    if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        let end = TopicPartitionOffset(String(cString: rd_kafka_topic_name(m.rkt)), m.partition, m.offset)
+                        context.endHandler.withLock { $0 }?(end)
+                        continue
+                    }
                     let error = KafkaError(code: m.err, operation: "consume", message: m.err2string(rkm))
                     if m.err == RD_KAFKA_RESP_ERR__FATAL { firstError = firstError ?? error } else { context.clientError(error) }
                     continue
@@ -248,6 +258,7 @@ final class ConsumerContext: Sendable {
     let rebalanced = Atomic<Bool>(false)
     let topicNames = Mutex<[Int: String]>([:])
     let errorHandler = Mutex<(@Sendable (KafkaError) -> Void)?>(nil)
+    let endHandler = Mutex<(@Sendable (TopicPartitionOffset) -> Void)?>(nil)
 
     init(listener: RebalanceListener) { self.listener = listener }
 

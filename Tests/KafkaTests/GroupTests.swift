@@ -155,6 +155,27 @@ struct GroupTests {
     }
 }
 
+extension GroupTests {
+    @Test("the end of each partition is reported with the next offset to read")
+    func partitionEnd() async throws {
+        let topic = uniqueName("eof")
+        let admin = try KafkaAdmin(config: try Broker.config())
+        try await admin.ensureTopics([TopicSpec(topic, partitions: 2)])
+        let producer = try KafkaProducer(config: try Broker.config())
+        for i in 0..<3 { _ = try await producer.send(ProducerRecord(topic: topic, partition: 0, value: Data("\(i)".utf8))) }
+        let consumer = try KafkaConsumer(config: try Broker.config(["enable.partition.eof": "true"]), groupId: uniqueName("g"))
+        let ends = Recorder<TopicPartitionOffset>()
+        consumer.onPartitionEnd { ends.append($0) }
+        try consumer.assign([TopicPartitionOffset(topic, 0, TopicPartitionOffset.beginning),
+                             TopicPartitionOffset(topic, 1, TopicPartitionOffset.beginning)])
+        let messages = try await offloadPoll(consumer, until: 3)
+        #expect(messages.map(\.offset) == [0, 1, 2])
+        _ = try await offloadPoll(consumer, until: 1, timeout: .seconds(2))
+        #expect(Set(ends.all) == [TopicPartitionOffset(topic, 0, 3), TopicPartitionOffset(topic, 1, 0)])
+        try consumer.close()
+    }
+}
+
 /// Blocking polls on a dedicated thread until `count` messages or `timeout`.
 func offloadPoll(_ consumer: KafkaConsumer, until count: Int, timeout: Duration = .seconds(20)) async throws -> [KafkaMessage] {
     try await withCheckedThrowingContinuation { continuation in
