@@ -94,12 +94,14 @@ public struct BundleValidator: Sendable {
             w.add(.wrongType, root.key("steps"), "'steps' must be a non-empty array"); return nil
         }
 
-        // Pass 1: each step on its own.
+        // Pass 1: each step on its own. `nodes` keeps what the graph and mapping checks need even
+        // when other fields of the step are broken, so one bad field does not hide a cycle.
         var steps: [BundleDefinition.Step?] = []
+        var nodes: [Node] = []
         var firstIndex: [String: Int] = [:]
         for (i, item) in items.enumerated() {
             let p = root.key("steps").index(i)
-            guard let o = w.object(item, p) else { steps.append(nil); continue }
+            guard let o = w.object(item, p) else { steps.append(nil); nodes.append(Node()); continue }
             w.keys(o, Self.stepKeys, p)
             let sid = w.slug(o["id"], p.key("id"))
             if let sid {
@@ -170,6 +172,7 @@ public struct BundleValidator: Sendable {
                     deferrable = xs.enumerated().compactMap { w.string($0.element, p.key("deferrableMaterials").index($0.offset)) }
                 } else { w.add(.wrongType, p.key("deferrableMaterials"), "'deferrableMaterials' must be an array of material types") }
             }
+            nodes.append(Node(id: sid, agency: agencyId, action: actionId, after: after, input: input))
             if let sid, let agencyId, let actionId, let timeout, let policy {
                 steps.append(BundleDefinition.Step(
                     id: sid, title: o["title"]?.stringValue, agency: agencyId, action: actionId, after: after, input: input,
@@ -178,18 +181,14 @@ public struct BundleValidator: Sendable {
         }
 
         // Pass 2: the graph and the mappings, which need every step.
-        let known = Dictionary(steps.enumerated().compactMap { i, s in s.map { ($0.id, i) } }, uniquingKeysWith: { a, _ in a })
-        for (i, s) in steps.enumerated() {
-            guard let s else { continue }
-            for (k, pred) in s.after.enumerated() where known[pred] == nil {
+        let known = Dictionary(nodes.enumerated().compactMap { i, n in n.id.map { ($0, i) } }, uniquingKeysWith: { a, _ in a })
+        for (i, n) in nodes.enumerated() {
+            for (k, pred) in n.after.enumerated() where known[pred] == nil {
                 w.add(.unknownPredecessor, root.key("steps").index(i).key("after").index(k), "unknown predecessor '\(pred)'")
             }
         }
-        checkCycles(steps, known, &w)
-        for (i, s) in steps.enumerated() {
-            guard let s else { continue }
-            checkMappings(s, i, steps, known, &w)
-        }
+        checkCycles(nodes, known, &w)
+        for i in nodes.indices where nodes[i].id != nil { checkMappings(i, nodes, known, &w) }
 
         guard w.problems.isEmpty, let id, let version, let title, let sla else { return nil }
         return BundleDefinition(id: id, version: version, title: title, description: description, sla: sla, steps: steps.compactMap { $0 })
@@ -250,20 +249,29 @@ public struct BundleValidator: Sendable {
     }
 
     /// Reports each elementary cycle once, as `a → b → a`, at the `after` entry that closes it.
-    private func checkCycles(_ steps: [BundleDefinition.Step?], _ known: [String: Int], _ w: inout Walker) {
+    /// The parts of a step the graph and mapping checks use.
+    private struct Node {
+        var id: String?
+        var agency: String?
+        var action: String?
+        var after: [String] = []
+        var input: [String: JSONValue] = [:]
+    }
+
+    private func checkCycles(_ steps: [Node], _ known: [String: Int], _ w: inout Walker) {
         var color = [UInt8](repeating: 0, count: steps.count)  // 0 new, 1 on stack, 2 done
         var stack: [Int] = []
         var reported = Set<[Int]>()
         func visit(_ i: Int) {
             color[i] = 1
             stack.append(i)
-            for (k, pred) in (steps[i]?.after ?? []).enumerated() {
+            for (k, pred) in steps[i].after.enumerated() {
                 guard let j = known[pred] else { continue }
                 if color[j] == 1 {
                     let cycle = Array(stack[stack.lastIndex(of: j)!...])
                     if reported.insert(cycle.sorted()).inserted {
                         // `after` points backwards in time, so print the cycle in dependency order.
-                        let names = (cycle + [j]).reversed().map { steps[$0]!.id }
+                        let names = (cycle + [j]).reversed().map { steps[$0].id ?? "?" }
                         w.add(.cycle, JSONPath.root.key("steps").index(i).key("after").index(k), "cycle: \(names.joined(separator: " → "))")
                     }
                 } else if color[j] == 0 { visit(j) }
@@ -271,22 +279,23 @@ public struct BundleValidator: Sendable {
             stack.removeLast()
             color[i] = 2
         }
-        for i in steps.indices where color[i] == 0 && steps[i] != nil { visit(i) }
+        for i in steps.indices where color[i] == 0 && steps[i].id != nil { visit(i) }
     }
 
-    private func ancestors(_ i: Int, _ steps: [BundleDefinition.Step?], _ known: [String: Int]) -> Set<Int> {
+    private func ancestors(_ i: Int, _ steps: [Node], _ known: [String: Int]) -> Set<Int> {
         var seen = Set<Int>(), todo = [i]
         while let n = todo.popLast() {
-            for pred in steps[n]?.after ?? [] {
+            for pred in steps[n].after {
                 if let j = known[pred], seen.insert(j).inserted { todo.append(j) }
             }
         }
         return seen
     }
 
-    private func checkMappings(_ s: BundleDefinition.Step, _ i: Int, _ steps: [BundleDefinition.Step?], _ known: [String: Int], _ w: inout Walker) {
+    private func checkMappings(_ i: Int, _ steps: [Node], _ known: [String: Int], _ w: inout Walker) {
         let p = JSONPath.root.key("steps").index(i).key("input")
-        let action = catalogues.agencies[s.agency]?.action(s.action)
+        let s = steps[i]
+        let action = s.agency.flatMap { catalogues.agencies[$0] }.flatMap { c in s.action.flatMap(c.action) }
         let ancestors = ancestors(i, steps, known)
         let licenceTypes = catalogues.licenceTypes
 
@@ -300,12 +309,13 @@ public struct BundleValidator: Sendable {
             case .success(.licence(let type, _)):
                 if !licenceTypes.contains(type) { w.add(.unknownLicence, at, "no action issues licence type '\(type)' (known: \(licenceTypes.sorted().joined(separator: ", ")))") }
             case .success(.stepOutput(let step, let field)):
-                guard let j = known[step], let other = steps[j] else { w.add(.unknownStep, at, "'\(text)' references unknown step '\(step)'"); return }
+                guard let j = known[step] else { w.add(.unknownStep, at, "'\(text)' references unknown step '\(step)'"); return }
                 guard ancestors.contains(j) else {
-                    w.add(.notAPredecessor, at, "'\(text)': step '\(step)' is not a predecessor of '\(s.id)' (add it to 'after', directly or transitively)")
+                    w.add(.notAPredecessor, at, "'\(text)': step '\(step)' is not a predecessor of '\(s.id ?? "?")' (add it to 'after', directly or transitively)")
                     return
                 }
-                if let a = catalogues.agencies[other.agency]?.action(other.action), !a.outputs.contains(where: { $0.name == field }) {
+                let other = steps[j]
+                if let agency = other.agency, let name = other.action, let a = catalogues.agencies[agency]?.action(name), !a.outputs.contains(where: { $0.name == field }) {
                     w.add(.unknownOutput, at, "'\(text)': action '\(a.id)' of step '\(step)' produces no output '\(field)' (it produces: \(a.outputs.map(\.name).joined(separator: ", ")))")
                 }
             }

@@ -12,14 +12,13 @@ public final class CompiledBundle: Sendable {
     public let external: [ExternalRef]
     public let slaWorkingMs: Int64
     public let atRiskRemainingMs: Int64
-    let stepIndex: [String: Int]
 
     public enum ExternalRef: Equatable, Sendable {
         case form([JSONValue.PathComponent])
         case licence(type: String, field: String)
     }
 
-    public struct CompiledStep: Sendable {
+    public final class CompiledStep: Sendable {
         public let id: String
         public let agency: String
         public let action: String
@@ -37,9 +36,29 @@ public final class CompiledBundle: Sendable {
         public let deferrableMaterials: Set<String>
         /// Output fields a saga keeps after success: those later mappings or the compensation read.
         public let retainedOutputs: [String]
-        let mapping: [(String, Mapping)]
+        let mapping: ObjectTemplate
         /// Compensation payload field → slot in `retainedOutputs`.
         let compensationInputs: [(String, Int)]
+
+        init(id: String, agency: String, action: String, predecessors: [Int], timeoutMs: Int64, attempts: Int, backoffBaseMs: Int64, backoffCapMs: Int64, jitter: Double, retryable: Set<String>, onFailure: BundleDefinition.FailurePolicy, compensationAction: String?, issuesLicence: String?, deferrableMaterials: Set<String>, retainedOutputs: [String], mapping: ObjectTemplate, compensationInputs: [(String, Int)]) {
+            self.id = id
+            self.agency = agency
+            self.action = action
+            self.predecessors = predecessors
+            self.timeoutMs = timeoutMs
+            self.attempts = attempts
+            self.backoffBaseMs = backoffBaseMs
+            self.backoffCapMs = backoffCapMs
+            self.jitter = jitter
+            self.retryable = retryable
+            self.onFailure = onFailure
+            self.compensationAction = compensationAction
+            self.issuesLicence = issuesLicence
+            self.deferrableMaterials = deferrableMaterials
+            self.retainedOutputs = retainedOutputs
+            self.mapping = mapping
+            self.compensationInputs = compensationInputs
+        }
     }
 
     indirect enum Mapping: Sendable {
@@ -47,14 +66,27 @@ public final class CompiledBundle: Sendable {
         case output(step: Int, slot: Int)
         case coalesce([Mapping])
         case literal(JSONValue)
-        case object([(String, Mapping)])
+        case object(ObjectTemplate)
+    }
+
+    /// An object mapping prepared for fast evaluation: a dictionary holding every key (values
+    /// null) plus the storage index of each key, so filling in a payload copies the template and
+    /// writes values by index, without hashing a single key.
+    struct ObjectTemplate: Sendable {
+        let keys: [String: JSONValue]
+        let slots: [(Dictionary<String, JSONValue>.Index, Mapping)]
+
+        init(_ fields: [(String, Mapping)]) {
+            let keys = Dictionary(fields.map { ($0.0, JSONValue.null) }, uniquingKeysWith: { a, _ in a })
+            self.keys = keys
+            slots = fields.map { (keys.index(forKey: $0.0)!, $0.1) }
+        }
     }
 
     /// `definition` must have passed `BundleValidator` against the same catalogues.
     public init(_ definition: BundleDefinition, catalogues: CatalogueSet, calendar: BusinessCalendar) {
         self.definition = definition
         let index = Dictionary(definition.steps.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
-        stepIndex = index
         slaWorkingMs = Int64(definition.sla.workingDays * Double(calendar.workingMsPerDay))
         atRiskRemainingMs = DurationText.parse(definition.sla.atRiskRemaining) ?? 0
 
@@ -103,7 +135,7 @@ public final class CompiledBundle: Sendable {
             case .array(let xs) where !xs.isEmpty && xs.allSatisfy({ $0.stringValue.map(MappingRef.isReference) ?? false }):
                 return .coalesce(xs.map(compile))
             case .object(let o):
-                return .object(o.sorted { $0.key < $1.key }.map { ($0.key, compile($0.value)) })
+                return .object(ObjectTemplate(o.sorted { $0.key < $1.key }.map { ($0.key, compile($0.value)) }))
             default:
                 return .literal(v)
             }
@@ -124,13 +156,14 @@ public final class CompiledBundle: Sendable {
                 issuesLicence: actions[i]?.issuesLicence,
                 deferrableMaterials: Set(s.deferrableMaterials),
                 retainedOutputs: retained[i],
-                mapping: s.input.sorted { $0.key < $1.key }.map { ($0.key, compile($0.value)) },
+                mapping: ObjectTemplate(s.input.sorted { $0.key < $1.key }.map { ($0.key, compile($0.value)) }),
                 compensationInputs: (comp?.inputs ?? []).compactMap { f in retained[i].firstIndex(of: f.name).map { (f.name, $0) } })
         }
         self.external = external
     }
 
-    public func stepIndex(of id: String) -> Int? { stepIndex[id] }
+    /// A linear scan: bundles have a handful of steps, and comparing a few strings beats hashing one.
+    public func stepIndex(of id: String) -> Int? { steps.firstIndex { $0.id == id } }
 
     /// Steps grouped by depth in the DAG (level 0 has no predecessors): what runs in parallel.
     public var levels: [[Int]] {
@@ -169,20 +202,26 @@ public final class CompiledBundle: Sendable {
             for m in ms { let v = evaluate(m, state); if v != .null { return v } }
             return .null
         case .literal(let v): return v
-        case .object(let fields):
-            var o: [String: JSONValue] = [:]
-            o.reserveCapacity(fields.count)
-            for (k, m) in fields { let v = evaluate(m, state); if v != .null { o[k] = v } }
-            return .object(o)
+        case .object(let t): return .object(fill(t, state))
         }
+    }
+
+    /// Absent values (null) are left out of the object.
+    func fill(_ t: ObjectTemplate, _ state: SagaState) -> [String: JSONValue] {
+        var o = t.keys
+        var sawNull = false
+        for (index, m) in t.slots {
+            let v = evaluate(m, state)
+            if case .null = v { sawNull = true } else { o.values[index] = v }
+        }
+        if sawNull { o = o.filter { if case .null = $0.value { return false }; return true } }
+        return o
     }
 
     /// The request payload of step `i`: its mapping, then operator corrections and supplements on top.
     func payload(_ i: Int, _ state: SagaState) -> [String: JSONValue] {
         let s = steps[i]
-        var o: [String: JSONValue] = [:]
-        o.reserveCapacity(s.mapping.count + 1)
-        for (k, m) in s.mapping { let v = evaluate(m, state); if v != .null { o[k] = v } }
+        var o = fill(s.mapping, state)
         if !s.deferrableMaterials.isEmpty { o["deferrableMaterials"] = .array(s.deferrableMaterials.sorted().map(JSONValue.string)) }
         if let extra = state.steps[i].override { o.merge(extra) { _, new in new } }
         return o

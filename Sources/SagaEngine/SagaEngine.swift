@@ -59,7 +59,15 @@ struct Context {
     let b: CompiledBundle
     let cal: BusinessCalendar
     let at: Instant
-    var out: [SagaOutput] = []
+    var out: [SagaOutput]
+
+    init(b: CompiledBundle, cal: BusinessCalendar, at: Instant) {
+        self.b = b
+        self.cal = cal
+        self.at = at
+        out = []
+        out.reserveCapacity(8)
+    }
 }
 
 extension SagaState {
@@ -174,7 +182,7 @@ extension SagaState {
         atRiskAt = c.cal.addWorkingTime(c.at, max(0, c.b.slaWorkingMs - c.b.atRiskRemainingMs))
         external = c.b.project(form: form, licences: licences)
         status = .running
-        audit(&c, .submitted, detail: "deadline " + deadline.description)
+        audit(&c, .submitted)
         c.out.append(.scheduleTimer(timer(.slaAtRisk, atRiskAt)))
         c.out.append(.scheduleTimer(timer(.slaBreach, deadline)))
         dispatchReady(&c)
@@ -342,8 +350,8 @@ extension SagaState {
         steps[i].due = c.at + st.timeoutMs
         let attempt = Int(steps[i].attempt)
         c.out.append(.dispatch(StepCommand(
-            sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.action,
-            payload: c.b.payload(i, self), requestId: sagaId + "/" + st.id + "/r" + String(steps[i].revision), deadline: steps[i].due)))
+            kind: .forward, sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.action,
+            payload: c.b.payload(i, self), revision: Int(steps[i].revision), deadline: steps[i].due)))
         c.out.append(.scheduleTimer(timer(.stepTimeout(step: st.id, attempt: attempt), steps[i].due)))
         audit(&c, .stepDispatched, step: st.id, attempt: attempt)
     }
@@ -433,8 +441,8 @@ extension SagaState {
         steps[i].due = c.at + st.timeoutMs
         let attempt = Int(steps[i].compensationAttempt)
         c.out.append(.compensate(StepCommand(
-            sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.compensationAction ?? "",
-            payload: c.b.compensationPayload(i, self), requestId: sagaId + "/" + st.id + "/undo", deadline: steps[i].due)))
+            kind: .compensation, sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.compensationAction ?? "",
+            payload: c.b.compensationPayload(i, self), revision: Int(steps[i].revision), deadline: steps[i].due)))
         c.out.append(.scheduleTimer(timer(.compensationTimeout(step: st.id, attempt: attempt), steps[i].due)))
         audit(&c, .compensationDispatched, step: st.id, attempt: attempt)
     }

@@ -188,18 +188,26 @@ public enum TimerKey: Codable, Equatable, Hashable, Sendable {
 
 /// A request to an agency (forward action or compensation).
 public struct StepCommand: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable { case forward, compensation }
+    public var kind: Kind
     public var sagaId: String
     public var step: String
     public var attempt: Int
     public var agency: String
     public var action: String
     public var payload: [String: JSONValue]
-    /// Idempotency key for the department: `<saga>/<step>/r<revision>` forward, `<saga>/<step>/undo`
-    /// for compensation. Retries of an unchanged request reuse it, so a department that already
-    /// acted answers from its record instead of acting twice.
-    public var requestId: String
+    /// Payload revision (forward requests): bumped by operator corrections and supplements only.
+    public var revision: Int
     /// When the hub stops waiting (the timeout timer's due instant).
     public var deadline: Instant
+
+    /// Idempotency key for the department: `<saga>/<step>/r<revision>` forward, `<saga>/<step>/undo`
+    /// for compensation. Retries of an unchanged request reuse it, so a department that already
+    /// acted answers from its record instead of acting twice. Computed (not stored) to keep the
+    /// hot path free of string building; send it as a header.
+    public var requestId: String {
+        kind == .compensation ? sagaId + "/" + step + "/undo" : sagaId + "/" + step + "/r" + String(revision)
+    }
 }
 
 public struct TimerCommand: Codable, Equatable, Sendable {
