@@ -1,0 +1,69 @@
+// yishi-bench: prints one line per figure, `BENCH <name> <value> <unit>`.
+//
+// Kafka figures are measured against the broker in YISHI_BOOTSTRAP (`make
+// bench` starts Tansu) and compared, in the same run, with librdkafka's own
+// rdkafka_performance built from the same source (YISHI_RDKAFKA_BIN), with the
+// same settings: 512-byte values, idempotent producer, linger.ms=5, 4 partitions.
+import Foundation
+import YishiKafka
+
+func bench(_ name: String, _ value: Double, _ unit: String) {
+    let text = value >= 100 ? String(format: "%.0f", value) : String(format: "%.3f", value)
+    FileHandle.standardOutput.write(Data("BENCH \(name) \(text) \(unit)\n".utf8))
+}
+
+func progress(_ text: String) {
+    FileHandle.standardError.write(Data("bench: \(text)\n".utf8))
+}
+
+func fail(_ text: String) -> Never {
+    FileHandle.standardError.write(Data("yishi-bench: error: \(text)\n".utf8))
+    exit(1)
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+if arguments.contains("--help") || arguments.contains("-h") {
+    print("""
+    usage: yishi-bench [--messages N] [--rounds R] [--only kafka|engine]
+
+    Prints `BENCH <name> <value> <unit>` lines. Kafka figures need a broker in
+    YISHI_BOOTSTRAP and rdkafka_performance in YISHI_RDKAFKA_BIN (or on PATH);
+    `make bench` provides both.
+      --messages N   messages per Kafka run (default 300000)
+      --rounds R     rounds of Kafka measurements; medians are reported (default 5)
+      --only WHAT    run only the kafka or the engine figures
+    """)
+    exit(0)
+}
+
+func option(_ name: String) -> String? {
+    guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex else { return nil }
+    return arguments[arguments.index(after: index)]
+}
+
+let messageCount = Int(option("--messages") ?? "300000") ?? 300_000
+let rounds = Int(option("--rounds") ?? "5") ?? 5
+let only = option("--only")
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+if only == nil || only == "kafka" {
+    guard let bootstrap = ProcessInfo.processInfo.environment["YISHI_BOOTSTRAP"] else {
+        fail("YISHI_BOOTSTRAP is not set; run `make bench`, which starts a Tansu broker")
+    }
+    let tool = ProcessInfo.processInfo.environment["YISHI_RDKAFKA_BIN"].map { $0 + "/rdkafka_performance" } ?? "rdkafka_performance"
+    let kafka = KafkaBench(bootstrap: bootstrap, tool: tool, messages: messageCount)
+    do {
+        let figures = try kafka.run(rounds: rounds)
+        for figure in figures { bench(figure.name, figure.value, figure.unit) }
+    } catch {
+        fail("kafka benchmark: \(error)")
+    }
+}
+
+if only == nil || only == "engine" {
+    do {
+        for figure in try EngineBench.run(repoRoot: repoRoot) { bench(figure.name, figure.value, figure.unit) }
+    } catch {
+        fail("engine benchmark: \(error)")
+    }
+}
