@@ -10,6 +10,8 @@ public final class CompiledBundle: Sendable {
     public let steps: [CompiledStep]
     /// Form and licence values a saga keeps (the form is projected to these at submit).
     public let external: [ExternalRef]
+    /// The form paths of `external` as a tree, so projecting a form walks each object once.
+    let formTree: PathTree
     public let slaWorkingMs: Int64
     public let atRiskRemainingMs: Int64
 
@@ -160,6 +162,53 @@ public final class CompiledBundle: Sendable {
                 compensationInputs: (comp?.inputs ?? []).compactMap { f in retained[i].firstIndex(of: f.name).map { (f.name, $0) } })
         }
         self.external = external
+        let tree = PathTree()
+        for (slot, ref) in external.enumerated() {
+            if case .form(let path) = ref { tree.insert(path[...], slot: slot) }
+        }
+        formTree = tree
+    }
+
+    /// Form paths sharing prefixes. Projection iterates each form object's entries and matches
+    /// keys by equality, which for a handful of short keys is far cheaper than hashing per path.
+    final class PathTree: @unchecked Sendable {
+        // Built once in `init`, read-only afterwards.
+        var slots: [Int] = []
+        var keys: [(String, PathTree)] = []
+        var indices: [(Int, PathTree)] = []
+
+        func insert(_ path: ArraySlice<JSONValue.PathComponent>, slot: Int) {
+            guard let first = path.first else { slots.append(slot); return }
+            switch first {
+            case .key(let k):
+                if let child = keys.first(where: { $0.0 == k })?.1 { return child.insert(path.dropFirst(), slot: slot) }
+                let child = PathTree()
+                keys.append((k, child))
+                child.insert(path.dropFirst(), slot: slot)
+            case .index(let i):
+                if let child = indices.first(where: { $0.0 == i })?.1 { return child.insert(path.dropFirst(), slot: slot) }
+                let child = PathTree()
+                indices.append((i, child))
+                child.insert(path.dropFirst(), slot: slot)
+            }
+        }
+
+        func project(_ v: JSONValue, into out: inout [JSONValue]) {
+            for s in slots { out[s] = v }
+            switch v {
+            case .object(let o) where !keys.isEmpty:
+                var found = 0
+                for (k, child) in o {
+                    guard let node = keys.first(where: { $0.0 == k })?.1 else { continue }
+                    node.project(child, into: &out)
+                    found += 1
+                    if found == keys.count { break }
+                }
+            case .array(let a):
+                for (i, node) in indices where i < a.count { node.project(a[i], into: &out) }
+            default: break
+            }
+        }
     }
 
     /// A linear scan: bundles have a handful of steps, and comparing a few strings beats hashing one.
@@ -184,12 +233,14 @@ public final class CompiledBundle: Sendable {
 
     /// The form and licence values a saga keeps, in `external` order; absent values are null.
     func project(form: JSONValue, licences: [String: JSONValue]) -> [JSONValue] {
-        external.map { ref in
-            switch ref {
-            case .form(let path): return form.value(at: path) ?? .null
-            case .licence(let type, let field): return licences[type]?[field] ?? .null
+        var out = [JSONValue](repeating: .null, count: external.count)
+        formTree.project(form, into: &out)
+        if !licences.isEmpty {
+            for (slot, ref) in external.enumerated() {
+                if case .licence(let type, let field) = ref { out[slot] = licences[type]?[field] ?? .null }
             }
         }
+        return out
     }
 
     func evaluate(_ m: Mapping, _ state: SagaState) -> JSONValue {

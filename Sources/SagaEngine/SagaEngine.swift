@@ -18,6 +18,7 @@ public enum SagaEngine {
     /// In-place variant (no copy of the state's arrays); same semantics.
     public static func apply(to state: inout SagaState, _ input: SagaInput, bundle: CompiledBundle, calendar: BusinessCalendar) -> [SagaOutput] {
         var c = Context(b: bundle, cal: calendar, at: input.at)
+        c.out.reserveCapacity(8)
         state.handle(input.event, &c)
         return c.out
     }
@@ -66,7 +67,6 @@ struct Context {
         self.cal = cal
         self.at = at
         out = []
-        out.reserveCapacity(8)
     }
 }
 

@@ -222,3 +222,20 @@ import Testing
         #expect(inputs == h.log)
     }
 }
+
+@Suite struct PurityTests {
+    /// The engine must stay pure: Foundation only, never a Kafka module (and no clock or RNG).
+    @Test func engineImportsOnlyFoundation() throws {
+        let dir = repoRoot.appendingPathComponent("Sources/SagaEngine")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".swift") }
+        #expect(files.count >= 8)
+        for f in files {
+            let text = try String(contentsOf: dir.appendingPathComponent(f), encoding: .utf8)
+            let imports = text.split(separator: "\n").filter { $0.hasPrefix("import ") || $0.contains(" import ") }
+            #expect(imports.allSatisfy { $0 == "import Foundation" }, "\(f): \(imports)")
+            for banned in ["Date()", "random(", "DispatchTime", "ContinuousClock"] {
+                #expect(!text.contains(banned), "\(f) uses \(banned)")
+            }
+        }
+    }
+}
