@@ -15,6 +15,8 @@ public struct MessageRejection: Error, Sendable, Equatable, CustomStringConverti
         case wrongTopic = "wrong-topic"
         case notJSON = "not-json"
         case schema
+        /// Valid, but about a saga the consumer does not know (e.g. an event for a saga never submitted).
+        case unknownSaga = "unknown-saga"
         /// Well-formed but the consumer cannot act on it (e.g. an adapter cannot map it).
         case unprocessable
     }

@@ -6,7 +6,7 @@ import Foundation
 public enum RFC3339 {
     /// UTC, always with milliseconds: fixed width, sorts as text.
     public static func format(_ date: Date) -> String {
-        let ms = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let ms = Int64((date.timeIntervalSince1970 * 1000).rounded())  // nearest: binary doubles miss exact ms
         let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
         let inDay = ms - days * 86_400_000
         let (y, m, d) = civil(fromDays: days)
