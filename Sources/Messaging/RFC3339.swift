@@ -55,9 +55,8 @@ public enum RFC3339 {
             return nil
         }
         guard i == u.count else { return nil }
-        let second = s == 60 ? 59 : s
-        let extra: Int64 = s == 60 ? 999 : 0
-        let ms = ((days(fromCivil: y, mo, d) * 24 + h) * 60 + mi - offsetMinutes) * 60_000 + second * 1000 + max(millis, extra)
+        let (second, fraction) = s == 60 ? (Int64(59), Int64(999)) : (s, millis)
+        let ms = ((days(fromCivil: y, mo, d) * 24 + h) * 60 + mi - offsetMinutes) * 60_000 + second * 1000 + fraction
         return Date(timeIntervalSince1970: Double(ms) / 1000)
     }
 
