@@ -25,13 +25,19 @@ let package = Package(
         .target(name: "SagaEngine", path: "Sources/SagaEngine"),
         // The hub's message conventions: CloudEvents envelope, JSON Schemas, dead letters.
         .target(name: "Messaging", dependencies: ["YishiKafka"], path: "Sources/Messaging"),
+        // Runs the saga engine on Kafka: exactly-once batches, restore, timers, ops, DLQ.
+        .target(name: "Orchestrator", dependencies: ["SagaEngine", "YishiKafka", "Messaging"], path: "Sources/Orchestrator"),
         // Department simulators: stand-ins for the real department systems (pure logic here).
         .target(name: "Departments", path: "Sources/Departments"),
         // The operators' and integrators' command line.
-        .executableTarget(name: "yishi", dependencies: ["SagaEngine"], path: "Sources/yishi"),
+        .executableTarget(name: "yishi", dependencies: ["SagaEngine", "Orchestrator", "Messaging"], path: "Sources/yishi"),
         // `make bench`: throughput figures against a real broker.
         .executableTarget(name: "yishi-bench", dependencies: ["YishiKafka", "SagaEngine"], path: "Sources/YishiBench"),
-        .testTarget(name: "KafkaTests", dependencies: ["YishiKafka"], path: "Tests/KafkaTests"),
+        // Helpers the broker-backed suites share: the Tansu address, waiting, reading topics.
+        .target(name: "YishiTestSupport", dependencies: ["YishiKafka"], path: "Tests/Support"),
+        .testTarget(name: "KafkaTests", dependencies: ["YishiKafka", "YishiTestSupport"], path: "Tests/KafkaTests"),
+        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Messaging", "SagaEngine", "YishiKafka", "YishiTestSupport"],
+                    path: "Tests/OrchestratorTests"),
         .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine"], path: "Tests/SagaEngineTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"], path: "Tests/MessagingTests"),
         .testTarget(name: "DepartmentsTests", dependencies: ["Departments"], path: "Tests/DepartmentsTests"),

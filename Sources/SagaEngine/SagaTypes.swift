@@ -214,6 +214,7 @@ public struct TimerCommand: Codable, Equatable, Sendable {
     public var sagaId: String
     public var key: TimerKey
     public var due: Instant
+    public init(sagaId: String, key: TimerKey, due: Instant) { self.sagaId = sagaId; self.key = key; self.due = due }
     public var id: String { key.id(sagaId: sagaId) }
 }
 

@@ -53,6 +53,13 @@ public struct KafkaMessage: Sendable {
 
     public var keyString: String? { key.map { String(decoding: $0, as: UTF8.self) } }
     public var topicPartition: TopicPartition { TopicPartition(topic, partition) }
+
+    /// For tests and tools that build a consumed record by hand.
+    public init(topic: String, partition: Int32, offset: Int64, key: Data?, value: Data?,
+                headers: [KafkaHeader] = [], timestampMs: Int64? = nil) {
+        self.topic = topic; self.partition = partition; self.offset = offset
+        self.key = key; self.value = value; self.headers = headers; self.timestampMs = timestampMs
+    }
 }
 
 public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {

@@ -2,7 +2,7 @@ import Foundation
 
 // yishi: the operators' and integrators' command line. Each command group registers here;
 // later groups (sagas, cases, dlq, lag, orchestrator, demo) are added to this table.
-let groups: [CommandGroup] = [bundlesGroup]
+let groups: [CommandGroup] = [bundlesGroup, orchestratorGroup]
 
 let topHelp = """
     Usage: yishi <group> <command> [options]

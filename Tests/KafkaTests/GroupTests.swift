@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import YishiKafka
+import YishiTestSupport
 
 /// What one group member saw, in the order it saw it.
 enum MemberEvent: Sendable {
@@ -176,21 +177,3 @@ extension GroupTests {
     }
 }
 
-/// Blocking polls on a dedicated thread until `count` messages or `timeout`.
-func offloadPoll(_ consumer: KafkaConsumer, until count: Int, timeout: Duration = .seconds(20)) async throws -> [KafkaMessage] {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread {
-            let clock = ContinuousClock()
-            let deadline = clock.now + timeout
-            var messages: [KafkaMessage] = []
-            do {
-                while messages.count < count && clock.now < deadline {
-                    messages += try consumer.poll(maxMessages: count - messages.count, timeout: .milliseconds(100))
-                }
-                continuation.resume(returning: messages)
-            } catch {
-                continuation.resume(throwing: error)
-            }
-        }.start()
-    }
-}

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import YishiKafka
+import YishiTestSupport
 
 /// Fault injection with librdkafka's mock cluster. The mock proves the
 /// client copes with failures; exactly-once is proven on Tansu instead.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import YishiKafka
+import YishiTestSupport
 
 @Suite("Kafka layer against a Tansu broker over TCP", .serialized)
 struct ProducerConsumerTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import YishiKafka
+import YishiTestSupport
 
 @Suite("Transactions on Tansu", .serialized)
 struct TransactionTests {

@@ -1,7 +1,7 @@
 import Foundation
 @testable import Messaging
 // @testable: KafkaMessage has no public initializer (only the consumer makes them).
-@testable import YishiKafka
+import YishiKafka
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

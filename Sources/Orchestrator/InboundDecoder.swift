@@ -1,0 +1,145 @@
+import Foundation
+import Messaging
+import SagaEngine
+import YishiKafka
+
+/// Turns consumed records into engine inputs (or dead letters), and engine
+/// outputs into CloudEvents records. The only place the orchestrator knows
+/// about envelopes, schemas and topic names.
+struct InboundDecoder {
+    let config: OrchestratorConfig
+    let registry: SchemaRegistry
+    let policy = SourcePolicy.standard
+    let source: String
+
+    enum Decoded {
+        case submit(sagaId: String, bundleId: String, form: JSONValue, at: Instant)
+        case input(sagaId: String, SagaInput)
+        case ops(OpsRequest)
+        case deadLetter(ProducerRecord)
+    }
+
+    init(config: OrchestratorConfig) throws {
+        self.config = config
+        registry = try SchemaRegistry.load(directory: config.schemasDirectory)
+        source = "/yishi/orchestrator/\(config.instanceId)"
+    }
+
+    func decode(_ message: KafkaMessage, now: Instant) -> Decoded {
+        guard let topic = MessageCheck.unprefixed(message.topic, prefix: config.topicPrefix) else {
+            return .deadLetter(deadLetter(message, MessageRejection(.wrongTopic, "topic \(message.topic) lacks the hub prefix \(config.topicPrefix)")))
+        }
+        let checked: ValidatedMessage
+        switch MessageCheck.validate(message: message, topic: topic, registry: registry, policy: policy) {
+        case .failure(let rejection): return .deadLetter(deadLetter(message, rejection))
+        case .success(let ok): checked = ok
+        }
+        let json: JSONValue
+        do { json = try JSONValue.parse(checked.data) } catch {
+            return .deadLetter(deadLetter(message, MessageRejection(.notJSON, "\(error)")))
+        }
+        // Inputs carry the sender's instant (on the shared hub clock), so a replay sees the same times.
+        let at = Instant(ms: Int64(checked.envelope.time.timeIntervalSince1970 * 1000))
+        let type = checked.envelope.type
+        do {
+            switch type {
+            case MessageType.applicationSubmitted:
+                let id = try string(json, "applicationId")
+                guard message.keyString == id else {
+                    throw MessageRejection(.unprocessable, "record key '\(message.keyString ?? "")' is not the applicationId '\(id)'", path: "$.applicationId")
+                }
+                return .submit(sagaId: id, bundleId: try string(json, "bundle"), form: json, at: at)
+            case MessageType.opsRequest:
+                return .ops(try JSONDecoder().decode(OpsRequest.self, from: checked.data))
+            default:
+                return .input(sagaId: try string(json, "sagaId"), SagaInput(at: at, try event(type, json)))
+            }
+        } catch let rejection as MessageRejection {
+            return .deadLetter(deadLetter(message, rejection))
+        } catch {
+            return .deadLetter(deadLetter(message, MessageRejection(.unprocessable, "\(error)")))
+        }
+    }
+
+    private func event(_ type: String, _ json: JSONValue) throws -> SagaEvent {
+        let step = try string(json, "step")
+        let attempt = try int(json, "attempt")
+        switch type {
+        case MessageType.stepSucceeded:
+            return .stepSucceeded(step: step, attempt: attempt, outputs: json["outputs"]?.objectValue ?? [:])
+        case MessageType.stepRejected:
+            return .stepRejected(step: step, attempt: attempt, code: try string(json, "code"), reason: try string(json, "reason"),
+                                 field: json["field"]?.stringValue)
+        case MessageType.stepFailed:
+            return .stepFailed(step: step, attempt: attempt, code: try string(json, "code"), message: try string(json, "message"))
+        case MessageType.supplementNeeded:
+            let materials = (json["materials"]?.arrayValue ?? []).compactMap(\.stringValue)
+            return .supplementNeeded(step: step, attempt: attempt, materials: materials)
+        case MessageType.supplementProvided:
+            return .supplementProvided(step: step, attempt: attempt, materials: json["materials"]?.objectValue ?? [:])
+        case MessageType.compensationSucceeded:
+            return .compensationSucceeded(step: step, attempt: attempt)
+        case MessageType.compensationFailed:
+            return .compensationFailed(step: step, attempt: attempt, code: try string(json, "code"), message: try string(json, "message"))
+        default:
+            throw MessageRejection(.wrongTopic, "the orchestrator does not consume '\(type)'")
+        }
+    }
+
+    private func string(_ json: JSONValue, _ field: String) throws -> String {
+        guard let value = json[field]?.stringValue else { throw MessageRejection(.schema, "missing string '\(field)'", path: "$.\(field)") }
+        return value
+    }
+
+    private func int(_ json: JSONValue, _ field: String) throws -> Int {
+        guard let value = json[field]?.doubleValue, let int = Int(exactly: value) else {
+            throw MessageRejection(.schema, "missing integer '\(field)'", path: "$.\(field)")
+        }
+        return int
+    }
+
+    // MARK: Writing
+
+    func deadLetter(_ message: KafkaMessage, _ rejection: MessageRejection) -> ProducerRecord {
+        DeadLetter.record(for: message, group: config.groupId, error: rejection, at: Date(), dlqTopic: config.topic("dlq"))
+    }
+
+    func deadLetter(_ message: KafkaMessage, reason: MessageRejection.Class, detail: String) -> ProducerRecord {
+        deadLetter(message, MessageRejection(reason, detail))
+    }
+
+    func record(_ out: SagaHost.Outbound) -> ProducerRecord {
+        let envelope = Envelope(source: source, type: out.type, time: config.clock.now().date, subject: out.subject,
+                                sagaId: out.sagaId, step: out.step, attempt: out.attempt,
+                                requestId: out.payload["requestId"]?.stringValue)
+        return envelope.record(topic: config.topic(out.topic), key: out.key, data: Data(out.payload.text().utf8))
+    }
+
+    func stateRecord(_ state: SagaState, partition: Int32?) -> ProducerRecord {
+        let envelope = Envelope(source: source, type: MessageType.sagaState, time: config.clock.now().date, subject: state.sagaId,
+                                sagaId: state.sagaId)
+        var record = envelope.record(topic: config.topic("saga-state"), key: state.sagaId,
+                                     data: (try? JSONEncoder().encode(state)) ?? Data())
+        record.partition = partition
+        return record
+    }
+
+    func opsReply(_ reply: OpsReply) -> ProducerRecord {
+        let envelope = Envelope(source: source, type: MessageType.opsReply, time: config.clock.now().date, subject: reply.requestId)
+        return envelope.record(topic: config.topic("ops-replies"), key: reply.requestId,
+                               data: (try? JSONEncoder().encode(reply)) ?? Data())
+    }
+
+    /// E-licences the applicant already holds (免证办); filled from the `licences` table.
+    func licences(for form: JSONValue) -> [String: JSONValue] { [:] }
+}
+
+
+extension Instant {
+    var date: Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+}
+
+extension JSONValue {
+    var objectValue: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
+    var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+}

@@ -1,0 +1,254 @@
+import Foundation
+import Messaging
+import SagaEngine
+import Synchronization
+import YishiKafka
+
+/// Runs the saga engine on Kafka. One loop on the calling thread (a dedicated
+/// thread, never Swift's cooperative pool):
+///
+///     poll inputs → decode (bad ones to the DLQ) → engine → fire due timers →
+///     one transaction { commands, audit events, licences, saga-state records,
+///     ops replies, dead letters, consumed offsets } → commit
+///
+/// On assignment it restores the owned sagas from `saga-state` before it
+/// processes anything of those partitions; on revocation it drops them.
+public final class OrchestratorService: @unchecked Sendable {
+    // @unchecked: every mutable field below is touched only by the loop thread
+    // (rebalance hooks run inside `poll` on that same thread).
+    public let config: OrchestratorConfig
+    let library: BundleLibrary
+    let inbound: InboundDecoder
+    let log: JSONLog
+    private var host: SagaHost
+    private var owned: Set<Int32> = []
+    private var sagaPartition: [String: Int32] = [:]
+    private var consumer: KafkaConsumer!
+    private var producer: KafkaProducer!
+    private let stopping = Atomic<Bool>(false)
+    private let statsLock = Mutex(Stats())
+
+    public struct Stats: Sendable {
+        public var transactions = 0
+        public var inputs = 0
+        public var deadLetters = 0
+        public var timersFired = 0
+        public var restoredSagas = 0
+        public var restoreSeconds = 0.0
+        public var ownedPartitions: [Int32] = []
+        public var ownedSagas = 0
+    }
+
+    public var stats: Stats { statsLock.withLock { $0 } }
+
+    public init(config: OrchestratorConfig, log: JSONLog = JSONLog(component: "orchestrator")) throws {
+        self.config = config
+        self.log = log
+        library = try BundleLibrary.load(bundles: config.bundlesDirectory, catalogues: config.cataloguesDirectory,
+                                         calendars: config.calendarsDirectory)
+        if !library.problems.isEmpty {
+            throw OrchestratorError.invalidBundles(library.problems.map(\.description))
+        }
+        inbound = try InboundDecoder(config: config)
+        host = SagaHost(library: library)
+    }
+
+    public func stop() { stopping.store(true, ordering: .relaxed) }
+
+    /// Blocks until `stop()` or a fatal error.
+    public func run() throws {
+        let admin = try KafkaAdmin(config: config.clientConfig())
+        try admin.ensureTopics(HubTopics.all(prefix: config.topicPrefix, partitions: config.partitions, agencies: config.agencies))
+        producer = try KafkaProducer(config: config.clientConfig(["transaction.timeout.ms": "15000"]),
+                                     transactionalId: "yishi-orchestrator-\(config.instanceId)")
+        try producer.initTransactions()
+        consumer = try KafkaConsumer(
+            config: config.clientConfig([
+                "partition.assignment.strategy": "range",  // co-partitioned topics: same numbers to one member
+                "session.timeout.ms": String(config.sessionTimeoutMs),
+                "heartbeat.interval.ms": String(max(500, config.sessionTimeoutMs / 5)),
+                "max.poll.interval.ms": "300000",
+            ]),
+            groupId: config.groupId,
+            rebalance: RebalanceListener(
+                onAssigned: { [unowned self] in self.assigned($0) },
+                onRevoked: { [unowned self] partitions, lost in self.revoked(partitions, lost: lost) }))
+        consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
+        try consumer.subscribe(config.inputTopics)
+        log.info("started", ["instance": config.instanceId, "group": config.groupId, "bundles": library.bundles.map { "\($0.id) v\($0.version)" }.joined(separator: ", ")])
+        defer {
+            try? consumer.close()
+            log.info("stopped", ["instance": config.instanceId])
+        }
+        while !stopping.load(ordering: .relaxed) {
+            try runOnce()
+        }
+    }
+
+    /// One poll and, if there is anything to do, one transaction.
+    func runOnce() throws {
+        let messages = try consumer.poll(maxMessages: config.maxBatch, timeout: .milliseconds(50))
+        var extra: [ProducerRecord] = []
+        for message in messages {
+            process(message, into: &extra)
+        }
+        let fired = try host.fireDueTimers(now: config.clock.now(), limit: config.maxBatch)
+        guard !messages.isEmpty || fired > 0 else { return }
+        try commit(consumed: messages, extra: extra, fired: fired)
+    }
+
+    private func process(_ message: KafkaMessage, into extra: inout [ProducerRecord]) {
+        let now = config.clock.now()
+        switch inbound.decode(message, now: now) {
+        case .deadLetter(let record):
+            extra.append(record)
+            log.warn("dead-letter", ["topic": message.topic, "partition": String(message.partition), "offset": String(message.offset),
+                                     "reason": record.headers.string(DeadLetter.Header.errorMessage) ?? "?"])
+        case .submit(let sagaId, let bundleId, let form, let at):
+            sagaPartition[sagaId] = message.partition
+            let licences = inbound.licences(for: form)
+            do { try host.submit(sagaId: sagaId, bundleId: bundleId, form: form, licences: licences, at: at) } catch {
+                extra.append(inbound.deadLetter(message, reason: .unprocessable, detail: "\(error)"))
+            }
+        case .input(let sagaId, let input):
+            do { try host.apply(sagaId, input) } catch {
+                extra.append(inbound.deadLetter(message, reason: .unprocessable, detail: "\(error)"))
+            }
+        case .ops(let request):
+            extra.append(contentsOf: answer(request, partition: message.partition))
+        }
+    }
+
+    private func commit(consumed: [KafkaMessage], extra: [ProducerRecord], fired: Int) throws {
+        var records = extra
+        for out in host.outbound { records.append(inbound.record(out)) }
+        for state in host.changedStates {
+            records.append(inbound.stateRecord(state, partition: sagaPartition[state.sagaId]))
+        }
+        var next: [TopicPartition: Int64] = [:]
+        for message in consumed { next[message.topicPartition] = max(next[message.topicPartition] ?? 0, message.offset + 1) }
+        do {
+            try producer.beginTransaction()
+            for record in records { try producer.enqueue(record) }
+            try producer.sendOffsetsToTransaction(next.map { TopicPartitionOffset($0.key.topic, $0.key.partition, $0.value) }, consumer: consumer)
+            try producer.commitTransaction()
+        } catch {
+            // Fatal (e.g. fenced by a newer instance with our id): stop; a supervisor restarts us.
+            guard error.requiresAbort || error.isRetriable else { throw error }
+            log.warn("transaction aborted", ["error": error.description])
+            try? producer.abortTransaction()
+            host.abortBatch()
+            try rewind()
+            return
+        }
+        host.commitBatch()
+        statsLock.withLock {
+            $0.transactions += 1
+            $0.inputs += consumed.count
+            $0.timersFired += fired
+            $0.deadLetters += extra.filter { $0.topic == config.topic("dlq") }.count
+            $0.ownedSagas = host.sagas.count
+        }
+    }
+
+    /// After an abort: back to the committed positions, so the batch is read again.
+    private func rewind() throws {
+        let assignment = try consumer.assignment()
+        let committed = try consumer.committed(assignment)
+        try consumer.seek(committed.map { TopicPartitionOffset($0.topic, $0.partition, $0.offset < 0 ? TopicPartitionOffset.beginning : $0.offset) })
+    }
+
+    // MARK: Ownership
+
+    private func assigned(_ partitions: [TopicPartition]) {
+        let numbers = Set(partitions.map(\.partition)).subtracting(owned)
+        guard !numbers.isEmpty else { return }
+        let start = ContinuousClock.now
+        do {
+            let restored = try restore(partitions: numbers.sorted())
+            owned.formUnion(numbers)
+            let seconds = (ContinuousClock.now - start).seconds
+            statsLock.withLock {
+                $0.restoredSagas += restored
+                $0.restoreSeconds += seconds
+                $0.ownedPartitions = owned.sorted()
+                $0.ownedSagas = host.sagas.count
+            }
+            log.info("assigned", ["partitions": numbers.sorted().map(String.init).joined(separator: ","),
+                                  "restored_sagas": String(restored), "seconds": String(format: "%.3f", seconds)])
+        } catch {
+            // Without its state the instance must not process these partitions.
+            log.error("restore failed", ["error": "\(error)"])
+            stop()
+        }
+    }
+
+    private func revoked(_ partitions: [TopicPartition], lost: Bool) {
+        let numbers = Set(partitions.map(\.partition))
+        guard !numbers.isEmpty else { return }
+        owned.subtract(numbers)
+        host.drop { [sagaPartition] in numbers.contains(sagaPartition[$0] ?? -1) }
+        sagaPartition = sagaPartition.filter { !numbers.contains($0.value) }
+        statsLock.withLock { $0.ownedPartitions = owned.sorted(); $0.ownedSagas = host.sagas.count }
+        log.info("revoked", ["partitions": numbers.sorted().map(String.init).joined(separator: ","), "lost": String(lost)])
+    }
+
+    /// Reads `saga-state` partitions to their end (read_committed) and installs every saga.
+    private func restore(partitions: [Int32]) throws -> Int {
+        let topic = config.topic("saga-state")
+        let reader = try KafkaConsumer(config: config.clientConfig(["enable.partition.eof": "true"]),
+                                       groupId: "\(config.groupId)-restore-\(config.instanceId)")
+        let ended = Mutex<Set<Int32>>([])
+        reader.onPartitionEnd { end in ended.withLock { _ = $0.insert(end.partition) } }
+        try reader.assign(partitions.map { TopicPartitionOffset(topic, $0, TopicPartitionOffset.beginning) })
+        var latest: [String: (Int32, Data?)] = [:]
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ended.withLock({ $0.count }) < partitions.count {
+            guard ContinuousClock.now < deadline else {
+                throw OrchestratorError.restoreTimedOut(partitions: partitions.filter { p in !ended.withLock { $0.contains(p) } })
+            }
+            for message in try reader.poll(maxMessages: 5000, timeout: .milliseconds(100)) {
+                guard let key = message.keyString else { continue }
+                latest[key] = (message.partition, message.value)  // last record per key wins, as compaction would keep
+            }
+        }
+        try reader.close()
+        let decoder = JSONDecoder()
+        var count = 0
+        for (sagaId, (partition, value)) in latest {
+            guard let value else { continue }  // tombstone
+            let state = try decoder.decode(SagaState.self, from: value)
+            host.restore(state)
+            sagaPartition[sagaId] = partition
+            count += 1
+        }
+        return count
+    }
+
+    // MARK: Operator requests
+
+    private func answer(_ request: OpsRequest, partition: Int32) -> [ProducerRecord] {
+        let reply = OpsHandler.answer(request, host: &host, sagaPartition: sagaPartition, partition: partition,
+                                      library: library, now: config.clock.now())
+        return [inbound.opsReply(reply)]
+    }
+}
+
+public enum OrchestratorError: Error, CustomStringConvertible {
+    case invalidBundles([String])
+    case restoreTimedOut(partitions: [Int32])
+
+    public var description: String {
+        switch self {
+        case .invalidBundles(let problems): return "bundle definitions have problems:\n" + problems.joined(separator: "\n")
+        case .restoreTimedOut(let partitions): return "restoring saga-state partitions \(partitions) did not reach their end within 60 s"
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}

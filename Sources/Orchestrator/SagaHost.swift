@@ -1,0 +1,205 @@
+import Foundation
+import Messaging
+import SagaEngine
+
+/// The sagas one orchestrator instance owns, and the work of turning inputs
+/// into new states and outbound messages. No Kafka here: the service feeds it
+/// decoded inputs and writes what it returns in one transaction.
+///
+/// Changes made during a batch live in an overlay until `commitBatch`, so an
+/// aborted transaction leaves the owned state exactly as it was.
+struct SagaHost {
+    let library: BundleLibrary
+    private(set) var sagas: [String: SagaState] = [:]
+    private(set) var timers = TimerIndex()
+
+    private var overlay: [String: SagaState] = [:]
+    private var timerOps: [(schedule: Bool, TimerCommand)] = []
+    private(set) var outbound: [Outbound] = []
+
+    init(library: BundleLibrary) { self.library = library }
+
+    /// What to write: a record for a topic (without prefix), keyed, with its CloudEvents type.
+    struct Outbound {
+        var topic: String
+        var key: String
+        var sagaId: String
+        var type: String
+        var subject: String?
+        var step: String?
+        var attempt: Int?
+        var payload: JSONValue
+    }
+
+    enum Rejection: Error, CustomStringConvertible {
+        case unknownBundle(String)
+        case unknownSaga(String)
+        case bundleVersionGone(String, Int)
+        var description: String {
+            switch self {
+            case .unknownBundle(let id): return "no bundle named '\(id)' is loaded"
+            case .unknownSaga(let id): return "no saga '\(id)' on this instance"
+            case .bundleVersionGone(let id, let v): return "bundle \(id) v\(v) is no longer loaded"
+            }
+        }
+    }
+
+    // MARK: Reading
+
+    func state(_ sagaId: String) -> SagaState? { overlay[sagaId] ?? sagas[sagaId] }
+
+    // MARK: Inputs
+
+    /// A new application: starts a saga on the newest version of its bundle.
+    /// A repeated application for an existing saga changes nothing (the engine ignores a second submit).
+    mutating func submit(sagaId: String, bundleId: String, form: JSONValue, licences: [String: JSONValue], at: Instant) throws {
+        if state(sagaId) == nil {
+            guard let bundle = library.newest(bundleId) else { throw Rejection.unknownBundle(bundleId) }
+            overlay[sagaId] = SagaState(sagaId: sagaId, bundle: bundle)
+        }
+        try apply(sagaId, SagaInput(at: at, .submit(form: form, licences: licences)))
+    }
+
+    mutating func apply(_ sagaId: String, _ input: SagaInput) throws {
+        guard var saga = state(sagaId) else { throw Rejection.unknownSaga(sagaId) }
+        guard let bundle = library.bundle(saga.bundleId, version: saga.bundleVersion),
+              let calendar = library.calendar(for: bundle) else {
+            throw Rejection.bundleVersionGone(saga.bundleId, saga.bundleVersion)
+        }
+        let before = saga.seq
+        let outputs = SagaEngine.apply(to: &saga, input, bundle: bundle, calendar: calendar)
+        if saga.seq != before || overlay[sagaId] != nil {
+            overlay[sagaId] = saga
+        }
+        for output in outputs { route(output) }
+    }
+
+    /// Fires the timers due by `now`, each at its own due instant so replays
+    /// match. Popped timers leave the index; an abort puts them back.
+    mutating func fireDueTimers(now: Instant, limit: Int) throws -> Int {
+        let due = timers.popDue(now: now, limit: limit)
+        firedInBatch += due
+        for timer in due where state(timer.sagaId) != nil {
+            try apply(timer.sagaId, SagaInput(at: timer.due, .timerFired(timer.key)))
+        }
+        return due.count
+    }
+    private var firedInBatch: [TimerCommand] = []
+
+    /// Sagas changed in this batch, for the `saga-state` changelog.
+    var changedStates: [SagaState] { overlay.keys.sorted().map { overlay[$0]! } }
+
+    mutating func commitBatch() {
+        for (id, saga) in overlay { sagas[id] = saga }
+        for (schedule, timer) in timerOps {
+            if schedule { timers.schedule(timer) } else { timers.cancel(timer) }
+        }
+        clearBatch()
+    }
+
+    mutating func abortBatch() {
+        for timer in firedInBatch { timers.schedule(timer) }
+        clearBatch()
+    }
+
+    private mutating func clearBatch() {
+        overlay.removeAll(keepingCapacity: true)
+        timerOps.removeAll(keepingCapacity: true)
+        outbound.removeAll(keepingCapacity: true)
+        firedInBatch.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: Ownership
+
+    /// Installs a restored saga (from the changelog) and re-arms its timers.
+    mutating func restore(_ saga: SagaState) {
+        sagas[saga.sagaId] = saga
+        guard let bundle = library.bundle(saga.bundleId, version: saga.bundleVersion) else { return }
+        for timer in saga.armedTimers(bundle: bundle) { timers.schedule(timer) }
+    }
+
+    /// Drops the sagas (and their timers) that `isOwned` no longer accepts.
+    mutating func drop(where notOwned: (String) -> Bool) {
+        sagas = sagas.filter { !notOwned($0.key) }
+        timers.removeAll(where: notOwned)
+    }
+
+    // MARK: Outputs
+
+    private mutating func route(_ output: SagaOutput) {
+        switch output {
+        case .dispatch(let command):
+            emit("commands.\(command.agency)", command.sagaId, MessageType.stepRequested, CommandMessage(command), step: command.step, attempt: command.attempt)
+        case .compensate(let command):
+            emit("commands.\(command.agency)", command.sagaId, MessageType.compensationRequested, CommandMessage(command), step: command.step, attempt: command.attempt)
+        case .scheduleTimer(let timer):
+            timerOps.append((true, timer))
+        case .cancelTimer(let timer):
+            timerOps.append((false, timer))
+        case .audit(let event):
+            emit("saga-events", event.sagaId, MessageType.sagaAudit(event.kind.rawValue), event, step: event.step, attempt: event.attempt)
+        case .licenceIssued(let licence):
+            let holder = licence.data["uscc"]?.stringValue ?? licence.sagaId
+            emit("licences", "\(holder)/\(licence.type)", MessageType.licenceIssued, licence, step: licence.step, attempt: nil,
+                 sagaId: licence.sagaId)
+        case .manualCaseOpened(let sagaId, let manualCase):
+            emit("saga-events", sagaId, MessageType.manualCaseOpened, manualCase, step: manualCase.step, attempt: nil)
+        case .finished(let sagaId, let status, let at):
+            emit("saga-events", sagaId, MessageType.sagaFinished,
+                 JSONValue.object(["sagaId": .string(sagaId), "status": .string(status.rawValue), "at": .string(at.description)]),
+                 step: nil, attempt: nil)
+        }
+    }
+
+    private mutating func emit<T: Encodable>(_ topic: String, _ key: String, _ type: String, _ body: T, step: String?, attempt: Int?,
+                                             sagaId: String? = nil) {
+        let sagaId = sagaId ?? key
+        let payload = (try? JSONValue.encode(body)) ?? .null
+        outbound.append(Outbound(topic: topic, key: key, sagaId: sagaId, type: type, subject: sagaId, step: step, attempt: attempt, payload: payload))
+    }
+}
+
+/// A step command as it travels: the engine's `StepCommand` plus its request id
+/// (a computed property there, so not part of its own encoding).
+struct CommandMessage: Encodable {
+    let command: StepCommand
+    init(_ command: StepCommand) { self.command = command }
+    enum Keys: String, CodingKey { case requestId }
+    func encode(to encoder: any Encoder) throws {
+        try command.encode(to: encoder)
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(command.requestId, forKey: .requestId)
+    }
+}
+
+extension SagaState {
+    /// The timers this state has armed; the engine rejects stale firings, so
+    /// re-arming from a restored state is always safe.
+    func armedTimers(bundle: CompiledBundle) -> [TimerCommand] {
+        guard !status.isFinal, status != .new else { return [] }
+        var timers: [TimerCommand] = []
+        for (i, step) in steps.enumerated() where i < bundle.steps.count {
+            let id = bundle.steps[i].id
+            let key: TimerKey?
+            switch step.status {
+            case .running: key = .stepTimeout(step: id, attempt: Int(step.attempt))
+            case .backoff: key = .retryBackoff(step: id, attempt: Int(step.attempt))
+            case .compensating: key = .compensationTimeout(step: id, attempt: Int(step.compensationAttempt))
+            case .compensationBackoff: key = .compensationBackoff(step: id, attempt: Int(step.compensationAttempt))
+            default: key = nil
+            }
+            if let key { timers.append(TimerCommand(sagaId: sagaId, key: key, due: step.due)) }
+        }
+        if !slaAtRisk { timers.append(TimerCommand(sagaId: sagaId, key: .slaAtRisk, due: atRiskAt)) }
+        if !slaBreached { timers.append(TimerCommand(sagaId: sagaId, key: .slaBreach, due: deadline)) }
+        return timers
+    }
+}
+
+extension JSONValue {
+    /// Any Encodable as a JSON value (through JSONEncoder; outputs are small).
+    static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
+        if let json = value as? JSONValue { return json }
+        return try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
+    }
+}

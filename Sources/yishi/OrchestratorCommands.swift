@@ -1,0 +1,127 @@
+import Dispatch
+import Foundation
+import Messaging
+import Orchestrator
+import SagaEngine
+
+var orchestratorGroup: CommandGroup { CommandGroup(
+    name: "orchestrator",
+    summary: "Run the saga orchestrator on Kafka.",
+    commands: [OrchestratorRun.self]) }
+
+/// Connection settings shared by the commands that talk to Kafka.
+struct KafkaOptions {
+    var bootstrap: String
+    var prefix: String
+    var partitions: Int32
+
+    static let help = """
+          --bootstrap HOST:PORT  Kafka bootstrap servers (env YISHI_BOOTSTRAP; required)
+          --prefix P             topic prefix (env YISHI_TOPIC_PREFIX, default yishi.)
+          --partitions N         partitions of saga-keyed topics (env YISHI_PARTITIONS, default 6)
+        """
+
+    static func read(_ args: inout Arguments) throws -> KafkaOptions {
+        let env = ProcessInfo.processInfo.environment
+        guard let bootstrap = try args.option("--bootstrap") ?? env["YISHI_BOOTSTRAP"] else {
+            throw UsageError("--bootstrap (or YISHI_BOOTSTRAP) is required")
+        }
+        let partitionsText = try args.option("--partitions") ?? env["YISHI_PARTITIONS"] ?? "6"
+        guard let partitions = Int32(partitionsText), partitions > 0 else { throw UsageError("--partitions must be a positive number, not '\(partitionsText)'") }
+        return KafkaOptions(bootstrap: bootstrap, prefix: try args.option("--prefix") ?? env["YISHI_TOPIC_PREFIX"] ?? "yishi.",
+                            partitions: partitions)
+    }
+}
+
+/// `--clock-start`, `--clock-speed`, `--clock-wall-start`: the shared virtual clock.
+enum ClockOptions {
+    static let help = """
+          --clock-start T        virtual time at the clock's wall start, RFC 3339 (env YISHI_CLOCK_START; default: real time)
+          --clock-speed X        virtual seconds per real second (env YISHI_CLOCK_SPEED, default 1)
+          --clock-wall-start MS  real instant (Unix ms) the virtual clock started at (env YISHI_CLOCK_WALL_START;
+                                 default now). Give every process, and a restarted one, the same three values.
+        """
+
+    static func read(_ args: inout Arguments) throws -> HubClock {
+        let env = ProcessInfo.processInfo.environment
+        guard let startText = try args.option("--clock-start") ?? env["YISHI_CLOCK_START"] else {
+            if try args.option("--clock-speed") != nil { throw UsageError("--clock-speed needs --clock-start") }
+            return .real
+        }
+        guard let start = Instant(rfc3339: startText) else { throw UsageError("--clock-start: '\(startText)' is not RFC 3339 with an offset") }
+        let speedText = try args.option("--clock-speed") ?? env["YISHI_CLOCK_SPEED"] ?? "1"
+        guard let speed = Double(speedText), speed > 0 else { throw UsageError("--clock-speed must be a positive number, not '\(speedText)'") }
+        var wall = Date()
+        if let text = try args.option("--clock-wall-start") ?? env["YISHI_CLOCK_WALL_START"] {
+            guard let ms = Double(text) else { throw UsageError("--clock-wall-start must be Unix milliseconds, not '\(text)'") }
+            wall = Date(timeIntervalSince1970: ms / 1000)
+        }
+        return HubClock(start: start, speed: speed, wallStart: wall)
+    }
+}
+
+struct OrchestratorRun: Command {
+    static let name = "run"
+    static let summary = "consume applications, agency events and ops requests; drive the sagas (until SIGTERM)"
+    static let help = """
+        Usage: yishi orchestrator run --bootstrap HOST:PORT [options]
+
+        Runs one orchestrator instance. Instances with the same --group share the partitions;
+        each restores its sagas from the saga-state changelog on assignment. Logs are JSON
+        lines on standard error. SIGTERM or SIGINT stops it after the current transaction.
+
+        Options:
+        \(KafkaOptions.help)
+          --instance ID          stable instance id; the transactional id derives from it
+                                 (env YISHI_INSTANCE, default orchestrator-1)
+          --group G              consumer group (default yishi-orchestrator)
+          --schemas DIR          message schemas (env YISHI_SCHEMAS, default schemas)
+          --session-timeout-ms N how long a vanished instance keeps its partitions (default 10000)
+        \(ClockOptions.help)
+
+        Exit codes: 0 stopped by signal, 1 fatal error (invalid bundles, broker, fenced), 2 usage.
+        """
+
+    static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
+        let kafka = try KafkaOptions.read(&args)
+        let environment = ProcessInfo.processInfo.environment
+        let instance = try args.option("--instance") ?? environment["YISHI_INSTANCE"] ?? "orchestrator-1"
+        var config = OrchestratorConfig(bootstrap: kafka.bootstrap, instanceId: instance,
+                                        repository: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        config.topicPrefix = kafka.prefix
+        config.partitions = kafka.partitions
+        config.bundlesDirectory = env.bundlesDir
+        config.cataloguesDirectory = env.cataloguesDir
+        config.calendarsDirectory = env.calendarsDir
+        config.schemasDirectory = URL(fileURLWithPath: try args.option("--schemas") ?? environment["YISHI_SCHEMAS"] ?? "schemas")
+        if let group = try args.option("--group") { config.groupId = group }
+        if let text = try args.option("--session-timeout-ms") {
+            guard let ms = Int(text), ms > 0 else { throw UsageError("--session-timeout-ms must be a positive number") }
+            config.sessionTimeoutMs = ms
+        }
+        config.clock = try ClockOptions.read(&args)
+        _ = try args.positionals()
+
+        let service = try OrchestratorService(config: config)
+        let signals = stopOnSignals { service.stop() }
+        defer { withExtendedLifetime(signals) {} }
+        try service.run()
+        return Exit.ok
+    }
+}
+
+/// Calls `stop` on SIGINT or SIGTERM (once); a second signal exits at once.
+func stopOnSignals(_ stop: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        nonisolated(unsafe) var seen = false
+        source.setEventHandler {
+            if seen { exit(130) }
+            seen = true
+            stop()
+        }
+        source.resume()
+        return source
+    }
+}

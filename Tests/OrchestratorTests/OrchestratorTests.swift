@@ -1,0 +1,116 @@
+import Foundation
+import Messaging
+import Orchestrator
+import SagaEngine
+import Testing
+import YishiKafka
+import YishiTestSupport
+
+@Suite("Orchestrator on Tansu", .serialized)
+struct OrchestratorTests {
+    @Test("applications run to completion; every command is written once per (saga, step, attempt)", .timeLimit(.minutes(3)))
+    func sagasComplete() async throws {
+        let hub = try TestHub()
+        try hub.ensureTopics()
+        let responders = try ScriptedResponders(hub: hub, failFirstAttemptOf: ["tax-registration"])
+        defer { responders.close() }
+        let orchestrator = try RunningOrchestrator(hub.config(instance: "o1"))
+        defer { orchestrator.stop() }
+        let forms = try TestHub.validApplications(limit: 30)
+        try hub.submit(forms, producer: KafkaProducer(config: hub.kafka()))
+
+        let finished = try await finishedSagas(hub: hub, expecting: forms.count, timeout: .seconds(120))
+        #expect(orchestrator.failure.all.isEmpty, "orchestrator failed: \(orchestrator.failure.all)")
+        #expect(finished.count == forms.count, "finished \(finished.count) of \(forms.count)")
+        #expect(finished.values.allSatisfy { $0 == "completed" }, "statuses: \(Set(finished.values))")
+
+        // Exactly once on the command topics, and the scripted outage was retried.
+        let commandTopics = HubTopics.defaultAgencies.map { hub.topic("commands.\($0)") }
+        var seen: [String: Int] = [:]
+        for topic in commandTopics {
+            for message in try await readAll(topic, partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(2)) {
+                let key = [message.headers.string(Envelope.Header.sagaId), message.headers.string(Envelope.Header.step),
+                           message.headers.string(Envelope.Header.attempt)].map { $0 ?? "?" }.joined(separator: "/")
+                seen[key, default: 0] += 1
+            }
+        }
+        #expect(!seen.isEmpty)
+        #expect(seen.filter { $0.value > 1 }.isEmpty, "commands written twice: \(seen.filter { $0.value > 1 }.keys.sorted().prefix(5))")
+        #expect(seen.keys.contains { $0.hasSuffix("/tax-registration/2") }, "no retry of the failed tax registration")
+        #expect(orchestrator.service.stats.deadLetters == 0)
+    }
+
+    @Test("a restarted instance restores its sagas from saga-state and finishes them", .timeLimit(.minutes(3)))
+    func restoreAfterRestart() async throws {
+        let hub = try TestHub()
+        try hub.ensureTopics()
+        let forms = try TestHub.validApplications(limit: 20)
+        // Phase 1: no responders, so every saga stops at its first step.
+        let first = try RunningOrchestrator(hub.config(instance: "o1"))
+        try hub.submit(forms, producer: KafkaProducer(config: hub.kafka()))
+        let deadline = ContinuousClock.now + .seconds(60)
+        while first.service.stats.ownedSagas < forms.count && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(first.service.stats.ownedSagas == forms.count)
+        first.stop()
+
+        // Phase 2: a new process (same instance id) restores them; responders answer.
+        let responders = try ScriptedResponders(hub: hub)
+        defer { responders.close() }
+        let second = try RunningOrchestrator(hub.config(instance: "o1"))
+        defer { second.stop() }
+        let finished = try await finishedSagas(hub: hub, expecting: forms.count, timeout: .seconds(120))
+        #expect(finished.count == forms.count && finished.values.allSatisfy { $0 == "completed" })
+        #expect(second.service.stats.restoredSagas == forms.count, "restored \(second.service.stats.restoredSagas)")
+    }
+
+    @Test("bad messages on every input topic go to the DLQ with their reason; good ones still complete", .timeLimit(.minutes(3)))
+    func deadLetters() async throws {
+        let hub = try TestHub()
+        try hub.ensureTopics()
+        let responders = try ScriptedResponders(hub: hub)
+        defer { responders.close() }
+        let orchestrator = try RunningOrchestrator(hub.config(instance: "o1"))
+        defer { orchestrator.stop() }
+        let producer = try KafkaProducer(config: hub.kafka())
+        let now = hub.clock.now().date
+        let inputs: [(topic: String, source: String, type: String)] =
+            [("applications", "/frontdesk/test", MessageType.applicationSubmitted), ("ops", "/yishi/ctl/test", MessageType.opsRequest)]
+            + HubTopics.defaultAgencies.map { ("events.\($0)", "/yishi/adapters/\($0)", MessageType.stepSucceeded) }
+        var expected: [String: Set<String>] = [:]
+        for input in inputs {
+            let topic = hub.topic(input.topic)
+            let good = Envelope(source: input.source, type: input.type, time: now, subject: "bad")
+            func send(_ headers: [KafkaHeader], _ value: String, _ errorClass: String) throws {
+                try producer.enqueue(ProducerRecord(topic: topic, key: "bad-\(errorClass)", value: Data(value.utf8), headers: headers))
+                expected[topic, default: []].insert(errorClass)
+            }
+            try send(good.headers, "{not json", "not-json")
+            try send(good.headers.filter { $0.name != Envelope.Header.type }, "{}", "missing-header")
+            var unknown = good; unknown.type = "cn.gov.yishi.nonsense"
+            try send(unknown.headers, "{}", "unknown-type")
+            try send(good.headers, #"{"unexpected": true}"#, "schema")
+            var wrongSource = good; wrongSource.source = "/somebody/else"
+            try send(wrongSource.headers, "{}", "wrong-source")
+        }
+        try producer.flush()
+        let forms = try TestHub.validApplications(limit: 3)
+        try hub.submit(forms, producer: producer)
+
+        let finished = try await finishedSagas(hub: hub, expecting: forms.count, timeout: .seconds(90))
+        #expect(finished.count == forms.count && finished.values.allSatisfy { $0 == "completed" })
+        let total = expected.values.reduce(0) { $0 + $1.count }
+        let dead = try await readAll(hub.topic("dlq"), partitions: hub.partitions, expecting: total, config: hub.kafka())
+        var got: [String: Set<String>] = [:]
+        for message in dead {
+            let letter = try DeadLetter(message)
+            got[letter.originalTopic, default: []].insert(letter.errorClass)
+            #expect(letter.consumerGroup == hub.prefix + "orchestrator")
+            #expect(!letter.errorMessage.isEmpty)
+            #expect(message.keyString == "bad-\(letter.errorClass)", "the DLQ keeps the original key")
+        }
+        #expect(dead.count == total, "DLQ has \(dead.count) of \(total)")
+        #expect(got == expected)
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Synchronization
+import Testing
+import YishiKafka
+
+/// The real broker the suite runs against: `make test` starts Tansu on a free
+/// loopback port and exports its address as YISHI_BOOTSTRAP.
+public enum Broker {
+    public static var bootstrap: String {
+        get throws {
+            guard let address = ProcessInfo.processInfo.environment["YISHI_BOOTSTRAP"], !address.isEmpty else {
+                throw SetupError("YISHI_BOOTSTRAP is not set: run the suite with `make test` (it starts a Tansu broker)")
+            }
+            return address
+        }
+    }
+
+    public static func config(_ properties: [String: String] = [:]) throws -> KafkaConfig {
+        KafkaConfig(bootstrapServers: try bootstrap, properties.merging(["log_level": "3"]) { a, _ in a })
+    }
+}
+
+public struct SetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public func uniqueName(_ prefix: String) -> String {
+    "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+}
+
+/// Thread-safe list for callbacks that run on poll threads.
+public final class Recorder<T: Sendable>: Sendable {
+    public init() {}
+    private let items = Mutex<[T]>([])
+    public func append(_ item: T) { items.withLock { $0.append(item) } }
+    public func append(contentsOf more: [T]) { items.withLock { $0.append(contentsOf: more) } }
+    public var all: [T] { items.withLock { $0 } }
+    public var count: Int { items.withLock { $0.count } }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+public func eventually(timeout: Duration, _ what: String, _ condition: () throws -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("timed out after \(timeout) waiting for: \(what)")
+    throw SetupError("timed out waiting for \(what)")
+}
+
+/// Reads a topic from the beginning with its own assignment (no group) until
+/// `count` records arrived, `until` holds, or `timeout` passed.
+public func readAll(_ topic: String, partitions: Int32, expecting count: Int, config: KafkaConfig,
+                    isolation: String = "read_committed", timeout: Duration = .seconds(30),
+                    until done: @escaping @Sendable ([KafkaMessage]) -> Bool = { _ in false }) async throws -> [KafkaMessage] {
+    var config = config
+    config["isolation.level"] = isolation
+    let consumer = try KafkaConsumer(config: config, groupId: uniqueName("reader"))
+    try consumer.assign((0..<partitions).map { TopicPartitionOffset(topic, $0, TopicPartitionOffset.beginning) })
+    let received = Recorder<KafkaMessage>()
+    let stream = consumer.messages()
+    let collector = Task { for try await batch in stream { received.append(contentsOf: batch) } }
+    defer { collector.cancel(); try? consumer.close() }
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline && received.count < count && !done(received.all) { try await Task.sleep(for: .milliseconds(100)) }
+    // Linger a little so that extra (duplicate or aborted) records would show up.
+    try await Task.sleep(for: .milliseconds(500))
+    return received.all
+}
+
+/// Blocking polls on a dedicated thread until `count` messages or `timeout`.
+public func offloadPoll(_ consumer: KafkaConsumer, until count: Int, timeout: Duration = .seconds(20)) async throws -> [KafkaMessage] {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            let clock = ContinuousClock()
+            let deadline = clock.now + timeout
+            var messages: [KafkaMessage] = []
+            do {
+                while messages.count < count && clock.now < deadline {
+                    messages += try consumer.poll(maxMessages: count - messages.count, timeout: .milliseconds(100))
+                }
+                continuation.resume(returning: messages)
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }.start()
+    }
+}
