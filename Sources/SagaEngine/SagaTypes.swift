@@ -113,7 +113,9 @@ public struct SagaState: Codable, Equatable, Sendable {
         steps = Array(repeating: StepState(), count: bundle.steps.count)
     }
 
-    public static func sagaId(applicationId: String) -> String { "saga-" + applicationId }
+    /// The saga of an application has the application's id, so that the `applications` record
+    /// (keyed by application id) and every saga-keyed record land on the same partition.
+    public static func sagaId(applicationId: String) -> String { applicationId }
 }
 
 /// One input to the engine. `at` is the only clock the engine sees.

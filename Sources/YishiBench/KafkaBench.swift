@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import YishiKafka
 
 /// Produce and consume throughput of the Swift Kafka layer next to
@@ -64,28 +63,29 @@ struct KafkaBench {
         return Double(messages) / elapsed.seconds
     }
 
+    /// Timed like rdkafka_performance's consumer: from the first message received to the last.
     func swiftConsume(topic: String) throws -> Double {
-        let assignedAt = Mutex<ContinuousClock.Instant?>(nil)
-        let consumer = try KafkaConsumer(
-            config: KafkaConfig(bootstrapServers: bootstrap),
-            groupId: "bench-swift-\(UUID().uuidString.prefix(6))",
-            rebalance: RebalanceListener(onAssigned: { _ in assignedAt.withLock { $0 = $0 ?? .now } }))
+        let consumer = try KafkaConsumer(config: KafkaConfig(bootstrapServers: bootstrap),
+                                         groupId: "bench-swift-\(UUID().uuidString.prefix(6))")
         try consumer.subscribe([topic])
         var received = 0
         var bytes = 0
+        var first: ContinuousClock.Instant?
         let deadline = ContinuousClock.now + .seconds(120)
         while received < messages && ContinuousClock.now < deadline {
-            for message in try consumer.poll(maxMessages: 1000, timeout: .milliseconds(100)) {
+            let batch = try consumer.poll(maxMessages: 1000, timeout: .milliseconds(100))
+            if first == nil && !batch.isEmpty { first = .now }
+            for message in batch {
                 received += 1
                 bytes += message.value?.count ?? 0
             }
         }
         let end = ContinuousClock.now
         try consumer.close()
-        guard received == messages, let start = assignedAt.withLock({ $0 }) else {
+        guard received == messages, let first, bytes == messages * valueSize else {
             throw BenchError("swift consumer received \(received) of \(messages)")
         }
-        return Double(received) / (end - start).seconds
+        return Double(received) / (end - first).seconds
     }
 
     /// rdkafka_performance -P with the same settings; parses its "N msgs/s" summary.
