@@ -29,14 +29,16 @@ let package = Package(
         .target(name: "Orchestrator", dependencies: ["SagaEngine", "YishiKafka", "Messaging"], path: "Sources/Orchestrator"),
         // Department simulators: stand-ins for the real department systems (pure logic here).
         .target(name: "Departments", path: "Sources/Departments"),
+        // Scripted stand-ins for the agencies, shared by tests and benchmarks.
+        .target(name: "HubTestKit", dependencies: ["SagaEngine", "Messaging", "YishiKafka"], path: "Sources/HubTestKit"),
         // The operators' and integrators' command line.
         .executableTarget(name: "yishi", dependencies: ["SagaEngine", "Orchestrator", "Messaging"], path: "Sources/yishi"),
         // `make bench`: throughput figures against a real broker.
-        .executableTarget(name: "yishi-bench", dependencies: ["YishiKafka", "SagaEngine"], path: "Sources/YishiBench"),
+        .executableTarget(name: "yishi-bench", dependencies: ["YishiKafka", "SagaEngine", "Orchestrator", "Messaging", "HubTestKit"], path: "Sources/YishiBench"),
         // Helpers the broker-backed suites share: the Tansu address, waiting, reading topics.
         .target(name: "YishiTestSupport", dependencies: ["YishiKafka"], path: "Tests/Support"),
         .testTarget(name: "KafkaTests", dependencies: ["YishiKafka", "YishiTestSupport"], path: "Tests/KafkaTests"),
-        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Messaging", "SagaEngine", "YishiKafka", "YishiTestSupport"],
+        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Messaging", "SagaEngine", "YishiKafka", "YishiTestSupport", "HubTestKit"],
                     path: "Tests/OrchestratorTests"),
         .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine"], path: "Tests/SagaEngineTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"], path: "Tests/MessagingTests"),

@@ -7,7 +7,7 @@ import SagaEngine
 public struct HubClock: Sendable {
     public let start: Instant
     public let speed: Double
-    private let wallStart: Date
+    public let wallStart: Date
 
     public static var real: HubClock { HubClock(start: Instant(ms: Int64(Date().timeIntervalSince1970 * 1000)), speed: 1) }
 

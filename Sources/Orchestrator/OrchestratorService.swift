@@ -22,6 +22,13 @@ public final class OrchestratorService: @unchecked Sendable {
     let log: JSONLog
     private var host: SagaHost
     private var owned: Set<Int32> = []
+    /// Input partitions read to their end since they were assigned. Timers wait for
+    /// this after a (re)assignment: answers that arrived while nobody owned the
+    /// partition must count before deadlines that passed meanwhile.
+    private var caughtUp: Set<TopicPartition> = []
+    private var assignedInputs: Set<TopicPartition> = []
+    private var lastAssignment = ContinuousClock.now
+    static let catchUpLimit: Duration = .seconds(30)
     private var sagaPartition: [String: Int32] = [:]
     private var consumer: KafkaConsumer!
     private var producer: KafkaProducer!
@@ -59,7 +66,7 @@ public final class OrchestratorService: @unchecked Sendable {
     public func run() throws {
         let admin = try KafkaAdmin(config: config.clientConfig())
         try admin.ensureTopics(HubTopics.all(prefix: config.topicPrefix, partitions: config.partitions, agencies: config.agencies))
-        producer = try KafkaProducer(config: config.clientConfig(["transaction.timeout.ms": "15000"]),
+        producer = try KafkaProducer(config: config.clientConfig(["transaction.timeout.ms": "10000"]),
                                      transactionalId: "yishi-orchestrator-\(config.instanceId)")
         try producer.initTransactions()
         consumer = try KafkaConsumer(
@@ -68,12 +75,14 @@ public final class OrchestratorService: @unchecked Sendable {
                 "session.timeout.ms": String(config.sessionTimeoutMs),
                 "heartbeat.interval.ms": String(max(500, config.sessionTimeoutMs / 5)),
                 "max.poll.interval.ms": "300000",
+                "enable.partition.eof": "true",
             ]),
             groupId: config.groupId,
             rebalance: RebalanceListener(
                 onAssigned: { [unowned self] in self.assigned($0) },
                 onRevoked: { [unowned self] partitions, lost in self.revoked(partitions, lost: lost) }))
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
+        consumer.onPartitionEnd { [unowned self] in self.caughtUp.insert($0.topicPartition) }
         try consumer.subscribe(config.inputTopics)
         log.info("started", ["instance": config.instanceId, "group": config.groupId, "bundles": library.bundles.map { "\($0.id) v\($0.version)" }.joined(separator: ", ")])
         defer {
@@ -92,9 +101,13 @@ public final class OrchestratorService: @unchecked Sendable {
         for message in messages {
             process(message, into: &extra)
         }
-        let fired = try host.fireDueTimers(now: config.clock.now(), limit: config.maxBatch)
+        let fired = timersMayFire ? try host.fireDueTimers(now: config.clock.now(), limit: config.maxBatch) : 0
         guard !messages.isEmpty || fired > 0 else { return }
         try commit(consumed: messages, extra: extra, fired: fired)
+    }
+
+    private var timersMayFire: Bool {
+        assignedInputs.isSubset(of: caughtUp) || ContinuousClock.now - lastAssignment > Self.catchUpLimit
     }
 
     private func process(_ message: KafkaMessage, into extra: inout [ProducerRecord]) {
@@ -161,6 +174,9 @@ public final class OrchestratorService: @unchecked Sendable {
     // MARK: Ownership
 
     private func assigned(_ partitions: [TopicPartition]) {
+        assignedInputs.formUnion(partitions)
+        caughtUp.subtract(partitions)
+        lastAssignment = .now
         let numbers = Set(partitions.map(\.partition)).subtracting(owned)
         guard !numbers.isEmpty else { return }
         let start = ContinuousClock.now
@@ -184,6 +200,8 @@ public final class OrchestratorService: @unchecked Sendable {
     }
 
     private func revoked(_ partitions: [TopicPartition], lost: Bool) {
+        assignedInputs.subtract(partitions)
+        caughtUp.subtract(partitions)
         let numbers = Set(partitions.map(\.partition))
         guard !numbers.isEmpty else { return }
         owned.subtract(numbers)

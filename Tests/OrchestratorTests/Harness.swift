@@ -5,6 +5,7 @@ import SagaEngine
 import Synchronization
 import YishiKafka
 import YishiTestSupport
+import HubTestKit
 
 /// The repository root (for seeds, adapters and schemas).
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -16,11 +17,11 @@ struct TestHub {
     let clock: HubClock
     let bootstrap: String
 
-    init(partitions: Int32 = 3) throws {
+    init(partitions: Int32 = 3, speed: Double = 120) throws {
         prefix = uniqueName("t") + "."
         self.partitions = partitions
-        // 09:00 on a Monday working day; 120 virtual seconds per real second.
-        clock = HubClock(start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: 120)
+        // 09:00 on a Monday working day; by default 120 virtual seconds per real second.
+        clock = HubClock(start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: speed)
         bootstrap = try Broker.bootstrap
     }
 
@@ -71,66 +72,17 @@ struct TestHub {
     }
 }
 
-extension Instant {
-    var date: Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+extension TestHub {
+    func responders(failFirstAttemptOf steps: Set<String> = []) throws -> ScriptedResponders {
+        let clock = self.clock
+        return try ScriptedResponders(config: kafka(), prefix: prefix,
+                                      catalogues: CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")),
+                                      failFirstAttemptOf: steps, now: { clock.now().date })
+    }
 }
 
-/// Stand-in for the five adapters: answers every command on `commands.*` with
-/// success (outputs named after the catalogue) or, for chosen steps, a failure.
-final class ScriptedResponders: Sendable {
-    let consumer: KafkaConsumer
-    let producer: KafkaProducer
-    let answered = Recorder<String>()
-    private let stream: Mutex<Task<Void, Never>?> = Mutex(nil)
-
-    /// `failStep`: step ids whose first attempt fails technically (retryable `UNAVAILABLE`).
-    init(hub: TestHub, failFirstAttemptOf failStep: Set<String> = []) throws {
-        let catalogues = try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters"))
-        consumer = try KafkaConsumer(config: hub.kafka(["session.timeout.ms": "6000"]), groupId: hub.prefix + "responders")
-        producer = try KafkaProducer(config: hub.kafka())
-        try consumer.subscribe(HubTopics.defaultAgencies.map { hub.topic("commands.\($0)") })
-        let messages = consumer.messages()
-        let producer = self.producer, answered = self.answered
-        stream.withLock {
-            $0 = Task.detached {
-                do {
-                    for try await batch in messages {
-                        for message in batch {
-                            guard let command = try? JSONValue.parse(message.value ?? Data()),
-                                  let type = message.headers.string(Envelope.Header.type),
-                                  let saga = command["sagaId"]?.stringValue, let step = command["step"]?.stringValue,
-                                  let agency = command["agency"]?.stringValue, let action = command["action"]?.stringValue,
-                                  let attempt = command["attempt"]?.doubleValue else { continue }
-                            var body: [String: JSONValue] = ["sagaId": .string(saga), "step": .string(step), "attempt": .number(attempt),
-                                                             "requestId": command["requestId"] ?? .string("?")]
-                            let replyType: String
-                            if type == MessageType.compensationRequested {
-                                replyType = MessageType.compensationSucceeded
-                            } else if failStep.contains(step) && attempt == 1 {
-                                replyType = MessageType.stepFailed
-                                body["code"] = .string("UNAVAILABLE"); body["message"] = .string("scripted outage")
-                            } else {
-                                replyType = MessageType.stepSucceeded
-                                let outputs = catalogues.agencies[agency]?.actions.first { $0.id == action }?.outputs ?? []
-                                body["outputs"] = .object(Dictionary(uniqueKeysWithValues: outputs.map { ($0.name, JSONValue.string("\($0.name)-\(saga)")) }))
-                            }
-                            let envelope = Envelope(source: "/yishi/adapters/\(agency)", type: replyType, time: hub.clock.now().date,
-                                                    subject: saga, sagaId: saga, step: step, attempt: Int(attempt))
-                            try? producer.enqueue(envelope.record(topic: hub.topic("events.\(agency)"), key: saga,
-                                                                  data: Data(JSONValue.object(body).text().utf8)))
-                            answered.append("\(saga)/\(step)/\(Int(attempt))")
-                        }
-                    }
-                } catch {}
-            }
-        }
-    }
-
-    func close() {
-        try? consumer.close()
-        stream.withLock { $0?.cancel() }
-        try? producer.flush()
-    }
+extension Instant {
+    var date: Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
 }
 
 /// Runs an orchestrator on a dedicated thread (its loop blocks).

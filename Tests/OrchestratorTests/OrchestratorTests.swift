@@ -12,7 +12,7 @@ struct OrchestratorTests {
     func sagasComplete() async throws {
         let hub = try TestHub()
         try hub.ensureTopics()
-        let responders = try ScriptedResponders(hub: hub, failFirstAttemptOf: ["tax-registration"])
+        let responders = try hub.responders(failFirstAttemptOf: ["tax-registration"])
         defer { responders.close() }
         let orchestrator = try RunningOrchestrator(hub.config(instance: "o1"))
         defer { orchestrator.stop() }
@@ -56,7 +56,7 @@ struct OrchestratorTests {
         first.stop()
 
         // Phase 2: a new process (same instance id) restores them; responders answer.
-        let responders = try ScriptedResponders(hub: hub)
+        let responders = try hub.responders()
         defer { responders.close() }
         let second = try RunningOrchestrator(hub.config(instance: "o1"))
         defer { second.stop() }
@@ -69,7 +69,7 @@ struct OrchestratorTests {
     func deadLetters() async throws {
         let hub = try TestHub()
         try hub.ensureTopics()
-        let responders = try ScriptedResponders(hub: hub)
+        let responders = try hub.responders()
         defer { responders.close() }
         let orchestrator = try RunningOrchestrator(hub.config(instance: "o1"))
         defer { orchestrator.stop() }
