@@ -21,3 +21,8 @@ public struct HubClock: Sendable {
         Instant(ms: start.ms + Int64(Date().timeIntervalSince(wallStart) * 1000 * speed))
     }
 }
+
+extension Instant {
+    /// The same instant as a Foundation date (for `ce_time`).
+    public var date: Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+}

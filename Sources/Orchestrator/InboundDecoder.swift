@@ -129,15 +129,8 @@ struct InboundDecoder {
         return envelope.record(topic: config.topic("ops-replies"), key: reply.requestId,
                                data: (try? JSONEncoder().encode(reply)) ?? Data())
     }
-
-    /// E-licences the applicant already holds (免证办); filled from the `licences` table.
-    func licences(for form: JSONValue) -> [String: JSONValue] { [:] }
 }
 
-
-extension Instant {
-    var date: Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
-}
 
 extension JSONValue {
     var objectValue: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }

@@ -31,6 +31,7 @@ public final class OrchestratorService: @unchecked Sendable {
     static let catchUpLimit: Duration = .seconds(30)
     private var sagaPartition: [String: Int32] = [:]
     private var consumer: KafkaConsumer!
+    private var licenceTable: LicenceTable!
     private var producer: KafkaProducer!
     private let stopping = Atomic<Bool>(false)
     private let statsLock = Mutex(Stats())
@@ -69,6 +70,7 @@ public final class OrchestratorService: @unchecked Sendable {
         producer = try KafkaProducer(config: config.clientConfig(["transaction.timeout.ms": "10000"]),
                                      transactionalId: "yishi-orchestrator-\(config.instanceId)")
         try producer.initTransactions()
+        licenceTable = try LicenceTable(config: config)
         consumer = try KafkaConsumer(
             config: config.clientConfig([
                 "partition.assignment.strategy": "range",  // co-partitioned topics: same numbers to one member
@@ -87,6 +89,7 @@ public final class OrchestratorService: @unchecked Sendable {
         log.info("started", ["instance": config.instanceId, "group": config.groupId, "bundles": library.bundles.map { "\($0.id) v\($0.version)" }.joined(separator: ", ")])
         defer {
             try? consumer.close()
+            licenceTable.close()
             log.info("stopped", ["instance": config.instanceId])
         }
         while !stopping.load(ordering: .relaxed) {
@@ -119,7 +122,8 @@ public final class OrchestratorService: @unchecked Sendable {
                                      "reason": record.headers.string(DeadLetter.Header.errorMessage) ?? "?"])
         case .submit(let sagaId, let bundleId, let form, let at):
             sagaPartition[sagaId] = message.partition
-            let licences = inbound.licences(for: form)
+            // 免证办: an existing enterprise's e-licences come from the licences table, not from paper.
+            let licences = form["company"]?["uscc"]?.stringValue.map { licenceTable.licences(holder: $0) } ?? [:]
             do { try host.submit(sagaId: sagaId, bundleId: bundleId, form: form, licences: licences, at: at) } catch {
                 extra.append(inbound.deadLetter(message, reason: .unprocessable, detail: "\(error)"))
             }

@@ -24,14 +24,15 @@ func fail(_ text: String) -> Never {
 let arguments = CommandLine.arguments.dropFirst()
 if arguments.contains("--help") || arguments.contains("-h") {
     print("""
-    usage: yishi-bench [--messages N] [--rounds R] [--only kafka|engine]
+    usage: yishi-bench [--messages N] [--rounds R] [--sagas N] [--only kafka|engine|orchestrator]
 
     Prints `BENCH <name> <value> <unit>` lines. Kafka figures need a broker in
     YISHI_BOOTSTRAP and rdkafka_performance in YISHI_RDKAFKA_BIN (or on PATH);
     `make bench` provides both.
       --messages N   messages per Kafka run (default 300000)
       --rounds R     rounds of Kafka measurements; medians are reported (default 5)
-      --only WHAT    run only the kafka or the engine figures
+      --sagas N      enterprise-opening sagas for the orchestrator figures (default 3000)
+      --only WHAT    run only the kafka, engine or orchestrator figures
     """)
     exit(0)
 }
@@ -44,6 +45,7 @@ func option(_ name: String) -> String? {
 let messageCount = Int(option("--messages") ?? "300000") ?? 300_000
 let rounds = Int(option("--rounds") ?? "5") ?? 5
 let only = option("--only")
+let sagaCount = Int(option("--sagas") ?? "3000") ?? 3000
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 if only == nil || only == "kafka" {
@@ -65,5 +67,18 @@ if only == nil || only == "engine" {
         for figure in try EngineBench.run(repoRoot: repoRoot) { bench(figure.name, figure.value, figure.unit) }
     } catch {
         fail("engine benchmark: \(error)")
+    }
+}
+
+if only == nil || only == "orchestrator" {
+    guard let bootstrap = ProcessInfo.processInfo.environment["YISHI_BOOTSTRAP"] else {
+        fail("YISHI_BOOTSTRAP is not set; run `make bench`, which starts a Tansu broker")
+    }
+    do {
+        for figure in try OrchestratorBench.run(bootstrap: bootstrap, repoRoot: repoRoot, sagas: sagaCount) {
+            bench(figure.name, figure.value, figure.unit)
+        }
+    } catch {
+        fail("orchestrator benchmark: \(error)")
     }
 }

@@ -2,12 +2,13 @@ import Foundation
 import Synchronization
 
 /// A dedicated OS thread that runs `body` until stopped. librdkafka's polling
-/// calls block, so they run here and never on Swift's cooperative pool.
-final class PollThread: Sendable {
+/// calls block, so they run here and never on Swift's cooperative pool. Public
+/// for services that run their own blocking loops (changelog readers, tables).
+public final class PollThread: Sendable {
     private let running = Atomic<Bool>(true)
     private let finished = DispatchSemaphore(value: 0)
 
-    init(name: String, body: @escaping @Sendable () -> Void) {
+    public init(name: String, body: @escaping @Sendable () -> Void) {
         let thread = Thread { [self] in
             while self.running.load(ordering: .acquiring) { body() }
             self.finished.signal()
@@ -17,7 +18,7 @@ final class PollThread: Sendable {
     }
 
     /// Asks the loop to end and waits until the current `body` call returned.
-    func stop() {
+    public func stop() {
         if running.exchange(false, ordering: .acquiringAndReleasing) { finished.wait() }
     }
 }

@@ -46,29 +46,12 @@ struct TestHub {
         try KafkaAdmin(config: kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions))
     }
 
-    /// Seed applications expected to complete, with the bundle rewritten where asked.
     static func validApplications(limit: Int) throws -> [JSONValue] {
-        let manifest = try JSONValue.parse(Data(contentsOf: repoRoot.appendingPathComponent("seeds/applications/manifest.json")))
-        let lines = try String(contentsOf: repoRoot.appendingPathComponent("seeds/applications/applications.jsonl"), encoding: .utf8)
-            .split(separator: "\n")
-        var result: [JSONValue] = []
-        for line in lines {
-            let form = try JSONValue.parse(String(line))
-            guard let id = form["applicationId"]?.stringValue,
-                  manifest["applications"]?[id]?["expected"]?.stringValue == "complete" else { continue }
-            result.append(form)
-            if result.count == limit { break }
-        }
-        return result
+        try SeedApplications.valid(repoRoot: repoRoot, limit: limit)
     }
 
     func submit(_ forms: [JSONValue], producer: KafkaProducer) throws {
-        for form in forms {
-            let id = form["applicationId"]!.stringValue!
-            let envelope = Envelope(source: "/frontdesk/test", type: MessageType.applicationSubmitted, time: clock.now().date, subject: id)
-            try producer.enqueue(envelope.record(topic: topic("applications"), key: id, data: Data(form.text().utf8)))
-        }
-        try producer.flush()
+        try SeedApplications.submit(forms, topicPrefix: prefix, producer: producer, time: clock.now().date)
     }
 }
 
@@ -81,9 +64,6 @@ extension TestHub {
     }
 }
 
-extension Instant {
-    var date: Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
-}
 
 /// Runs an orchestrator on a dedicated thread (its loop blocks).
 final class RunningOrchestrator: Sendable {

@@ -40,6 +40,38 @@ struct OrchestratorTests {
         #expect(orchestrator.service.stats.deadLetters == 0)
     }
 
+    @Test("免证办: a later saga of the same enterprise gets its e-licence from the licences table", .timeLimit(.minutes(3)))
+    func licenceReuse() async throws {
+        let hub = try TestHub()
+        try hub.ensureTopics()
+        let responders = try hub.responders()
+        defer { responders.close() }
+        let orchestrator = try RunningOrchestrator(hub.config(instance: "o1"))
+        defer { orchestrator.stop() }
+        let opening = try #require(TestHub.validApplications(limit: 50).first { $0["bundle"]?.stringValue == "enterprise-opening" })
+        try hub.submit([opening], producer: KafkaProducer(config: hub.kafka()))
+        _ = try await finishedSagas(hub: hub, expecting: 1, timeout: .seconds(60))
+
+        let issued = try await readAll(hub.topic("licences"), partitions: hub.partitions, expecting: 1, config: hub.kafka())
+        let licence = try #require(issued.first { $0.keyString?.hasSuffix("/business-licence") == true })
+        let uscc = try #require(licence.keyString?.split(separator: "/").first.map(String.init))
+        #expect(try JSONValue.parse(licence.value!)["data"]?["uscc"]?.stringValue == uscc)
+
+        // The same enterprise now applies for a restaurant permit bundle, naming its USCC.
+        guard case .object(var form) = try #require(TestHub.validApplications(limit: 100).first { $0["bundle"]?.stringValue == "restaurant-opening" }),
+              case .object(var company) = form["company"] else { Issue.record("seed form shape"); return }
+        company["uscc"] = .string(uscc)
+        form["company"] = .object(company)
+        form["applicationId"] = .string("APP-LICENCE-REUSE")
+        try await Task.sleep(for: .seconds(1))  // the table reads the licences topic on its own thread
+        try hub.submit([.object(form)], producer: KafkaProducer(config: hub.kafka()))
+        let states = try await readAll(hub.topic("saga-state"), partitions: hub.partitions, expecting: .max, config: hub.kafka(),
+                                       timeout: .seconds(20), until: { $0.contains { $0.keyString == "APP-LICENCE-REUSE" } })
+        let record = try #require(states.last { $0.keyString == "APP-LICENCE-REUSE" })
+        let state = try JSONDecoder().decode(SagaState.self, from: record.value!)
+        #expect(state.external.contains(.string(uscc)), "the saga did not receive the held business licence")
+    }
+
     @Test("a restarted instance restores its sagas from saga-state and finishes them", .timeLimit(.minutes(3)))
     func restoreAfterRestart() async throws {
         let hub = try TestHub()

@@ -44,16 +44,6 @@ final class OrchestratorProcess {
     }
 }
 
-/// `count` applications cloned from the valid seeds with fresh ids.
-func manyApplications(_ count: Int, tag: String) throws -> [JSONValue] {
-    let seeds = try TestHub.validApplications(limit: 50).filter { $0["bundle"]?.stringValue == "enterprise-opening" }
-    return (0..<count).map { n in
-        guard case .object(var form) = seeds[n % seeds.count] else { return seeds[0] }
-        form["applicationId"] = .string("APP-\(tag)-\(String(format: "%05d", n))")
-        return .object(form)
-    }
-}
-
 /// Commands on `commands.*` seen by a read_committed consumer, by saga/step/attempt, with their payloads.
 func commandsWritten(hub: TestHub) async throws -> [String: [Data]] {
     var seen: [String: [Data]] = [:]
@@ -91,7 +81,7 @@ struct ProcessTests {
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         let responders = try hub.responders()
         defer { responders.close() }
-        let forms = try manyApplications(1000, tag: "CRASH")
+        let forms = try SeedApplications.cloned(repoRoot: repoRoot, count: 1000, tag: "CRASH")
         var orchestrator = try OrchestratorProcess(hub: hub, instance: "o1", logDirectory: logs)
         defer { orchestrator.terminate() }
         try hub.submit(forms, producer: KafkaProducer(config: hub.kafka()))
@@ -138,7 +128,7 @@ struct ProcessTests {
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         let responders = try hub.responders()
         defer { responders.close() }
-        let forms = try manyApplications(600, tag: "SCALE")
+        let forms = try SeedApplications.cloned(repoRoot: repoRoot, count: 600, tag: "SCALE")
         let first = try OrchestratorProcess(hub: hub, instance: "o1", logDirectory: logs)
         defer { first.terminate() }
         let producer = try KafkaProducer(config: hub.kafka())
