@@ -14,6 +14,8 @@ public final class CompiledBundle: Sendable {
     let formTree: PathTree
     public let slaWorkingMs: Int64
     public let atRiskRemainingMs: Int64
+    /// `steps[i].id.utf8.count`, for `stepIndex(of:)`.
+    let stepIdLengths: [Int]
 
     public enum ExternalRef: Equatable, Sendable {
         case form([JSONValue.PathComponent])
@@ -142,6 +144,14 @@ public final class CompiledBundle: Sendable {
                 return .literal(v)
             }
         }
+        // `deferrableMaterials` is a constant of the step: put it in the payload template as a
+        // literal (replacing any mapped field of that name, as the old post-fill write did), so a
+        // dispatch neither sorts the set nor grows the filled dictionary to insert one more key.
+        func payloadFields(_ fields: [(String, Mapping)], deferrable: [String]) -> [(String, Mapping)] {
+            guard !deferrable.isEmpty else { return fields }
+            let value = JSONValue.array(Set(deferrable).sorted().map(JSONValue.string))
+            return fields.filter { $0.0 != "deferrableMaterials" } + [("deferrableMaterials", .literal(value))]
+        }
         steps = definition.steps.enumerated().map { i, s in
             let comp = compensations[i]
             return CompiledStep(
@@ -158,38 +168,60 @@ public final class CompiledBundle: Sendable {
                 issuesLicence: actions[i]?.issuesLicence,
                 deferrableMaterials: Set(s.deferrableMaterials),
                 retainedOutputs: retained[i],
-                mapping: ObjectTemplate(s.input.sorted { $0.key < $1.key }.map { ($0.key, compile($0.value)) }),
+                mapping: ObjectTemplate(payloadFields(s.input.sorted { $0.key < $1.key }.map { ($0.key, compile($0.value)) }, deferrable: s.deferrableMaterials)),
                 compensationInputs: (comp?.inputs ?? []).compactMap { f in retained[i].firstIndex(of: f.name).map { (f.name, $0) } })
         }
         self.external = external
-        let tree = PathTree()
+        stepIdLengths = steps.map { $0.id.utf8.count }
+        let tree = PathTree.Builder()
         for (slot, ref) in external.enumerated() {
             if case .form(let path) = ref { tree.insert(path[...], slot: slot) }
         }
-        formTree = tree
+        formTree = PathTree(tree)
     }
 
     /// Form paths sharing prefixes. Projection iterates each form object's entries and matches
     /// keys by equality, which for a handful of short keys is far cheaper than hashing per path.
-    final class PathTree: @unchecked Sendable {
-        // Built once in `init`, read-only afterwards.
-        var slots: [Int] = []
-        var keys: [(String, PathTree)] = []
-        var indices: [(Int, PathTree)] = []
+    /// Immutable (`let` only): mutable class properties would cost a dynamic exclusivity check on
+    /// every read during projection.
+    final class PathTree: Sendable {
+        let slots: [Int]
+        /// Child keys as parallel arrays, with each key's UTF-8 length: the inner matching loop
+        /// compares plain Ints (O(1) to get from a native string) and only calls `==` when the
+        /// lengths agree, and never copies (retains) a key or node it does not use.
+        let keyLengths: [Int]
+        let keys: [String]
+        let children: [PathTree]
+        let indices: [(Int, PathTree)]
 
-        func insert(_ path: ArraySlice<JSONValue.PathComponent>, slot: Int) {
-            guard let first = path.first else { slots.append(slot); return }
-            switch first {
-            case .key(let k):
-                if let child = keys.first(where: { $0.0 == k })?.1 { return child.insert(path.dropFirst(), slot: slot) }
-                let child = PathTree()
-                keys.append((k, child))
-                child.insert(path.dropFirst(), slot: slot)
-            case .index(let i):
-                if let child = indices.first(where: { $0.0 == i })?.1 { return child.insert(path.dropFirst(), slot: slot) }
-                let child = PathTree()
-                indices.append((i, child))
-                child.insert(path.dropFirst(), slot: slot)
+        init(_ b: Builder) {
+            slots = b.slots
+            keys = b.keys.map(\.0)
+            keyLengths = keys.map(\.utf8.count)
+            children = b.keys.map { PathTree($0.1) }
+            indices = b.indices.map { ($0.0, PathTree($0.1)) }
+        }
+
+        /// Mutable form used while compiling.
+        final class Builder {
+            var slots: [Int] = []
+            var keys: [(String, Builder)] = []
+            var indices: [(Int, Builder)] = []
+
+            func insert(_ path: ArraySlice<JSONValue.PathComponent>, slot: Int) {
+                guard let first = path.first else { slots.append(slot); return }
+                switch first {
+                case .key(let k):
+                    if let child = keys.first(where: { $0.0 == k })?.1 { return child.insert(path.dropFirst(), slot: slot) }
+                    let child = Builder()
+                    keys.append((k, child))
+                    child.insert(path.dropFirst(), slot: slot)
+                case .index(let i):
+                    if let child = indices.first(where: { $0.0 == i })?.1 { return child.insert(path.dropFirst(), slot: slot) }
+                    let child = Builder()
+                    indices.append((i, child))
+                    child.insert(path.dropFirst(), slot: slot)
+                }
             }
         }
 
@@ -199,9 +231,12 @@ public final class CompiledBundle: Sendable {
             case .object(let o) where !keys.isEmpty:
                 var found = 0
                 for (k, child) in o {
-                    guard let node = keys.first(where: { $0.0 == k })?.1 else { continue }
-                    node.project(child, into: &out)
-                    found += 1
+                    let n = k.utf8.count
+                    for j in keyLengths.indices where keyLengths[j] == n && keys[j] == k {
+                        children[j].project(child, into: &out)
+                        found += 1
+                        break
+                    }
                     if found == keys.count { break }
                 }
             case .array(let a):
@@ -212,7 +247,13 @@ public final class CompiledBundle: Sendable {
     }
 
     /// A linear scan: bundles have a handful of steps, and comparing a few strings beats hashing one.
-    public func stepIndex(of id: String) -> Int? { steps.firstIndex { $0.id == id } }
+    /// The UTF-8 length is checked first (O(1)): a mismatching `==` otherwise goes through the
+    /// runtime's full string comparison for every step before the right one.
+    public func stepIndex(of id: String) -> Int? {
+        let n = id.utf8.count
+        for i in steps.indices where stepIdLengths[i] == n && steps[i].id == id { return i }
+        return nil
+    }
 
     /// Steps grouped by depth in the DAG (level 0 has no predecessors): what runs in parallel.
     public var levels: [[Int]] {
@@ -243,45 +284,47 @@ public final class CompiledBundle: Sendable {
         return out
     }
 
-    func evaluate(_ m: Mapping, _ state: SagaState) -> JSONValue {
+    // These take the two arrays they read rather than the whole `SagaState`: passing the state
+    // from a mutating engine method copied it (retaining and releasing every field) per dispatch.
+
+    func evaluate(_ m: Mapping, _ external: [JSONValue], _ steps: [StepState]) -> JSONValue {
         switch m {
-        case .external(let i): return state.external[i]
+        case .external(let i): return external[i]
         case .output(let step, let slot):
-            let outs = state.steps[step].outputs
+            let outs = steps[step].outputs
             return slot < outs.count ? outs[slot] : .null
         case .coalesce(let ms):
-            for m in ms { let v = evaluate(m, state); if v != .null { return v } }
+            for m in ms { let v = evaluate(m, external, steps); if v != .null { return v } }
             return .null
         case .literal(let v): return v
-        case .object(let t): return .object(fill(t, state))
+        case .object(let t): return .object(fill(t, external, steps))
         }
     }
 
     /// Absent values (null) are left out of the object.
-    func fill(_ t: ObjectTemplate, _ state: SagaState) -> [String: JSONValue] {
+    func fill(_ t: ObjectTemplate, _ external: [JSONValue], _ steps: [StepState]) -> [String: JSONValue] {
         var o = t.keys
         var sawNull = false
         for (index, m) in t.slots {
-            let v = evaluate(m, state)
+            let v = evaluate(m, external, steps)
             if case .null = v { sawNull = true } else { o.values[index] = v }
         }
         if sawNull { o = o.filter { if case .null = $0.value { return false }; return true } }
         return o
     }
 
-    /// The request payload of step `i`: its mapping, then operator corrections and supplements on top.
-    func payload(_ i: Int, _ state: SagaState) -> [String: JSONValue] {
-        let s = steps[i]
-        var o = fill(s.mapping, state)
-        if !s.deferrableMaterials.isEmpty { o["deferrableMaterials"] = .array(s.deferrableMaterials.sorted().map(JSONValue.string)) }
-        if let extra = state.steps[i].override { o.merge(extra) { _, new in new } }
+    /// The request payload of step `i`: its mapping (with `deferrableMaterials`, see
+    /// `payloadFields`), then operator corrections and supplements on top.
+    func payload(_ i: Int, _ external: [JSONValue], _ steps: [StepState]) -> [String: JSONValue] {
+        var o = fill(self.steps[i].mapping, external, steps)
+        if let extra = steps[i].override { o.merge(extra) { _, new in new } }
         return o
     }
 
-    func compensationPayload(_ i: Int, _ state: SagaState) -> [String: JSONValue] {
+    func compensationPayload(_ i: Int, _ steps: [StepState]) -> [String: JSONValue] {
         var o: [String: JSONValue] = [:]
-        let outs = state.steps[i].outputs
-        for (k, slot) in steps[i].compensationInputs where slot < outs.count && outs[slot] != .null { o[k] = outs[slot] }
+        let outs = steps[i].outputs
+        for (k, slot) in self.steps[i].compensationInputs where slot < outs.count && outs[slot] != .null { o[k] = outs[slot] }
         return o
     }
 }

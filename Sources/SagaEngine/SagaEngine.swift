@@ -17,9 +17,9 @@ public enum SagaEngine {
 
     /// In-place variant (no copy of the state's arrays); same semantics.
     public static func apply(to state: inout SagaState, _ input: SagaInput, bundle: CompiledBundle, calendar: BusinessCalendar) -> [SagaOutput] {
-        var c = Context(b: bundle, cal: calendar, at: input.at)
+        var c = Context(b: bundle, at: input.at)
         c.out.reserveCapacity(8)
-        state.handle(input.event, &c)
+        state.handle(input.event, &c, calendar)
         return c.out
     }
 
@@ -56,15 +56,15 @@ enum StableHash {
     }
 }
 
+/// Per-apply scratch. The calendar is not in here: only `submit` reads it, and copying the
+/// struct (several arrays and sets) into every Context cost a retain/release per field per apply.
 struct Context {
     let b: CompiledBundle
-    let cal: BusinessCalendar
     let at: Instant
     var out: [SagaOutput]
 
-    init(b: CompiledBundle, cal: BusinessCalendar, at: Instant) {
+    init(b: CompiledBundle, at: Instant) {
         self.b = b
-        self.cal = cal
         self.at = at
         out = []
     }
@@ -73,13 +73,13 @@ struct Context {
 extension SagaState {
     // MARK: - dispatch on input
 
-    mutating func handle(_ event: SagaEvent, _ c: inout Context) {
+    mutating func handle(_ event: SagaEvent, _ c: inout Context, _ calendar: BusinessCalendar) {
         guard bundleId == c.b.id, bundleVersion == c.b.version else {
             return ignore(&c, "saga runs \(bundleId) v\(bundleVersion), not \(c.b.id) v\(c.b.version)")
         }
         if case .submit(let form, let licences) = event {
             guard status == .new else { return ignore(&c, "already submitted") }
-            return submit(form, licences, &c)
+            return submit(form, licences, &c, calendar)
         }
         guard status != .new else { return ignore(&c, "not submitted yet") }
         guard !status.isFinal else { return ignore(&c, "saga is \(status.rawValue)") }
@@ -175,11 +175,11 @@ extension SagaState {
         }
     }
 
-    private mutating func submit(_ form: JSONValue, _ licences: [String: JSONValue], _ c: inout Context) {
+    private mutating func submit(_ form: JSONValue, _ licences: [String: JSONValue], _ c: inout Context, _ calendar: BusinessCalendar) {
         seq &+= 1
         submittedAt = c.at
-        deadline = c.cal.addWorkingTime(c.at, c.b.slaWorkingMs)
-        atRiskAt = c.cal.addWorkingTime(c.at, max(0, c.b.slaWorkingMs - c.b.atRiskRemainingMs))
+        deadline = calendar.addWorkingTime(c.at, c.b.slaWorkingMs)
+        atRiskAt = calendar.addWorkingTime(c.at, max(0, c.b.slaWorkingMs - c.b.atRiskRemainingMs))
         external = c.b.project(form: form, licences: licences)
         status = .running
         audit(&c, .submitted)
@@ -351,7 +351,7 @@ extension SagaState {
         let attempt = Int(steps[i].attempt)
         c.out.append(.dispatch(StepCommand(
             kind: .forward, sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.action,
-            payload: c.b.payload(i, self), revision: Int(steps[i].revision), deadline: steps[i].due)))
+            payload: c.b.payload(i, external, steps), revision: Int(steps[i].revision), deadline: steps[i].due)))
         c.out.append(.scheduleTimer(timer(.stepTimeout(step: st.id, attempt: attempt), steps[i].due)))
         audit(&c, .stepDispatched, step: st.id, attempt: attempt)
     }
@@ -360,7 +360,10 @@ extension SagaState {
     private mutating func progress(_ c: inout Context) {
         if status == .compensating { return continueAbort(&c) }
         dispatchReady(&c)
-        if status == .running, steps.allSatisfy({ $0.status.isDone }) { finish(.completed, &c) }
+        guard status == .running else { return }
+        // Indexing reads only `status`; `allSatisfy` copied (retained and released) each StepState.
+        for i in steps.indices where !steps[i].status.isDone { return }
+        finish(.completed, &c)
     }
 
     private mutating func technicalFailure(_ i: Int, code: String, message: String, _ c: inout Context) {
@@ -442,7 +445,7 @@ extension SagaState {
         let attempt = Int(steps[i].compensationAttempt)
         c.out.append(.compensate(StepCommand(
             kind: .compensation, sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.compensationAction ?? "",
-            payload: c.b.compensationPayload(i, self), revision: Int(steps[i].revision), deadline: steps[i].due)))
+            payload: c.b.compensationPayload(i, steps), revision: Int(steps[i].revision), deadline: steps[i].due)))
         c.out.append(.scheduleTimer(timer(.compensationTimeout(step: st.id, attempt: attempt), steps[i].due)))
         audit(&c, .compensationDispatched, step: st.id, attempt: attempt)
     }
@@ -470,11 +473,11 @@ extension SagaState {
     private mutating func finish(_ final: SagaStatus, _ c: inout Context) {
         status = final
         // Disarm every timer still set, so the orchestrator's timer store empties with the saga.
-        for (i, s) in steps.enumerated() {
-            let id = c.b.steps[i].id
-            switch s.status {
-            case .running: c.out.append(.cancelTimer(timer(.stepTimeout(step: id, attempt: Int(s.attempt)), s.due)))
-            case .backoff: c.out.append(.cancelTimer(timer(.retryBackoff(step: id, attempt: Int(s.attempt)), s.due)))
+        // By index, not `enumerated()`: that copied every StepState (its arrays, override, error).
+        for i in steps.indices {
+            switch steps[i].status {
+            case .running: c.out.append(.cancelTimer(timer(.stepTimeout(step: c.b.steps[i].id, attempt: Int(steps[i].attempt)), steps[i].due)))
+            case .backoff: c.out.append(.cancelTimer(timer(.retryBackoff(step: c.b.steps[i].id, attempt: Int(steps[i].attempt)), steps[i].due)))
             default: break
             }
         }
