@@ -23,6 +23,8 @@ public struct OrchestratorConfig: Sendable {
     /// librdkafka `session.timeout.ms`: how long a vanished instance keeps its partitions.
     public var sessionTimeoutMs = 10_000
     public var maxBatch = 500
+    /// How long inputs are gathered before one transaction commits them.
+    public var commitInterval: Duration = .milliseconds(30)
     /// Extra librdkafka properties for every client.
     public var kafka: [String: String] = [:]
 
