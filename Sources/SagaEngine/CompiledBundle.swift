@@ -40,6 +40,8 @@ public final class CompiledBundle: Sendable {
         public let deferrableMaterials: Set<String>
         /// Output fields a saga keeps after success: those later mappings or the compensation read.
         public let retainedOutputs: [String]
+        /// `retainedOutputs[j].utf8.count`, for `retain(_:)`.
+        let retainedLengths: [Int]
         let mapping: ObjectTemplate
         /// Compensation payload field → slot in `retainedOutputs`.
         let compensationInputs: [(String, Int)]
@@ -60,8 +62,30 @@ public final class CompiledBundle: Sendable {
             self.issuesLicence = issuesLicence
             self.deferrableMaterials = deferrableMaterials
             self.retainedOutputs = retainedOutputs
+            retainedLengths = retainedOutputs.map(\.utf8.count)
             self.mapping = mapping
             self.compensationInputs = compensationInputs
+        }
+
+        /// The outputs a saga keeps from a success answer, aligned with `retainedOutputs`
+        /// (absent = null). Answers carry a few fields: one pass over them, matching names by
+        /// length and then `==`, is much cheaper than hashing every retained name; large answers
+        /// still use lookups.
+        func retain(_ outputs: [String: JSONValue]) -> [JSONValue] {
+            if retainedOutputs.isEmpty { return [] }
+            guard outputs.count <= 2 * retainedOutputs.count + 2 else { return retainedOutputs.map { outputs[$0] ?? .null } }
+            var kept = [JSONValue](repeating: .null, count: retainedOutputs.count)
+            var found = 0
+            for (k, v) in outputs {
+                let n = k.utf8.count
+                for j in retainedLengths.indices where retainedLengths[j] == n && retainedOutputs[j] == k {
+                    kept[j] = v
+                    found += 1
+                    break
+                }
+                if found == retainedOutputs.count { break }
+            }
+            return kept
         }
     }
 
@@ -78,12 +102,28 @@ public final class CompiledBundle: Sendable {
     /// writes values by index, without hashing a single key.
     struct ObjectTemplate: Sendable {
         let keys: [String: JSONValue]
-        let slots: [(Dictionary<String, JSONValue>.Index, Mapping)]
+        let slots: [(Dictionary<String, JSONValue>.Index, Slot)]
+
+        /// The two common mappings unboxed (`Mapping` is indirect, so every case is a heap box
+        /// to load through); anything else goes through `evaluate`.
+        enum Slot: Sendable {
+            case external(Int)
+            case output(step: Int, slot: Int)
+            case other(Mapping)
+        }
 
         init(_ fields: [(String, Mapping)]) {
             let keys = Dictionary(fields.map { ($0.0, JSONValue.null) }, uniquingKeysWith: { a, _ in a })
             self.keys = keys
-            slots = fields.map { (keys.index(forKey: $0.0)!, $0.1) }
+            slots = fields.map { f in
+                let slot: Slot
+                switch f.1 {
+                case .external(let i): slot = .external(i)
+                case .output(let step, let s): slot = .output(step: step, slot: s)
+                default: slot = .other(f.1)
+                }
+                return (keys.index(forKey: f.0)!, slot)
+            }
         }
     }
 
@@ -225,7 +265,9 @@ public final class CompiledBundle: Sendable {
             }
         }
 
-        func project(_ v: JSONValue, into out: inout [JSONValue]) {
+        /// Writes through a buffer pointer: the slots are valid by construction, and an `inout`
+        /// array paid a uniqueness check and bounds check per written value.
+        func project(_ v: JSONValue, into out: UnsafeMutableBufferPointer<JSONValue>) {
             for s in slots { out[s] = v }
             switch v {
             case .object(let o) where !keys.isEmpty:
@@ -233,14 +275,14 @@ public final class CompiledBundle: Sendable {
                 for (k, child) in o {
                     let n = k.utf8.count
                     for j in keyLengths.indices where keyLengths[j] == n && keys[j] == k {
-                        children[j].project(child, into: &out)
+                        children[j].project(child, into: out)
                         found += 1
                         break
                     }
                     if found == keys.count { break }
                 }
             case .array(let a):
-                for (i, node) in indices where i < a.count { node.project(a[i], into: &out) }
+                for (i, node) in indices where i < a.count { node.project(a[i], into: out) }
             default: break
             }
         }
@@ -275,7 +317,7 @@ public final class CompiledBundle: Sendable {
     /// The form and licence values a saga keeps, in `external` order; absent values are null.
     func project(form: JSONValue, licences: [String: JSONValue]) -> [JSONValue] {
         var out = [JSONValue](repeating: .null, count: external.count)
-        formTree.project(form, into: &out)
+        out.withUnsafeMutableBufferPointer { formTree.project(form, into: $0) }
         if !licences.isEmpty {
             for (slot, ref) in external.enumerated() {
                 if case .licence(let type, let field) = ref { out[slot] = licences[type]?[field] ?? .null }
@@ -306,7 +348,14 @@ public final class CompiledBundle: Sendable {
         var o = t.keys
         var sawNull = false
         for (index, m) in t.slots {
-            let v = evaluate(m, external, steps)
+            let v: JSONValue
+            switch m {
+            case .external(let i): v = external[i]
+            case .output(let step, let slot):
+                let outs = steps[step].outputs
+                v = slot < outs.count ? outs[slot] : .null
+            case .other(let m): v = evaluate(m, external, steps)
+            }
             if case .null = v { sawNull = true } else { o.values[index] = v }
         }
         if sawNull { o = o.filter { if case .null = $0.value { return false }; return true } }

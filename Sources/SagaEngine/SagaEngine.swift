@@ -92,7 +92,7 @@ extension SagaState {
             cancelStepTimer(i, &c)
             let st = c.b.steps[i]
             steps[i].status = .succeeded
-            steps[i].outputs = st.retainedOutputs.map { outputs[$0] ?? .null }
+            steps[i].outputs = st.retain(outputs)
             steps[i].lastError = nil
             steps[i].missing = []
             completionOrder.append(UInt16(i))
