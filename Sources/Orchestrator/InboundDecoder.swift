@@ -110,18 +110,31 @@ struct InboundDecoder {
 
     func record(_ out: SagaHost.Outbound) -> ProducerRecord {
         let envelope = Envelope(source: source, type: out.type, time: config.clock.now().date, subject: out.subject,
-                                sagaId: out.sagaId, step: out.step, attempt: out.attempt,
+                                traceParent: Self.trace(for: out.sagaId), sagaId: out.sagaId, step: out.step, attempt: out.attempt,
                                 requestId: out.payload["requestId"]?.stringValue)
         return envelope.record(topic: config.topic(out.topic), key: out.key, data: Data(out.payload.text().utf8))
     }
 
     func stateRecord(_ state: SagaState, partition: Int32?) -> ProducerRecord {
         let envelope = Envelope(source: source, type: MessageType.sagaState, time: config.clock.now().date, subject: state.sagaId,
-                                sagaId: state.sagaId)
+                                traceParent: Self.trace(for: state.sagaId), sagaId: state.sagaId)
         var record = envelope.record(topic: config.topic("saga-state"), key: state.sagaId,
                                      data: (try? JSONEncoder().encode(state)) ?? Data())
         record.partition = partition
         return record
+    }
+
+    /// One trace per saga (一件事, one trace): the trace id is a stable hash of the saga id, so
+    /// every hop of the saga, in any process and after any restart, joins the same trace;
+    /// each record is a new span in it.
+    static func trace(for sagaId: String) -> TraceParent? {
+        func fnv(_ seed: UInt64) -> UInt64 {
+            var h = seed
+            for byte in sagaId.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            return h
+        }
+        let traceId = String(format: "%016llx%016llx", fnv(0xcbf2_9ce4_8422_2325), fnv(0x84222325cbf29ce4))
+        return TraceParent("00-\(traceId)-\(TraceParent.newTrace().spanId)-01")
     }
 
     func opsReply(_ reply: OpsReply) -> ProducerRecord {

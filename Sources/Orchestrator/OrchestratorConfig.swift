@@ -10,7 +10,7 @@ public struct OrchestratorConfig: Sendable {
     public var topicPrefix = "yishi."
     /// Partitions of every saga-keyed topic; created with this count when missing.
     public var partitions: Int32 = 6
-    /// Stable across restarts: the transactional id derives from it, so a
+    /// Stable across restarts: the transactional id is `<groupId>-<instanceId>`, so a
     /// restarted instance fences its own zombie.
     public var instanceId: String
     public var groupId = "yishi-orchestrator"

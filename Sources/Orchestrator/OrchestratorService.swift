@@ -68,7 +68,7 @@ public final class OrchestratorService: @unchecked Sendable {
         let admin = try KafkaAdmin(config: config.clientConfig())
         try admin.ensureTopics(HubTopics.all(prefix: config.topicPrefix, partitions: config.partitions, agencies: config.agencies))
         producer = try KafkaProducer(config: config.clientConfig(["transaction.timeout.ms": "10000"]),
-                                     transactionalId: "yishi-orchestrator-\(config.instanceId)")
+                                     transactionalId: "\(config.groupId)-\(config.instanceId)")
         try producer.initTransactions()
         licenceTable = try LicenceTable(config: config)
         consumer = try KafkaConsumer(

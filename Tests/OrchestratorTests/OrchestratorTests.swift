@@ -37,6 +37,15 @@ struct OrchestratorTests {
         #expect(!seen.isEmpty)
         #expect(seen.filter { $0.value > 1 }.isEmpty, "commands written twice: \(seen.filter { $0.value > 1 }.keys.sorted().prefix(5))")
         #expect(seen.keys.contains { $0.hasSuffix("/tax-registration/2") }, "no retry of the failed tax registration")
+        // Every command carries W3C trace context; all commands of one saga share its trace id.
+        var traces: [String: Set<String>] = [:]
+        for topic in commandTopics {
+            for message in try await readAll(topic, partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(1)) {
+                let parent = try #require(message.headers.string(Envelope.Header.traceParent).flatMap(TraceParent.init))
+                traces[message.keyString ?? "?", default: []].insert(parent.traceId)
+            }
+        }
+        #expect(traces.count == forms.count && traces.values.allSatisfy { $0.count == 1 })
         #expect(orchestrator.service.stats.deadLetters == 0)
     }
 
