@@ -57,6 +57,9 @@ public final class OrchestratorService: @unchecked Sendable {
         if !library.problems.isEmpty {
             throw OrchestratorError.invalidBundles(library.problems.map(\.description))
         }
+        if library.bundles.isEmpty {
+            throw OrchestratorError.invalidBundles(["\(config.bundlesDirectory.path): no bundle definitions (*.json) found"])
+        }
         inbound = try InboundDecoder(config: config)
         host = SagaHost(library: library)
     }
@@ -66,6 +69,7 @@ public final class OrchestratorService: @unchecked Sendable {
     /// Blocks until `stop()` or a fatal error.
     public func run() throws {
         let admin = try KafkaAdmin(config: config.clientConfig())
+        log.info("connecting", ["bootstrap": config.bootstrap, "prefix": config.topicPrefix])
         try admin.ensureTopics(HubTopics.all(prefix: config.topicPrefix, partitions: config.partitions, agencies: config.agencies))
         producer = try KafkaProducer(config: config.clientConfig(["transaction.timeout.ms": "10000"]),
                                      transactionalId: "\(config.groupId)-\(config.instanceId)")

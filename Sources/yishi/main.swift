@@ -4,13 +4,15 @@ import Foundation
 // later groups (sagas, cases, dlq, lag, orchestrator, demo) are added to this table.
 let groups: [CommandGroup] = [bundlesGroup, orchestratorGroup]
 
+let groupWidth = (groups.map(\.name.count).max() ?? 0) + 2
+
 let topHelp = """
     Usage: yishi <group> <command> [options]
 
     Yishi (一事): one application, one saga, five agencies.
 
     Groups:
-    \(groups.map { "  " + $0.name.padding(toLength: 10, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
+    \(groups.map { "  " + $0.name.padding(toLength: groupWidth, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
 
     Run 'yishi <group> --help' for its commands.
 
