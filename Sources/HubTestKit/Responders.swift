@@ -22,8 +22,9 @@ public final class ScriptedResponders: Sendable {
     ///   - prefix: the hub's topic prefix
     ///   - failFirstAttemptOf: step ids whose first attempt fails technically (retryable `UNAVAILABLE`)
     ///   - now: the hub clock, for `ce_time`
+    ///   - reject: step ids the department refuses for a business reason (not retryable)
     public init(config: KafkaConfig, prefix: String, catalogues: CatalogueSet, failFirstAttemptOf failStep: Set<String> = [],
-                now: @escaping @Sendable () -> Date) throws {
+                reject rejected: Set<String> = [], now: @escaping @Sendable () -> Date) throws {
         var consumerConfig = config
         consumerConfig["session.timeout.ms"] = consumerConfig["session.timeout.ms"] ?? "6000"
         consumer = try KafkaConsumer(config: consumerConfig, groupId: prefix + "responders")
@@ -46,6 +47,10 @@ public final class ScriptedResponders: Sendable {
                             let replyType: String
                             if type == MessageType.compensationRequested {
                                 replyType = MessageType.compensationSucceeded
+                            } else if rejected.contains(step) {
+                                replyType = MessageType.stepRejected
+                                body["code"] = .string("INVALID_REQUEST"); body["reason"] = .string("scripted rejection")
+                                body["field"] = .string("$.employees.expectedCount")
                             } else if failStep.contains(step) && attempt == 1 {
                                 replyType = MessageType.stepFailed
                                 body["code"] = .string("UNAVAILABLE"); body["message"] = .string("scripted outage")

@@ -30,6 +30,8 @@ public final class OrchestratorService: @unchecked Sendable {
     private var lastAssignment = ContinuousClock.now
     static let catchUpLimit: Duration = .seconds(30)
     private var sagaPartition: [String: Int32] = [:]
+    /// A copy of `sagaPartition` other threads may read (kept in step at each change).
+    private let partitionSnapshot = Mutex<[String: Int32]>([:])
     private var consumer: KafkaConsumer!
     private var licenceTable: LicenceTable!
     private var producer: KafkaProducer!
@@ -65,6 +67,12 @@ public final class OrchestratorService: @unchecked Sendable {
     }
 
     public func stop() { stopping.store(true, ordering: .relaxed) }
+
+    /// The loaded bundle version a saga runs (for tools and tests).
+    public func bundle(_ id: String, version: Int) -> CompiledBundle? { library.bundle(id, version: version) }
+
+    /// The partition of an owned saga (any thread).
+    public func partition(of sagaId: String) -> Int32? { partitionSnapshot.withLock { $0[sagaId] } }
 
     /// Blocks until `stop()` or a fatal error.
     public func run() throws {
@@ -133,7 +141,9 @@ public final class OrchestratorService: @unchecked Sendable {
             log.warn("dead-letter", ["topic": message.topic, "partition": String(message.partition), "offset": String(message.offset),
                                      "reason": record.headers.string(DeadLetter.Header.errorMessage) ?? "?"])
         case .submit(let sagaId, let bundleId, let form, let at):
-            sagaPartition[sagaId] = message.partition
+            if sagaPartition.updateValue(message.partition, forKey: sagaId) == nil {
+                partitionSnapshot.withLock { $0[sagaId] = message.partition }
+            }
             // 免证办: an existing enterprise's e-licences come from the licences table, not from paper.
             let licences = form["company"]?["uscc"]?.stringValue.map { licenceTable.licences(holder: $0) } ?? [:]
             do { try host.submit(sagaId: sagaId, bundleId: bundleId, form: form, licences: licences, at: at) } catch {
@@ -223,6 +233,7 @@ public final class OrchestratorService: @unchecked Sendable {
         owned.subtract(numbers)
         host.drop { [sagaPartition] in numbers.contains(sagaPartition[$0] ?? -1) }
         sagaPartition = sagaPartition.filter { !numbers.contains($0.value) }
+        partitionSnapshot.withLock { $0 = $0.filter { !numbers.contains($0.value) } }
         statsLock.withLock { $0.ownedPartitions = owned.sorted(); $0.ownedSagas = host.sagas.count }
         log.info("revoked", ["partitions": numbers.sorted().map(String.init).joined(separator: ","), "lost": String(lost)])
     }
@@ -254,6 +265,7 @@ public final class OrchestratorService: @unchecked Sendable {
             let state = try decoder.decode(SagaState.self, from: value)
             host.restore(state)
             sagaPartition[sagaId] = partition
+            partitionSnapshot.withLock { $0[sagaId] = partition }
             count += 1
         }
         return count

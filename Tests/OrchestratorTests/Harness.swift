@@ -56,11 +56,25 @@ struct TestHub {
 }
 
 extension TestHub {
-    func responders(failFirstAttemptOf steps: Set<String> = []) throws -> ScriptedResponders {
+    func responders(failFirstAttemptOf steps: Set<String> = [], reject rejected: Set<String> = []) throws -> ScriptedResponders {
         let clock = self.clock
         return try ScriptedResponders(config: kafka(), prefix: prefix,
                                       catalogues: CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")),
-                                      failFirstAttemptOf: steps, now: { clock.now().date })
+                                      failFirstAttemptOf: steps, reject: rejected, now: { clock.now().date })
+    }
+
+    /// Sends an operator request (keyed by saga id, or to `partition`) and waits for its reply.
+    func ops(_ request: OpsRequest, partition: Int32? = nil, producer: KafkaProducer) async throws -> OpsReply {
+        let envelope = Envelope(source: "/yishi/ctl/\(request.by)", type: MessageType.opsRequest, time: clock.now().date,
+                                subject: request.requestId)
+        var record = try envelope.record(topic: topic("ops"), key: request.sagaId ?? request.requestId, payload: request)
+        record.partition = partition
+        _ = try await producer.send(record)
+        let replies = try await readAll(topic("ops-replies"), partitions: partitions, expecting: .max, config: kafka(),
+                                       timeout: .seconds(30), until: { $0.contains { $0.keyString == request.requestId } })
+        let reply = try replies.first { $0.keyString == request.requestId }.map { try JSONDecoder().decode(OpsReply.self, from: $0.value!) }
+        guard let reply else { throw SetupError("no reply to ops request \(request.requestId)") }
+        return reply
     }
 }
 

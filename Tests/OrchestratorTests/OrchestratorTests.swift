@@ -81,6 +81,53 @@ struct OrchestratorTests {
         #expect(state.external.contains(.string(uscc)), "the saga did not receive the held business licence")
     }
 
+    @Test("operators: get, list, a refused command, and skip of a step in the 办不成事 queue that lets the saga finish", .timeLimit(.minutes(3)))
+    func operatorRequests() async throws {
+        let hub = try TestHub()
+        try hub.ensureTopics()
+        let responders = try hub.responders(reject: ["social-security"])
+        defer { responders.close() }
+        let orchestrator = try RunningOrchestrator(hub.config(instance: "o1"))
+        defer { orchestrator.stop() }
+        let form = try #require(TestHub.validApplications(limit: 50).first { $0["bundle"]?.stringValue == "enterprise-opening" })
+        let sagaId = try #require(form["applicationId"]?.stringValue)
+        let producer = try KafkaProducer(config: hub.kafka())
+        try hub.submit([form], producer: producer)
+
+        // Social security refuses; its policy is `manual`, so the saga waits in the 办不成事 queue.
+        var stuck = false
+        for n in 0..<60 where !stuck {
+            let reply = try await hub.ops(OpsRequest(requestId: "get-\(n)", by: "operator-zhang", action: .get, sagaId: sagaId), producer: producer)
+            if reply.ok, let saga = reply.sagas?.first {
+                let bundle = try #require(orchestrator.service.bundle(saga.bundleId, version: saga.bundleVersion))
+                let i = try #require(bundle.stepIndex(of: "social-security"))
+                stuck = saga.steps[i].status == .failed && saga.status == .manual
+            }
+            if !stuck { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        #expect(stuck, "the saga never opened a manual case for social-security")
+
+        let partition = try #require(orchestrator.service.partition(of: sagaId))
+        let list = try await hub.ops(OpsRequest(requestId: "list-1", by: "operator-zhang", action: .list,
+                                                filter: SagaFilter(status: [.manual])), partition: partition, producer: producer)
+        #expect(list.ok && list.partition == partition && list.sagas?.map(\.sagaId) == [sagaId])
+
+        let wrong = try await hub.ops(OpsRequest(requestId: "resume-1", by: "operator-zhang", action: .resume, sagaId: sagaId), producer: producer)
+        #expect(!wrong.ok && wrong.error != nil, "resuming a saga that is not paused was accepted")
+
+        let skip = try await hub.ops(OpsRequest(requestId: "skip-1", by: "operator-zhang", action: .skip, sagaId: sagaId,
+                                                step: "social-security", reason: "registered at the counter"), producer: producer)
+        #expect(skip.ok, "skip refused: \(skip.error ?? "")")
+        let finished = try await finishedSagas(hub: hub, expecting: 1, timeout: .seconds(60))
+        #expect(finished[sagaId] == "completed")
+        let trail = try await auditTrail(hub: hub, sagaId: sagaId)
+        #expect(trail.contains { $0.hasPrefix("\"stepSkipped\" \"social-security\"") })
+        let skipEvent = try await readAll(hub.topic("saga-events"), partitions: hub.partitions, expecting: .max, config: hub.kafka(),
+                                          timeout: .seconds(2))
+            .first { $0.headers.string(Envelope.Header.type) == MessageType.sagaAudit("stepSkipped") }
+        #expect(try JSONValue.parse(try #require(skipEvent?.value))["by"]?.stringValue == "operator-zhang", "the audit trail lacks the operator")
+    }
+
     @Test("a restarted instance restores its sagas from saga-state and finishes them", .timeLimit(.minutes(3)))
     func restoreAfterRestart() async throws {
         let hub = try TestHub()
