@@ -24,7 +24,7 @@ let package = Package(
         // Saga engine: pure and deterministic; imports no Kafka.
         .target(name: "SagaEngine", path: "Sources/SagaEngine"),
         // The hub's message conventions: CloudEvents envelope, JSON Schemas, dead letters.
-        .target(name: "Messaging", dependencies: ["YishiKafka"], path: "Sources/Messaging"),
+        .target(name: "Messaging", dependencies: ["YishiKafka", "SagaEngine"], path: "Sources/Messaging"),
         // Runs the saga engine on Kafka: exactly-once batches, restore, timers, ops, DLQ.
         .target(name: "Orchestrator", dependencies: ["SagaEngine", "YishiKafka", "Messaging"], path: "Sources/Orchestrator"),
         // Department simulators: stand-ins for the real department systems (pure logic here).
@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Messaging", "SagaEngine", "YishiKafka", "YishiTestSupport", "HubTestKit"],
                     path: "Tests/OrchestratorTests"),
         .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine"], path: "Tests/SagaEngineTests"),
-        .testTarget(name: "MessagingTests", dependencies: ["Messaging"], path: "Tests/MessagingTests"),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "SagaEngine"], path: "Tests/MessagingTests"),
         .testTarget(name: "DepartmentsTests", dependencies: ["Departments"], path: "Tests/DepartmentsTests"),
     ]
 )

@@ -70,8 +70,8 @@ public final class JSONSchema: @unchecked Sendable {
 
     // MARK: validation
 
-    private func check(_ node: Node, _ v: JSON, _ path: JSONPath, _ out: inout [SchemaViolation], limit: Int, depth: Int) {
-        func fail(_ keyword: String, _ message: String, at p: JSONPath? = nil) {
+    private func check(_ node: Node, _ v: JSON, _ path: SchemaPath, _ out: inout [SchemaViolation], limit: Int, depth: Int) {
+        func fail(_ keyword: String, _ message: String, at p: SchemaPath? = nil) {
             if out.count < limit { out.append(SchemaViolation(path: (p ?? path).description, keyword: keyword, message: message)) }
         }
         guard depth < 64 else { return fail("$ref", "schema recursion deeper than 64") }
@@ -148,7 +148,7 @@ public final class JSONSchema: @unchecked Sendable {
         if let not = node.not, violations(not, v, path, depth).isEmpty { fail("not", "must not match the 'not' schema") }
     }
 
-    private func violations(_ node: Node, _ v: JSON, _ path: JSONPath, _ depth: Int) -> [SchemaViolation] {
+    private func violations(_ node: Node, _ v: JSON, _ path: SchemaPath, _ depth: Int) -> [SchemaViolation] {
         var out: [SchemaViolation] = []
         check(node, v, path, &out, limit: 1, depth: depth + 1)
         return out

@@ -34,10 +34,7 @@ struct InboundDecoder {
         case .failure(let rejection): return .deadLetter(deadLetter(message, rejection))
         case .success(let ok): checked = ok
         }
-        let json: JSONValue
-        do { json = try JSONValue.parse(checked.data) } catch {
-            return .deadLetter(deadLetter(message, MessageRejection(.notJSON, "\(error)")))
-        }
+        let json = checked.json
         // Inputs carry the sender's instant (on the shared hub clock), so a replay sees the same times.
         let at = Instant(ms: Int64(checked.envelope.time.timeIntervalSince1970 * 1000))
         let type = checked.envelope.type
@@ -144,8 +141,3 @@ struct InboundDecoder {
     }
 }
 
-
-extension JSONValue {
-    var objectValue: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
-    var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
-}
