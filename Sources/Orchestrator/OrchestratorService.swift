@@ -120,6 +120,9 @@ public final class OrchestratorService: @unchecked Sendable {
             let more = try consumer.poll(maxMessages: config.maxBatch - messages.count, timeout: min(left, .milliseconds(10)))
             messages += more
         }
+        // A rebalance inside the gathering polls may have revoked partitions whose
+        // records were already gathered: their new owner reads them again.
+        messages.removeAll { !assignedInputs.contains($0.topicPartition) }
         var extra: [ProducerRecord] = []
         for message in messages {
             process(message, into: &extra)
