@@ -30,7 +30,7 @@ let package = Package(
         // Department simulators: stand-ins for the real department systems (pure logic here).
         .target(name: "Departments", path: "Sources/Departments"),
         // Scripted stand-ins for the agencies, shared by tests and benchmarks.
-        .target(name: "HubTestKit", dependencies: ["SagaEngine", "Messaging", "YishiKafka"], path: "Sources/HubTestKit"),
+        .target(name: "HubTestKit", dependencies: ["SagaEngine", "Messaging", "YishiKafka", "Orchestrator"], path: "Sources/HubTestKit"),
         // The operators' and integrators' command line.
         .executableTarget(name: "yishi", dependencies: ["SagaEngine", "Orchestrator", "Messaging"], path: "Sources/yishi"),
         // `make bench`: throughput figures against a real broker.

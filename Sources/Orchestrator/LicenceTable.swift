@@ -5,14 +5,16 @@ import YishiKafka
 
 /// Every e-licence issued so far, read from the compacted `licences` topic (all
 /// partitions: any saga may need any holder's licences) on its own thread.
-/// Keyed `<uscc>/<licence type>`; the newest record per key wins, as compaction keeps.
+/// Records are keyed `<uscc>/<licence type>`; the newest per key wins, as compaction keeps.
+/// Held by holder, so a lookup costs nothing however many licences exist.
 final class LicenceTable: Sendable {
     private let consumer: KafkaConsumer
     private let entries = Entries()
     private let loop: PollThread
 
     final class Entries: Sendable {
-        let byKey = Mutex<[String: [String: JSONValue]]>([:])
+        /// holder USCC → licence type → the licence's data
+        let byHolder = Mutex<[String: [String: JSONValue]]>([:])
     }
 
     init(config: OrchestratorConfig) throws {
@@ -25,21 +27,17 @@ final class LicenceTable: Sendable {
         loop = PollThread(name: "yishi.licences") {
             guard let batch = try? consumer.poll(maxMessages: 1000, timeout: .milliseconds(200)) else { return }
             for message in batch {
-                guard let key = message.keyString, let value = message.value,
-                      let data = (try? JSONValue.parse(value))?["data"]?.objectValue else { continue }
-                entries.byKey.withLock { $0[key] = data }
+                guard let key = message.keyString, let slash = key.lastIndex(of: "/"), let value = message.value,
+                      let data = (try? JSONValue.parse(value))?["data"] else { continue }
+                let holder = String(key[..<slash]), type = String(key[key.index(after: slash)...])
+                entries.byHolder.withLock { $0[holder, default: [:]][type] = data }
             }
         }
     }
 
     /// The licences `uscc` holds, by type (what `SagaEvent.submit` takes).
     func licences(holder uscc: String) -> [String: JSONValue] {
-        let prefix = uscc + "/"
-        return entries.byKey.withLock { all in
-            var held: [String: JSONValue] = [:]
-            for (key, data) in all where key.hasPrefix(prefix) { held[String(key.dropFirst(prefix.count))] = .object(data) }
-            return held
-        }
+        entries.byHolder.withLock { $0[uscc] ?? [:] }
     }
 
     func close() {

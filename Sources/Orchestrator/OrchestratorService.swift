@@ -294,10 +294,3 @@ public enum OrchestratorError: Error, CustomStringConvertible {
         }
     }
 }
-
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}

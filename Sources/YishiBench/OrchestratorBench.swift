@@ -37,6 +37,7 @@ enum OrchestratorBench {
         let completed = try countFinished(kafka: kafka, topic: prefix + "saga-events", partitions: partitions, expecting: sagas)
         let elapsed = (ContinuousClock.now - start).seconds
         first.stop()
+        if let failure = first.failure { throw BenchError("orchestrator: \(failure)") }
         guard completed == sagas else { throw BenchError("only \(completed) of \(sagas) sagas finished") }
 
         // A new incarnation of the same instance reads all the sagas back.
@@ -44,6 +45,7 @@ enum OrchestratorBench {
         try waitUntil(seconds: 120, "the restarted orchestrator restored every saga") { second.service.stats.restoredSagas >= sagas }
         let restore = second.service.stats
         second.stop()
+        if let failure = second.failure { throw BenchError("restarted orchestrator: \(failure)") }
         return [
             ("orchestrator.sagas_per_s", Double(sagas) / elapsed, "sagas/s"),
             ("orchestrator.restore_sagas_per_s", Double(restore.restoredSagas) / max(restore.restoreSeconds, 1e-6), "sagas/s"),
@@ -77,25 +79,5 @@ enum OrchestratorBench {
             guard ContinuousClock.now < deadline else { throw BenchError("timed out waiting until \(what)") }
             Thread.sleep(forTimeInterval: 0.05)
         }
-    }
-}
-
-/// An orchestrator on its own thread (its loop blocks), stopped on demand.
-final class BackgroundOrchestrator: Sendable {
-    let service: OrchestratorService
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ config: OrchestratorConfig) throws {
-        service = try OrchestratorService(config: config, log: JSONLog(component: "orchestrator", minimum: .error))
-        let thread = Thread { [service, done] in
-            do { try service.run() } catch { FileHandle.standardError.write(Data("orchestrator: \(error)\n".utf8)) }
-            done.signal()
-        }
-        thread.start()
-    }
-
-    func stop() {
-        service.stop()
-        done.wait()
     }
 }

@@ -254,4 +254,10 @@ extension Duration {
         let (seconds, attoseconds) = components
         return Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
+
+    /// As fractional seconds (for rates and log lines).
+    public var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
 }

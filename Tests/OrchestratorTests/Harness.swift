@@ -79,28 +79,6 @@ extension TestHub {
 }
 
 
-/// Runs an orchestrator on a dedicated thread (its loop blocks).
-final class RunningOrchestrator: Sendable {
-    let service: OrchestratorService
-    private let done = DispatchSemaphore(value: 0)
-    let failure = Recorder<String>()
-
-    init(_ config: OrchestratorConfig) throws {
-        service = try OrchestratorService(config: config, log: JSONLog(component: "orchestrator", minimum: .error))
-        let thread = Thread { [service, done, failure] in
-            do { try service.run() } catch { failure.append("\(error)") }
-            done.signal()
-        }
-        thread.name = "test.orchestrator"
-        thread.start()
-    }
-
-    func stop() {
-        service.stop()
-        done.wait()
-    }
-}
-
 /// Finished sagas by id, from `saga-events`.
 func finishedSagas(hub: TestHub, expecting count: Int, timeout: Duration) async throws -> [String: String] {
     let messages = try await readAll(hub.topic("saga-events"), partitions: hub.partitions, expecting: .max,

@@ -1,4 +1,5 @@
 import Foundation
+import HubTestKit
 import Messaging
 import Orchestrator
 import SagaEngine
@@ -14,13 +15,13 @@ struct OrchestratorTests {
         try hub.ensureTopics()
         let responders = try hub.responders(failFirstAttemptOf: ["tax-registration"])
         defer { responders.close() }
-        let orchestrator = try RunningOrchestrator(hub.config(instance: "o1"))
+        let orchestrator = try BackgroundOrchestrator(hub.config(instance: "o1"))
         defer { orchestrator.stop() }
         let forms = try TestHub.validApplications(limit: 30)
         try hub.submit(forms, producer: KafkaProducer(config: hub.kafka()))
 
         let finished = try await finishedSagas(hub: hub, expecting: forms.count, timeout: .seconds(120))
-        #expect(orchestrator.failure.all.isEmpty, "orchestrator failed: \(orchestrator.failure.all)")
+        #expect(orchestrator.failure == nil, "orchestrator failed: \(orchestrator.failure ?? "")")
         #expect(finished.count == forms.count, "finished \(finished.count) of \(forms.count)")
         #expect(finished.values.allSatisfy { $0 == "completed" }, "statuses: \(Set(finished.values))")
 
@@ -55,7 +56,7 @@ struct OrchestratorTests {
         try hub.ensureTopics()
         let responders = try hub.responders()
         defer { responders.close() }
-        let orchestrator = try RunningOrchestrator(hub.config(instance: "o1"))
+        let orchestrator = try BackgroundOrchestrator(hub.config(instance: "o1"))
         defer { orchestrator.stop() }
         let opening = try #require(TestHub.validApplications(limit: 50).first { $0["bundle"]?.stringValue == "enterprise-opening" })
         try hub.submit([opening], producer: KafkaProducer(config: hub.kafka()))
@@ -87,7 +88,7 @@ struct OrchestratorTests {
         try hub.ensureTopics()
         let responders = try hub.responders(reject: ["social-security"])
         defer { responders.close() }
-        let orchestrator = try RunningOrchestrator(hub.config(instance: "o1"))
+        let orchestrator = try BackgroundOrchestrator(hub.config(instance: "o1"))
         defer { orchestrator.stop() }
         let form = try #require(TestHub.validApplications(limit: 50).first { $0["bundle"]?.stringValue == "enterprise-opening" })
         let sagaId = try #require(form["applicationId"]?.stringValue)
@@ -134,7 +135,7 @@ struct OrchestratorTests {
         try hub.ensureTopics()
         let forms = try TestHub.validApplications(limit: 20)
         // Phase 1: no responders, so every saga stops at its first step.
-        let first = try RunningOrchestrator(hub.config(instance: "o1"))
+        let first = try BackgroundOrchestrator(hub.config(instance: "o1"))
         try hub.submit(forms, producer: KafkaProducer(config: hub.kafka()))
         let deadline = ContinuousClock.now + .seconds(60)
         while first.service.stats.ownedSagas < forms.count && ContinuousClock.now < deadline {
@@ -146,7 +147,7 @@ struct OrchestratorTests {
         // Phase 2: a new process (same instance id) restores them; responders answer.
         let responders = try hub.responders()
         defer { responders.close() }
-        let second = try RunningOrchestrator(hub.config(instance: "o1"))
+        let second = try BackgroundOrchestrator(hub.config(instance: "o1"))
         defer { second.stop() }
         let finished = try await finishedSagas(hub: hub, expecting: forms.count, timeout: .seconds(120))
         #expect(finished.count == forms.count && finished.values.allSatisfy { $0 == "completed" })
@@ -159,7 +160,7 @@ struct OrchestratorTests {
         try hub.ensureTopics()
         let responders = try hub.responders()
         defer { responders.close() }
-        let orchestrator = try RunningOrchestrator(hub.config(instance: "o1"))
+        let orchestrator = try BackgroundOrchestrator(hub.config(instance: "o1"))
         defer { orchestrator.stop() }
         let producer = try KafkaProducer(config: hub.kafka())
         let now = hub.clock.now().date
