@@ -1,7 +1,8 @@
 import Foundation
 
 /// A commercial bank's corporate account service: basic deposit account (基本存款账户) opening
-/// and closing (the compensation). Native vocabulary: ISO 20022 acmt-style names and codes.
+/// and closing (the compensation), and acquiring merchant onboarding (收单商户入网) and offboarding
+/// (退出, its compensation). Native vocabulary: ISO 20022 acmt-style names and codes.
 public struct Bank: DepartmentModel {
     public static let agency = Agency.bank
     public static let successCode = "ACPT"
@@ -14,7 +15,11 @@ public struct Bank: DepartmentModel {
     public static let typicalLatency: [String: LatencyDistribution] = [
         AccountOpening.action: LatencyDistribution(min: 30, mode: 60, max: 180),
         AccountClosing.action: LatencyDistribution(min: 5, mode: 15, max: 60),
+        MerchantOnboarding.action: LatencyDistribution(min: 10, mode: 30, max: 90),
+        MerchantOffboarding.action: LatencyDistribution(min: 5, mode: 10, max: 30),
     ]
+    /// 商户类别码 (MCC) of the merchants this simulator onboards: grocery stores, supermarkets.
+    public static let merchantCategoryCode = "5411"
 
     public struct Institution: Sendable, Equatable {
         public var shortCode: String
@@ -38,7 +43,7 @@ public struct Bank: DepartmentModel {
 
     public struct RequestEnvelope: NativeRequestEnvelope {
         public var MsgId: String
-        /// acmt.007 account opening request, acmt.019 account closing request
+        /// acmt.007 account opening, acmt.019 account closing, mrch.001 merchant onboarding, mrch.002 merchant offboarding
         public var MsgTp: String
         /// process id (saga id)
         public var PrcId: String
@@ -152,9 +157,10 @@ public struct Bank: DepartmentModel {
     public struct AccountClosing: NativeRequestBody, Equatable {
         public static let action = "acmt.019"
         public var Acct: AccountRef
-        public var USCC: String
+        /// The holder, optional: the bank finds the account by `Acct.Id`; when given it must match.
+        public var USCC: String?
 
-        public init(Acct: AccountRef, USCC: String) { self.Acct = Acct; self.USCC = USCC }
+        public init(Acct: AccountRef, USCC: String? = nil) { self.Acct = Acct; self.USCC = USCC }
     }
 
     public struct ClosedAccount: Codable, Sendable, Equatable {
@@ -165,6 +171,69 @@ public struct Bank: DepartmentModel {
 
     public struct AccountClosingResult: Codable, Sendable, Equatable {
         public var Acct: ClosedAccount
+    }
+
+    public struct MerchantDetails: Codable, Sendable, Equatable {
+        public var Nm: String
+        public var USCC: String
+        /// business address
+        public var Adr: String
+
+        public init(Nm: String, USCC: String, Adr: String) { self.Nm = Nm; self.USCC = USCC; self.Adr = Adr }
+    }
+
+    /// mrch.001: onboard an acquiring merchant (收单商户入网). The settlement account must be an
+    /// open account at this bank held by the merchant; one active merchant per USCC.
+    public struct MerchantOnboarding: NativeRequestBody, Equatable {
+        public static let action = "mrch.001"
+        public var Mrchnt: MerchantDetails
+        /// settlement account (`Id`: account number)
+        public var SttlmAcct: AccountRef
+
+        public init(Mrchnt: MerchantDetails, SttlmAcct: AccountRef) { self.Mrchnt = Mrchnt; self.SttlmAcct = SttlmAcct }
+    }
+
+    public struct OnboardedMerchant: Codable, Sendable, Equatable {
+        /// 商户编号: 8 + division (USCC 3–8) + MCC + 4-digit sequence, 15 characters
+        public var MrchntId: String
+        /// onboarding date (yyyy-MM-dd)
+        public var OnbrdgDt: String
+    }
+
+    public struct MerchantOnboardingResult: Codable, Sendable, Equatable {
+        public var Mrchnt: OnboardedMerchant
+    }
+
+    public struct MerchantRef: Codable, Sendable, Equatable {
+        public var MrchntId: String
+
+        public init(MrchntId: String) { self.MrchntId = MrchntId }
+    }
+
+    /// mrch.002: offboard a merchant (compensation of mrch.001). Offboarding an unknown or
+    /// already offboarded merchant is accepted again with no effect.
+    public struct MerchantOffboarding: NativeRequestBody, Equatable {
+        public static let action = "mrch.002"
+        public var Mrchnt: MerchantRef
+
+        public init(Mrchnt: MerchantRef) { self.Mrchnt = Mrchnt }
+    }
+
+    public struct OffboardedMerchant: Codable, Sendable, Equatable {
+        public var MrchntId: String
+        /// offboarding date (yyyy-MM-dd)
+        public var OffbrdgDt: String
+    }
+
+    public struct MerchantOffboardingResult: Codable, Sendable, Equatable {
+        public var Mrchnt: OffboardedMerchant
+    }
+
+    public struct Merchant: Codable, Sendable, Equatable {
+        public var id: String
+        public var uscc: String
+        public var settlementAccount: String
+        public var offboardedOn: String?
     }
 
     public struct Account: Codable, Sendable, Equatable {
@@ -178,6 +247,8 @@ public struct Bank: DepartmentModel {
         /// account number → account
         public var accounts: [String: Account] = [:]
         public var sequence: [String: Int] = [:]
+        /// 商户编号 → merchant
+        public var merchants: [String: Merchant] = [:]
     }
 
     public static var emptyBooks: Books { Books() }
@@ -186,6 +257,8 @@ public struct Bank: DepartmentModel {
         switch meta.action {
         case AccountOpening.action: with(AccountOpening.self, request, meta) { open($0, meta, &books, now) }
         case AccountClosing.action: with(AccountClosing.self, request, meta) { close($0, meta, &books, now) }
+        case MerchantOnboarding.action: with(MerchantOnboarding.self, request, meta) { onboard($0, meta, &books, now) }
+        case MerchantOffboarding.action: with(MerchantOffboarding.self, request, meta) { offboard($0, meta, &books, now) }
         default: unknownAction(meta)
         }
     }
@@ -219,8 +292,8 @@ public struct Bank: DepartmentModel {
     }
 
     func close(_ r: AccountClosing, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
-        guard let account = books.accounts[r.Acct.Id], account.uscc == r.USCC else {
-            return reject(meta, "AC01", "no account \(r.Acct.Id) held by \(r.USCC)", field: "Acct.Id")
+        guard let account = books.accounts[r.Acct.Id], r.USCC == nil || account.uscc == r.USCC else {
+            return reject(meta, "AC01", "no account \(r.Acct.Id)" + (r.USCC.map { " held by \($0)" } ?? ""), field: "Acct.Id")
         }
         if let closed = account.closedOn {
             return complete(meta, AccountClosingResult(Acct: ClosedAccount(Id: account.number, ClsgDt: closed)), effects: [])
@@ -228,6 +301,37 @@ public struct Bank: DepartmentModel {
         let day = CST.day(now)
         books.accounts[account.number]?.closedOn = day
         return complete(meta, AccountClosingResult(Acct: ClosedAccount(Id: account.number, ClsgDt: day)),
-                        effects: [EffectDraft(kind: "account-closed", key: account.number, data: ["USCC": r.USCC])])
+                        effects: [EffectDraft(kind: "account-closed", key: account.number, data: ["USCC": account.uscc])])
+    }
+
+    func onboard(_ r: MerchantOnboarding, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        let m = r.Mrchnt
+        do { try USCC.validate(m.USCC) } catch { return reject(meta, "RR05", "USCC invalid: \(error)", field: "Mrchnt.USCC") }
+        guard !m.Nm.isEmpty else { return reject(meta, "RR03", "merchant name missing", field: "Mrchnt.Nm") }
+        guard let account = books.accounts[r.SttlmAcct.Id], account.uscc == m.USCC, account.closedOn == nil else {
+            return reject(meta, "AC01", "no open account \(r.SttlmAcct.Id) held by \(m.USCC)", field: "SttlmAcct.Id")
+        }
+        if let existing = books.merchants.values.first(where: { $0.uscc == m.USCC && $0.offboardedOn == nil }) {
+            return reject(meta, "DUPL", "already an acquiring merchant: \(existing.id)", field: "Mrchnt.USCC")
+        }
+        // 8 · division (USCC 3–8) · MCC · sequence per division and MCC
+        let head = "8" + String(m.USCC.dropFirst(2).prefix(6)) + Self.merchantCategoryCode
+        let seq = books.sequence[head, default: 0] + 1
+        books.sequence[head] = seq
+        let id = head + String(format: "%04d", seq)
+        books.merchants[id] = Merchant(id: id, uscc: m.USCC, settlementAccount: account.number, offboardedOn: nil)
+        return complete(meta, MerchantOnboardingResult(Mrchnt: OnboardedMerchant(MrchntId: id, OnbrdgDt: CST.day(now))),
+                        effects: [EffectDraft(kind: "merchant-onboarded", key: id, data: ["USCC": m.USCC, "SttlmAcct": account.number])])
+    }
+
+    func offboard(_ r: MerchantOffboarding, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        let id = r.Mrchnt.MrchntId, day = CST.day(now)
+        guard let merchant = books.merchants[id], merchant.offboardedOn == nil else {
+            let date = books.merchants[id]?.offboardedOn ?? day
+            return complete(meta, MerchantOffboardingResult(Mrchnt: OffboardedMerchant(MrchntId: id, OffbrdgDt: date)), effects: [])
+        }
+        books.merchants[id]?.offboardedOn = day
+        return complete(meta, MerchantOffboardingResult(Mrchnt: OffboardedMerchant(MrchntId: id, OffbrdgDt: day)),
+                        effects: [EffectDraft(kind: "merchant-offboarded", key: id, data: ["USCC": merchant.uscc])])
     }
 }

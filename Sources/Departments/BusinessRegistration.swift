@@ -1,7 +1,8 @@
 import Foundation
 
-/// 市场监管 (market regulation): name self-declaration and establishment registration.
-/// Native vocabulary: pinyin abbreviations as in provincial 企业登记 systems.
+/// 市场监管 (market regulation): name self-declaration, establishment registration, permits
+/// (食品经营许可, 食品备案, 公共场所卫生许可) and their compensations. Native vocabulary: pinyin
+/// abbreviations as in provincial 企业登记 systems.
 public struct BusinessRegistration: DepartmentModel {
     public static let agency = Agency.businessRegistration
     public static let successCode = "00"
@@ -13,6 +14,28 @@ public struct BusinessRegistration: DepartmentModel {
     public static let typicalLatency: [String: LatencyDistribution] = [
         NameReservation.action: LatencyDistribution(min: 1, mode: 3, max: 15),
         Establishment.action: LatencyDistribution(min: 10, mode: 30, max: 120),
+        NameRelease.action: LatencyDistribution(min: 1, mode: 2, max: 10),
+        Deregistration.action: LatencyDistribution(min: 5, mode: 15, max: 60),
+        PermitApplication.action: LatencyDistribution(min: 10, mode: 40, max: 120),
+        PermitRevocation.action: LatencyDistribution(min: 2, mode: 5, max: 20),
+    ]
+
+    /// Materials (材料类型) an establishment registration needs when the request lists them.
+    public static let establishmentMaterials = ["articles-of-association", "lease-contract", "id-copy-legal-representative"]
+
+    /// A permit or filing this authority issues (许可类型 `xklx`).
+    public struct PermitKind: Sendable, Equatable {
+        public var title: String
+        /// Years of validity; nil for a filing (备案), which does not expire.
+        public var validityYears: Int?
+        /// Materials the application needs when it lists them.
+        public var materials: [String]
+    }
+
+    public static let permitKinds: [String: PermitKind] = [
+        "SPJY": PermitKind(title: "食品经营许可证", validityYears: 5, materials: ["lease-contract", "premises-layout"]),
+        "YBBA": PermitKind(title: "仅销售预包装食品备案", validityYears: nil, materials: ["lease-contract"]),
+        "GGWS": PermitKind(title: "公共场所卫生许可证", validityYears: 4, materials: ["lease-contract", "premises-layout"]),
     ]
 
     public let reference: ReferenceData
@@ -31,7 +54,7 @@ public struct BusinessRegistration: DepartmentModel {
     public struct RequestEnvelope: NativeRequestEnvelope {
         /// 请求流水号
         public var qqlsh: String
-        /// 业务类型: MCSB 名称自主申报, SLDJ 设立登记
+        /// 业务类型: MCSB 名称自主申报, SLDJ 设立登记, MCCX 名称保留撤销, ZXDJ 注销登记, XKSQ 许可申请, XKCX 许可注销
         public var ywlx: String
         /// 外部业务号 (saga id)
         public var wbywh: String
@@ -49,7 +72,7 @@ public struct BusinessRegistration: DepartmentModel {
         public var ywlx: String
         public var wbywh: String
         public var wbhjh: String
-        /// 结果代码: 00 成功, E1xxx 报文, E2xxx 名称, E3xxx 设立, E4xxx 人工核查, E9xxx 系统
+        /// 结果代码: 00 成功, E1xxx 报文, E2xxx 名称, E3xxx 设立, E4xxx 人工核查, E5xxx 许可, E9xxx 系统
         public var jgdm: String
         /// 结果描述
         public var jgms: String
@@ -121,6 +144,16 @@ public struct BusinessRegistration: DepartmentModel {
         }
     }
 
+    /// One entry of 材料清单 (`clqd`).
+    public struct Material: Codable, Sendable, Equatable {
+        /// 材料类型 (`lease-contract`, `premises-layout`, …)
+        public var cllx: String
+        /// 是否提交
+        public var sftj: Bool
+
+        public init(cllx: String, sftj: Bool) { self.cllx = cllx; self.sftj = sftj }
+    }
+
     /// SLDJ 设立登记: register the enterprise under a reserved name.
     public struct Establishment: NativeRequestBody, Equatable {
         public static let action = "SLDJ"
@@ -140,11 +173,13 @@ public struct BusinessRegistration: DepartmentModel {
         public var fddbr: Person
         /// 股东信息
         public var gdxx: [Shareholder]
+        /// 材料清单; when absent the materials are not checked.
+        public var clqd: [Material]?
 
         public init(mcblh: String, qymc: String, xzqhdm: String, qylx: String, hydm: String, zczb: Int,
-                    zs: String, jyfw: String, fddbr: Person, gdxx: [Shareholder]) {
+                    zs: String, jyfw: String, fddbr: Person, gdxx: [Shareholder], clqd: [Material]? = nil) {
             self.mcblh = mcblh; self.qymc = qymc; self.xzqhdm = xzqhdm; self.qylx = qylx; self.hydm = hydm
-            self.zczb = zczb; self.zs = zs; self.jyfw = jyfw; self.fddbr = fddbr; self.gdxx = gdxx
+            self.zczb = zczb; self.zs = zs; self.jyfw = jyfw; self.fddbr = fddbr; self.gdxx = gdxx; self.clqd = clqd
         }
     }
 
@@ -172,6 +207,88 @@ public struct BusinessRegistration: DepartmentModel {
         public var dzyyzz: ELicence
     }
 
+    /// MCCX 名称保留撤销: release a reserved name (compensation of MCSB).
+    public struct NameRelease: NativeRequestBody, Equatable {
+        public static let action = "MCCX"
+        public var mcblh: String
+        /// 撤销原因
+        public var cxyy: String
+
+        public init(mcblh: String, cxyy: String) { self.mcblh = mcblh; self.cxyy = cxyy }
+    }
+
+    public struct NameReleaseResult: Codable, Sendable, Equatable {
+        public var mcblh: String
+        /// 撤销日期 (yyyy-MM-dd)
+        public var cxrq: String
+    }
+
+    /// ZXDJ 注销登记: deregister an enterprise (compensation of SLDJ).
+    public struct Deregistration: NativeRequestBody, Equatable {
+        public static let action = "ZXDJ"
+        public var tyshxydm: String
+        /// 注销原因
+        public var zxyy: String
+
+        public init(tyshxydm: String, zxyy: String) { self.tyshxydm = tyshxydm; self.zxyy = zxyy }
+    }
+
+    public struct DeregistrationResult: Codable, Sendable, Equatable {
+        public var tyshxydm: String
+        /// 注销日期 (yyyy-MM-dd)
+        public var zxrq: String
+    }
+
+    /// XKSQ 许可/备案申请: a permit or filing for an enterprise this authority registered.
+    public struct PermitApplication: NativeRequestBody, Equatable {
+        public static let action = "XKSQ"
+        /// 许可类型: SPJY 食品经营许可证, YBBA 仅销售预包装食品备案, GGWS 公共场所卫生许可证
+        public var xklx: String
+        public var tyshxydm: String
+        /// 企业名称, as registered
+        public var qymc: String
+        /// 经营场所
+        public var jycs: String
+        /// 法定代表人姓名
+        public var fddbrxm: String
+        /// 经营项目
+        public var jyxm: String?
+        /// 材料清单; when absent the materials are not checked.
+        public var clqd: [Material]?
+
+        public init(xklx: String, tyshxydm: String, qymc: String, jycs: String, fddbrxm: String,
+                    jyxm: String? = nil, clqd: [Material]? = nil) {
+            self.xklx = xklx; self.tyshxydm = tyshxydm; self.qymc = qymc; self.jycs = jycs
+            self.fddbrxm = fddbrxm; self.jyxm = jyxm; self.clqd = clqd
+        }
+    }
+
+    public struct PermitResult: Codable, Sendable, Equatable {
+        /// 许可证编号 (备案编号 for YBBA)
+        public var xkzbh: String
+        public var xklx: String
+        /// 发证日期 (yyyy-MM-dd)
+        public var fzrq: String
+        /// 有效期至 (yyyy-MM-dd); absent for a filing
+        public var yxqz: String?
+    }
+
+    /// XKCX 许可注销: revoke a permit or filing (compensation of XKSQ).
+    public struct PermitRevocation: NativeRequestBody, Equatable {
+        public static let action = "XKCX"
+        public var xkzbh: String
+        /// 撤销原因
+        public var cxyy: String
+
+        public init(xkzbh: String, cxyy: String) { self.xkzbh = xkzbh; self.cxyy = cxyy }
+    }
+
+    public struct PermitRevocationResult: Codable, Sendable, Equatable {
+        public var xkzbh: String
+        /// 撤销日期 (yyyy-MM-dd)
+        public var cxrq: String
+    }
+
     // MARK: books
 
     public struct Reservation: Codable, Sendable, Equatable {
@@ -182,6 +299,8 @@ public struct BusinessRegistration: DepartmentModel {
         public var entityType: String
         public var expiresAt: Date
         public var usedBy: String?
+        /// Day the reservation was released (MCCX, or ZXDJ of the enterprise that used it).
+        public var releasedOn: String?
     }
 
     public struct Enterprise: Codable, Sendable, Equatable {
@@ -190,15 +309,31 @@ public struct BusinessRegistration: DepartmentModel {
         public var region: String
         public var licenceNumber: String
         public var established: String
+        /// 名称保留号 the enterprise was registered under.
+        public var reservation: String
+        public var deregisteredOn: String?
+    }
+
+    public struct Permit: Codable, Sendable, Equatable {
+        public var number: String
+        public var kind: String
+        public var uscc: String
+        public var issued: String
+        public var revokedOn: String?
     }
 
     public struct Books: Codable, Sendable, Equatable {
         public var names = NameRegistry()
         public var reservations: [String: Reservation] = [:]
         public var enterprises: [String: Enterprise] = [:]
-        /// Per region: reservations issued, enterprises registered.
+        /// 许可证编号 → permit
+        public var permits: [String: Permit] = [:]
+        /// `USCC|xklx` → the active (not revoked) permit of that type.
+        public var activePermits: [String: String] = [:]
+        /// Per region: reservations issued, enterprises registered; per `xklx|region`: permits issued.
         public var reservationSequence: [String: Int] = [:]
         public var registrationSequence: [String: Int] = [:]
+        public var permitSequence: [String: Int] = [:]
     }
 
     public static var emptyBooks: Books { Books() }
@@ -209,6 +344,10 @@ public struct BusinessRegistration: DepartmentModel {
         switch meta.action {
         case NameReservation.action: with(NameReservation.self, request, meta) { reserve($0, meta, &books, now) }
         case Establishment.action: with(Establishment.self, request, meta) { establish($0, meta, &books, now) }
+        case NameRelease.action: with(NameRelease.self, request, meta) { release($0, meta, &books, now) }
+        case Deregistration.action: with(Deregistration.self, request, meta) { deregister($0, meta, &books, now) }
+        case PermitApplication.action: with(PermitApplication.self, request, meta) { issuePermit($0, meta, &books, now) }
+        case PermitRevocation.action: with(PermitRevocation.self, request, meta) { revokePermit($0, meta, &books, now) }
         default: unknownAction(meta)
         }
     }
@@ -252,6 +391,9 @@ public struct BusinessRegistration: DepartmentModel {
         if let used = reservation.usedBy {
             return reject(meta, "E3006", "名称保留号已用于设立 \(used)", field: "mcblh")
         }
+        guard reservation.releasedOn == nil else {
+            return reject(meta, "E3001", "名称保留号 \(r.mcblh) 已撤销", field: "mcblh")
+        }
         guard reservation.expiresAt > now else {
             return reject(meta, "E3002", "名称保留已于 \(CST.day(CST.addingDays(-1, to: reservation.expiresAt))) 到期", field: "mcblh")
         }
@@ -276,6 +418,8 @@ public struct BusinessRegistration: DepartmentModel {
         guard let region = reference.regions[r.xzqhdm] else {
             return reject(meta, "E2006", "unknown division \(r.xzqhdm)", field: "xzqhdm")
         }
+        // Last: E3101 means everything else is in order once the materials are supplemented.
+        if let missing = missingMaterials(r.clqd, required: Self.establishmentMaterials, meta) { return missing }
         let seq = books.registrationSequence[r.xzqhdm, default: 0] + 1
         books.registrationSequence[r.xzqhdm] = seq
         // Spread the organization code over the region's sequence space, deterministically.
@@ -288,11 +432,107 @@ public struct BusinessRegistration: DepartmentModel {
                                ewmnr: "yishi://e-licence/\(uscc)?yzm=\(verification)")
         books.reservations[r.mcblh]?.usedBy = uscc
         books.names.markRegistered(key: reservation.key)
-        books.enterprises[uscc] = Enterprise(uscc: uscc, name: r.qymc, region: r.xzqhdm, licenceNumber: licenceNumber, established: day)
+        books.enterprises[uscc] = Enterprise(uscc: uscc, name: r.qymc, region: r.xzqhdm, licenceNumber: licenceNumber,
+                                             established: day, reservation: r.mcblh)
         let result = EstablishmentResult(tyshxydm: uscc, qymc: r.qymc, clrq: day, djjg: "\(region.locality)市场监督管理局", dzyyzz: licence)
         return complete(meta, result, effects: [
             EffectDraft(kind: "enterprise-registered", key: uscc, data: ["qymc": r.qymc, "mcblh": r.mcblh]),
             EffectDraft(kind: "e-licence-issued", key: licenceNumber, data: ["tyshxydm": uscc]),
         ])
+    }
+
+    /// The E3101 rejection when `clqd` lists a required material as not submitted or leaves it
+    /// out; nil when complete or when `clqd` is absent (no material check).
+    func missingMaterials(_ clqd: [Material]?, required: [String], _ meta: RequestMeta) -> Decision? {
+        guard let clqd else { return nil }
+        let missing = required.filter { type in !clqd.contains { $0.cllx == type && $0.sftj } }
+        guard !missing.isEmpty else { return nil }
+        let field = clqd.firstIndex { missing.contains($0.cllx) && !$0.sftj }.map { "clqd[\($0)].sftj" } ?? "clqd"
+        return reject(meta, "E3101", "材料容缺，待补正: \(missing.joined(separator: ", "))", field: field)
+    }
+
+    /// Frees the reservation's name for others (unless the name has since passed to another
+    /// reservation) and marks the reservation released.
+    func releaseName(_ reservation: Reservation, _ books: inout Books, on day: String) {
+        books.names.release(key: reservation.key, reservation: reservation.number)
+        books.reservations[reservation.number]?.releasedOn = day
+    }
+
+    func release(_ r: NameRelease, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        // A compensation never fails on what is already undone: unknown or released → success, no effect.
+        guard let reservation = books.reservations[r.mcblh], reservation.releasedOn == nil else {
+            let day = books.reservations[r.mcblh]?.releasedOn ?? CST.day(now)
+            return complete(meta, NameReleaseResult(mcblh: r.mcblh, cxrq: day), effects: [])
+        }
+        if let used = reservation.usedBy {
+            return reject(meta, "E3006", "名称保留号已用于设立 \(used)，请先注销登记", field: "mcblh")
+        }
+        let day = CST.day(now)
+        releaseName(reservation, &books, on: day)
+        return complete(meta, NameReleaseResult(mcblh: r.mcblh, cxrq: day),
+                        effects: [EffectDraft(kind: "name-released", key: r.mcblh, data: ["qymc": reservation.name, "cxyy": r.cxyy])])
+    }
+
+    /// Deregistration also releases the name for good (the reservation it used is spent), so
+    /// a later MCCX of that reservation succeeds with no effect.
+    func deregister(_ r: Deregistration, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        guard let enterprise = books.enterprises[r.tyshxydm], enterprise.deregisteredOn == nil else {
+            let day = books.enterprises[r.tyshxydm]?.deregisteredOn ?? CST.day(now)
+            return complete(meta, DeregistrationResult(tyshxydm: r.tyshxydm, zxrq: day), effects: [])
+        }
+        let day = CST.day(now)
+        books.enterprises[r.tyshxydm]?.deregisteredOn = day
+        var effects = [EffectDraft(kind: "enterprise-deregistered", key: r.tyshxydm, data: ["qymc": enterprise.name, "zxyy": r.zxyy])]
+        if let reservation = books.reservations[enterprise.reservation], reservation.releasedOn == nil {
+            releaseName(reservation, &books, on: day)
+            effects.append(EffectDraft(kind: "name-released", key: reservation.number, data: ["qymc": reservation.name, "cxyy": r.zxyy]))
+        }
+        return complete(meta, DeregistrationResult(tyshxydm: r.tyshxydm, zxrq: day), effects: effects)
+    }
+
+    func issuePermit(_ r: PermitApplication, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        guard let enterprise = books.enterprises[r.tyshxydm], enterprise.deregisteredOn == nil else {
+            return reject(meta, "E5001", "统一社会信用代码 \(r.tyshxydm) 未在本机关登记或已注销", field: "tyshxydm")
+        }
+        guard enterprise.name == r.qymc else {
+            return reject(meta, "E5002", "企业名称与登记名称 \(enterprise.name) 不一致", field: "qymc")
+        }
+        guard let kind = Self.permitKinds[r.xklx] else {
+            return reject(meta, "E5003", "unknown 许可类型 \(r.xklx)", field: "xklx")
+        }
+        let activeKey = "\(r.tyshxydm)|\(r.xklx)"
+        if let held = books.activePermits[activeKey] {
+            return reject(meta, "E5004", "已持有有效的\(kind.title) \(held)", field: "xklx")
+        }
+        if let missing = missingMaterials(r.clqd, required: kind.materials, meta) { return missing }
+        let region = enterprise.region
+        let seq = books.permitSequence["\(r.xklx)|\(region)", default: 0] + 1
+        books.permitSequence["\(r.xklx)|\(region)"] = seq
+        let year = CST.year(now)
+        let number = switch r.xklx {
+        case "SPJY": "JY2" + region + String(format: "%07d", seq) // 2: 食品销售经营者
+        case "YBBA": "YB" + region + String(format: "%02d%06d", year % 100, seq)
+        default: "卫公证字〔\(year)〕第" + region + String(format: "%06d", seq) + "号"
+        }
+        let day = CST.day(now)
+        // Valid to the day before the anniversary, like 保留期至.
+        let until = kind.validityYears.map { CST.day(CST.addingDays(-1, to: CST.addingYears($0, to: now))) }
+        books.permits[number] = Permit(number: number, kind: r.xklx, uscc: r.tyshxydm, issued: day, revokedOn: nil)
+        books.activePermits[activeKey] = number
+        return complete(meta, PermitResult(xkzbh: number, xklx: r.xklx, fzrq: day, yxqz: until),
+                        effects: [EffectDraft(kind: "permit-issued", key: number, data: ["xklx": r.xklx, "tyshxydm": r.tyshxydm])])
+    }
+
+    func revokePermit(_ r: PermitRevocation, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        guard let permit = books.permits[r.xkzbh], permit.revokedOn == nil else {
+            let day = books.permits[r.xkzbh]?.revokedOn ?? CST.day(now)
+            return complete(meta, PermitRevocationResult(xkzbh: r.xkzbh, cxrq: day), effects: [])
+        }
+        let day = CST.day(now)
+        books.permits[r.xkzbh]?.revokedOn = day
+        books.activePermits["\(permit.uscc)|\(permit.kind)"] = nil
+        return complete(meta, PermitRevocationResult(xkzbh: r.xkzbh, cxrq: day),
+                        effects: [EffectDraft(kind: "permit-revoked", key: r.xkzbh,
+                                              data: ["xklx": permit.kind, "tyshxydm": permit.uscc, "cxyy": r.cxyy])])
     }
 }

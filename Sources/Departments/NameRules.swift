@@ -190,6 +190,12 @@ public struct NameRegistry: Codable, Sendable, Equatable {
     }
 
     public mutating func markRegistered(key: String) { entries[key]?.registered = true }
+
+    /// Frees `key`, but only while `reservation` still holds it: after an expiry the name may
+    /// have passed to someone else's reservation, which a late release must not touch.
+    public mutating func release(key: String, reservation: String) {
+        if entries[key]?.reservation == reservation { entries[key] = nil }
+    }
 }
 
 extension Character {

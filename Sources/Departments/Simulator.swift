@@ -257,8 +257,9 @@ public struct DepartmentSimulator<Model: DepartmentModel>: Sendable {
         let latency = profile.latency(for: meta.action).sample(StableRandom.uniform(seed: seed, meta.requestId, "latency"))
         let fingerprint = NativeJSON.fingerprint(request)
         func answer(_ reply: Data, _ outcome: Outcome, replayed: Bool = false, lost: Bool = false, effects: [LedgerEffect] = []) -> (DepartmentState<Model.Books>, Handling) {
+            // A repeated request is answered from the memo: a lookup, not the work again.
             (state, Handling(meta: meta, reply: reply, outcome: outcome, replayed: replayed,
-                             latencyMinutes: latency, replyLost: lost, effects: effects))
+                             latencyMinutes: replayed ? min(1, latency) : latency, replyLost: lost, effects: effects))
         }
 
         if let memo = state.memo[meta.requestId] {
@@ -333,6 +334,22 @@ public struct RunningDepartment<Model: DepartmentModel>: DepartmentEndpoint {
     }
 }
 
+/// Any of the five departments by agency, with its state empty: what a department service
+/// builds from its configuration without naming the model types.
+public func makeDepartment(_ agency: Agency, reference: ReferenceData, preset: DepartmentProfile.Preset, seed: UInt64,
+                           reservationDays: Int = 60) -> any DepartmentEndpoint {
+    func running<M: DepartmentModel>(_ model: M) -> any DepartmentEndpoint {
+        RunningDepartment(DepartmentSimulator(model: model, preset: preset, seed: seed))
+    }
+    return switch agency {
+    case .businessRegistration: running(BusinessRegistration(reference: reference, reservationDays: reservationDays))
+    case .sealEngraving: running(SealEngraving())
+    case .tax: running(Tax(reference: reference))
+    case .socialSecurity: running(SocialSecurity(reference: reference))
+    case .bank: running(Bank())
+    }
+}
+
 /// JSON as departments speak it here: sorted keys (so replies are byte-for-byte reproducible),
 /// unescaped slashes, UTF-8.
 public enum NativeJSON {
@@ -402,5 +419,9 @@ enum CST {
 
     static func addingDays(_ days: Int, to date: Date) -> Date {
         calendar.date(byAdding: .day, value: days, to: date)!
+    }
+
+    static func addingYears(_ years: Int, to date: Date) -> Date {
+        calendar.date(byAdding: .year, value: years, to: date)!
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// 人社 social insurance agency: employer registration (单位参保登记). Native vocabulary:
+/// 人社 social insurance agency: employer registration (单位参保登记) and its compensation
+/// (单位参保登记注销). Native vocabulary:
 /// camelCase envelope, body fields in the style of the 金保工程 data dictionary (`aab…` = employer).
 public struct SocialSecurity: DepartmentModel {
     public static let agency = Agency.socialSecurity
@@ -12,6 +13,7 @@ public struct SocialSecurity: DepartmentModel {
     public static let manualReviewCode = "4301"
     public static let typicalLatency: [String: LatencyDistribution] = [
         EmployerRegistration.action: LatencyDistribution(min: 5, mode: 15, max: 45),
+        EmployerDeregistration.action: LatencyDistribution(min: 5, mode: 10, max: 30),
     ]
 
     /// 险种类型 (aae140): 110 企业职工基本养老保险, 210 失业保险, 310 职工基本医疗保险, 410 工伤保险, 510 生育保险.
@@ -25,7 +27,7 @@ public struct SocialSecurity: DepartmentModel {
 
     public struct RequestEnvelope: NativeRequestEnvelope {
         public var serialNo: String
-        /// DWCBDJ 单位参保登记
+        /// DWCBDJ 单位参保登记, DWZX 单位参保登记注销
         public var bizType: String
         /// saga id
         public var refCase: String
@@ -88,9 +90,30 @@ public struct SocialSecurity: DepartmentModel {
         public var jbjg: String
     }
 
+    /// DWZX 单位参保登记注销: end the employer's registration (compensation of DWCBDJ).
+    public struct EmployerDeregistration: NativeRequestBody, Equatable {
+        public static let action = "DWZX"
+        /// 单位编号
+        public var aab001: String
+        /// 注销原因
+        public var zxyy: String
+
+        public init(aab001: String, zxyy: String) { self.aab001 = aab001; self.zxyy = zxyy }
+    }
+
+    public struct EmployerDeregistrationResult: Codable, Sendable, Equatable {
+        public var aab001: String
+        /// 终止日期 (yyyyMMdd, like aae030)
+        public var aae031: String
+    }
+
     public struct Books: Codable, Sendable, Equatable {
-        /// USCC → 单位编号
+        /// USCC → 单位编号 of the employer's current registration
         public var employers: [String: String] = [:]
+        /// 单位编号 → USCC, ended registrations included
+        public var holders: [String: String] = [:]
+        /// 单位编号 → 终止日期 of ended registrations
+        public var ended: [String: String] = [:]
         public var sequence: [String: Int] = [:]
     }
 
@@ -99,6 +122,7 @@ public struct SocialSecurity: DepartmentModel {
     public func process(_ request: Data, meta: RequestMeta, books: inout Books, now: Date) -> Decision {
         switch meta.action {
         case EmployerRegistration.action: with(EmployerRegistration.self, request, meta) { register($0, meta, &books, now) }
+        case EmployerDeregistration.action: with(EmployerDeregistration.self, request, meta) { deregister($0, meta, &books, now) }
         default: unknownAction(meta)
         }
     }
@@ -120,8 +144,23 @@ public struct SocialSecurity: DepartmentModel {
         books.sequence[r.aab301] = seq
         let number = r.aab301 + String(format: "%06d", seq)
         books.employers[r.aab998] = number
+        books.holders[number] = r.aab998
         let result = EmployerRegistrationResult(aab001: number, aae030: CST.day(now, separator: ""), aae140: r.aae140,
                                                 jbjg: "\(region.locality)社会保险事业管理中心")
         return complete(meta, result, effects: [EffectDraft(kind: "employer-registered", key: number, data: ["aab998": r.aab998])])
+    }
+
+    /// Unknown or already ended → success, no effect (with the first 终止日期 when there was one).
+    /// Once ended, the employer may register again and gets a new 单位编号.
+    func deregister(_ r: EmployerDeregistration, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        guard let uscc = books.holders[r.aab001], books.ended[r.aab001] == nil else {
+            let day = books.ended[r.aab001] ?? CST.day(now, separator: "")
+            return complete(meta, EmployerDeregistrationResult(aab001: r.aab001, aae031: day), effects: [])
+        }
+        let day = CST.day(now, separator: "")
+        books.ended[r.aab001] = day
+        books.employers[uscc] = nil
+        return complete(meta, EmployerDeregistrationResult(aab001: r.aab001, aae031: day),
+                        effects: [EffectDraft(kind: "employer-deregistered", key: r.aab001, data: ["aab998": uscc, "zxyy": r.zxyy])])
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 
 /// 税务 (electronic tax bureau): taxpayer registration (新办纳税人信息确认), invoice type
-/// approval (票种核定) and tax UKey issuance (税务UKey发放). Native vocabulary: pinyin
-/// abbreviations as in 金税 systems.
+/// approval (票种核定), tax UKey issuance (税务UKey发放) and their compensations (注销税务登记,
+/// 发票缴销及UKey注销). Native vocabulary: pinyin abbreviations as in 金税 systems.
 public struct Tax: DepartmentModel {
     public static let agency = Agency.tax
     public static let successCode = "0000"
@@ -15,6 +15,8 @@ public struct Tax: DepartmentModel {
         Registration.action: LatencyDistribution(min: 5, mode: 15, max: 60),
         InvoiceQuota.action: LatencyDistribution(min: 5, mode: 20, max: 60),
         UKeyIssuance.action: LatencyDistribution(min: 10, mode: 30, max: 90),
+        Deregistration.action: LatencyDistribution(min: 5, mode: 15, max: 60),
+        UKeyRevocation.action: LatencyDistribution(min: 5, mode: 10, max: 30),
     ]
 
     /// 发票种类代码 → name.
@@ -37,7 +39,7 @@ public struct Tax: DepartmentModel {
     public struct RequestEnvelope: NativeRequestEnvelope {
         /// 交易流水号
         public var jylsh: String
-        /// 交易类型: SWDJ, PZHD, UKFF
+        /// 交易类型: SWDJ, PZHD, UKFF, ZXSW, ZFUK
         public var jylx: String
         /// 关联业务编号 (saga id)
         public var glywbh: String
@@ -162,16 +164,60 @@ public struct Tax: DepartmentModel {
         public var ffrq: String
     }
 
+    /// ZXSW 注销税务登记信息: deregister a taxpayer (compensation of SWDJ).
+    public struct Deregistration: NativeRequestBody, Equatable {
+        public static let action = "ZXSW"
+        public var nsrsbh: String
+        /// 注销原因
+        public var zxyy: String
+
+        public init(nsrsbh: String, zxyy: String) { self.nsrsbh = nsrsbh; self.zxyy = zxyy }
+    }
+
+    public struct DeregistrationResult: Codable, Sendable, Equatable {
+        public var nsrsbh: String
+        /// 注销日期 (yyyy-MM-dd)
+        public var zxrq: String
+    }
+
+    /// ZFUK 发票缴销及UKey注销: cancel the approved invoice types and revoke the UKey
+    /// (compensation of PZHD + UKFF).
+    public struct UKeyRevocation: NativeRequestBody, Equatable {
+        public static let action = "ZFUK"
+        /// 设备编号
+        public var sbbh: String
+        /// 注销原因
+        public var zxyy: String
+
+        public init(sbbh: String, zxyy: String) { self.sbbh = sbbh; self.zxyy = zxyy }
+    }
+
+    public struct UKeyRevocationResult: Codable, Sendable, Equatable {
+        public var sbbh: String
+        /// 注销日期 (yyyy-MM-dd)
+        public var zxrq: String
+    }
+
     public struct Taxpayer: Codable, Sendable, Equatable {
         public var nsrsbh: String
         public var djxh: String
         public var invoices: [ApprovedInvoice]
+        /// The UKey in use (nil before UKFF and after ZFUK).
         public var ukey: String?
+        public var deregisteredOn: String?
+    }
+
+    public struct UKey: Codable, Sendable, Equatable {
+        public var sbbh: String
+        public var nsrsbh: String
+        public var revokedOn: String?
     }
 
     public struct Books: Codable, Sendable, Equatable {
         /// nsrsbh → taxpayer
         public var taxpayers: [String: Taxpayer] = [:]
+        /// 设备编号 → UKey, revoked ones included
+        public var ukeys: [String: UKey] = [:]
         public var registrationSequence = 0
         public var ukeySequence = 0
     }
@@ -183,6 +229,8 @@ public struct Tax: DepartmentModel {
         case Registration.action: with(Registration.self, request, meta) { register($0, meta, &books, now) }
         case InvoiceQuota.action: with(InvoiceQuota.self, request, meta) { approveInvoices($0, meta, &books, now) }
         case UKeyIssuance.action: with(UKeyIssuance.self, request, meta) { issueUKey($0, meta, &books, now) }
+        case Deregistration.action: with(Deregistration.self, request, meta) { deregister($0, meta, &books, now) }
+        case UKeyRevocation.action: with(UKeyRevocation.self, request, meta) { revokeUKey($0, meta, &books, now) }
         default: unknownAction(meta)
         }
     }
@@ -199,7 +247,7 @@ public struct Tax: DepartmentModel {
         }
         books.registrationSequence += 1
         let djxh = "101" + r.xzqhdm + String(format: "%011d", books.registrationSequence)
-        books.taxpayers[r.nsrsbh] = Taxpayer(nsrsbh: r.nsrsbh, djxh: djxh, invoices: [], ukey: nil)
+        books.taxpayers[r.nsrsbh] = Taxpayer(nsrsbh: r.nsrsbh, djxh: djxh, invoices: [], ukey: nil, deregisteredOn: nil)
         let result = RegistrationResult(nsrsbh: r.nsrsbh, djxh: djxh, zgswjgdm: "1\(r.xzqhdm)0000",
                                         zgswjgmc: "国家税务总局\(region.locality)税务局", djrq: CST.day(now))
         return complete(meta, result, effects: [EffectDraft(kind: "taxpayer-registered", key: r.nsrsbh, data: ["djxh": djxh])])
@@ -207,7 +255,7 @@ public struct Tax: DepartmentModel {
 
     /// Runs `run` on the registered taxpayer whose 登记序号 is `djxh`, or rejects.
     func withTaxpayer(_ found: Taxpayer?, djxh: String, _ meta: RequestMeta, _ run: (Taxpayer) -> Decision) -> Decision {
-        guard let t = found else { return reject(meta, "2003", "纳税人未办理登记", field: "nsrsbh") }
+        guard let t = found, t.deregisteredOn == nil else { return reject(meta, "2003", "纳税人未办理登记或已注销", field: "nsrsbh") }
         guard t.djxh == djxh else { return reject(meta, "2004", "登记序号与纳税人不符", field: "djxh") }
         return run(t)
     }
@@ -239,8 +287,40 @@ public struct Tax: DepartmentModel {
             books.ukeySequence += 1
             let device = "6612" + String(format: "%08d", books.ukeySequence)
             books.taxpayers[t.nsrsbh]?.ukey = device
+            books.ukeys[device] = UKey(sbbh: device, nsrsbh: t.nsrsbh, revokedOn: nil)
             return complete(meta, UKeyResult(sbbh: device, ffrq: CST.day(now)),
                             effects: [EffectDraft(kind: "tax-ukey-issued", key: device, data: ["nsrsbh": t.nsrsbh])])
         }
+    }
+
+    // Compensations never fail on what is already undone: unknown or already undone → success,
+    // no effect, with the first date when there was one.
+
+    func deregister(_ r: Deregistration, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        guard let t = books.taxpayers[r.nsrsbh], t.deregisteredOn == nil else {
+            let day = books.taxpayers[r.nsrsbh]?.deregisteredOn ?? CST.day(now)
+            return complete(meta, DeregistrationResult(nsrsbh: r.nsrsbh, zxrq: day), effects: [])
+        }
+        let day = CST.day(now)
+        books.taxpayers[r.nsrsbh]?.deregisteredOn = day
+        return complete(meta, DeregistrationResult(nsrsbh: r.nsrsbh, zxrq: day),
+                        effects: [EffectDraft(kind: "taxpayer-deregistered", key: r.nsrsbh, data: ["djxh": t.djxh, "zxyy": r.zxyy])])
+    }
+
+    /// Revoking the UKey also cancels the approved invoice types (发票缴销), so the taxpayer
+    /// goes back to before 票种核定: PZHD then UKFF issue a new key.
+    func revokeUKey(_ r: UKeyRevocation, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        guard let key = books.ukeys[r.sbbh], key.revokedOn == nil else {
+            let day = books.ukeys[r.sbbh]?.revokedOn ?? CST.day(now)
+            return complete(meta, UKeyRevocationResult(sbbh: r.sbbh, zxrq: day), effects: [])
+        }
+        let day = CST.day(now)
+        let cancelled = books.taxpayers[key.nsrsbh]?.invoices.map(\.fpzldm) ?? []
+        books.ukeys[r.sbbh]?.revokedOn = day
+        books.taxpayers[key.nsrsbh]?.ukey = nil
+        books.taxpayers[key.nsrsbh]?.invoices = []
+        return complete(meta, UKeyRevocationResult(sbbh: r.sbbh, zxrq: day),
+                        effects: [EffectDraft(kind: "tax-ukey-revoked", key: r.sbbh,
+                                              data: ["nsrsbh": key.nsrsbh, "fpzldm": cancelled.joined(separator: ","), "zxyy": r.zxyy])])
     }
 }

@@ -118,7 +118,7 @@ import Testing
         message["zh"] = 42
         let (_, mistyped) = sim.handle(sim.initialState, request: try JSONSerialization.data(withJSONObject: message), now: monday)
         #expect(mistyped.outcome == .rejected(code: "E1001", field: "zh"))
-        message["ywlx"] = "ZXDJ"
+        message["ywlx"] = "BGDJ" // 变更登记: not offered
         let (_, unknown) = sim.handle(sim.initialState, request: try JSONSerialization.data(withJSONObject: message), now: monday)
         #expect(unknown.outcome == .rejected(code: "E1002", field: nil))
     }

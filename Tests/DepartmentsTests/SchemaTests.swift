@@ -3,7 +3,7 @@ import Testing
 @testable import Departments
 
 /// The subset of JSON Schema the native schemas use: type, properties, required,
-/// additionalProperties: false, items, enum, const, pattern, minItems, minimum.
+/// additionalProperties: false, items, enum, const, pattern, minItems, minimum, boolean.
 func schemaErrors(_ value: Any, _ schema: [String: Any], at path: String = "$") -> [String] {
     var errors: [String] = []
     switch schema["type"] as? String {
@@ -22,6 +22,8 @@ func schemaErrors(_ value: Any, _ schema: [String: Any], at path: String = "$") 
     case "integer":
         guard let n = value as? Int, !(value is Bool) else { return ["\(path): not an integer"] }
         if let min = schema["minimum"] as? Int, n < min { errors.append("\(path): below \(min)") }
+    case "boolean":
+        guard value is Bool else { return ["\(path): not a boolean"] }
     case "string":
         guard let s = value as? String else { return ["\(path): not a string"] }
         if let options = schema["enum"] as? [String], !options.contains(s) { errors.append("\(path): \(s) not in \(options)") }
@@ -56,9 +58,21 @@ func nativeSchema(_ agency: Agency, _ action: String, _ kind: String) throws -> 
 
         let name = send(&hub.registration, nameReservation(f))
         _ = send(&hub.registration, nameReservation(bad)) // duplicate name: rejection
-        let reg = send(&hub.registration, establishment(f, reservation: string(name.reply, "mcblh")!))
+        let mcblh = string(name.reply, "mcblh")!
+        let reg = send(&hub.registration, establishment(f, reservation: mcblh, clqd: materialList(f)))
         _ = send(&hub.registration, establishment(bad, reservation: "none"))
         let uscc = string(reg.reply, "tyshxydm")!
+        var permits: [String] = []
+        for xklx in ["SPJY", "YBBA", "GGWS"] {
+            let materials = materialList(f) + [.init(cllx: "premises-layout", sftj: true)]
+            permits.append(string(send(&hub.registration, permitApplication(f, uscc: uscc, xklx: xklx, clqd: materials)).reply, "xkzbh")!)
+        }
+        _ = send(&hub.registration, permitApplication(f, uscc: uscc, xklx: "SPJY", attempt: 2)) // already held
+        _ = send(&hub.registration, permitApplication(f, uscc: uscc, xklx: "GGWS", clqd: materialList(f), attempt: 3)) // premises-layout missing
+        _ = send(&hub.registration, undo(BusinessRegistration.self, BusinessRegistration.PermitRevocation(xkzbh: permits[0], cxyy: "compensation"), id: "x"))
+        _ = send(&hub.registration, undo(BusinessRegistration.self, BusinessRegistration.NameRelease(mcblh: mcblh, cxyy: "compensation"), id: "m1")) // used
+        _ = send(&hub.registration, undo(BusinessRegistration.self, BusinessRegistration.Deregistration(tyshxydm: uscc, zxyy: "compensation"), id: "z"))
+        _ = send(&hub.registration, undo(BusinessRegistration.self, BusinessRegistration.NameRelease(mcblh: mcblh, cxyy: "compensation"), id: "m2"))
         _ = send(&hub.seals, engraving(f, uscc: uscc))
         _ = send(&hub.seals, engraving(f, uscc: uscc, attempt: 2)) // already on record
         _ = send(&hub.seals, SealEngraving.request(SealEngraving.Cancel(USCC: uscc, REASON: "compensation"), requestId: "c", sagaId: "s", step: "undo"))
@@ -66,12 +80,16 @@ func nativeSchema(_ agency: Agency, _ action: String, _ kind: String) throws -> 
         let djxh = string(tax.reply, "djxh")!
         _ = send(&hub.tax, invoiceQuota(f, uscc: uscc, djxh: djxh))
         _ = send(&hub.tax, invoiceQuota(f, uscc: uscc, djxh: djxh, limit: 10_000_000, attempt: 2))
-        _ = send(&hub.tax, ukey(f, uscc: uscc, djxh: djxh))
-        _ = send(&hub.social, employerRegistration(f, uscc: uscc))
+        let key = send(&hub.tax, ukey(f, uscc: uscc, djxh: djxh))
+        _ = send(&hub.tax, undo(Tax.self, Tax.UKeyRevocation(sbbh: string(key.reply, "sbbh")!, zxyy: "compensation"), id: "k"))
+        _ = send(&hub.tax, undo(Tax.self, Tax.Deregistration(nsrsbh: uscc, zxyy: "compensation"), id: "t"))
+        let social = send(&hub.social, employerRegistration(f, uscc: uscc))
+        _ = send(&hub.social, undo(SocialSecurity.self, SocialSecurity.EmployerDeregistration(aab001: string(social.reply, "aab001")!, zxyy: "compensation"), id: "e"))
         let bank = send(&hub.bank, accountOpening(f, uscc: uscc))
         _ = send(&hub.bank, accountOpening(bad, uscc: uscc))
         let account = (json(bank.reply)["Acct"] as? [String: Any])?["Id"] as? String ?? ""
         _ = send(&hub.bank, Bank.request(Bank.AccountClosing(Acct: .init(Id: account), USCC: uscc), requestId: "b", sagaId: "s", step: "undo"))
+        _ = send(&hub.bank, Bank.request(Bank.AccountClosing(Acct: .init(Id: account)), requestId: "b2", sagaId: "s", step: "undo"))
 
         var rejections = 0
         for (agency, request, handling) in exchanged {
@@ -82,8 +100,8 @@ func nativeSchema(_ agency: Agency, _ action: String, _ kind: String) throws -> 
             #expect(replyErrors.isEmpty, "\(agency) \(action) reply: \(replyErrors)")
             if case .rejected = handling.outcome { rejections += 1 }
         }
-        #expect(rejections == 5)
-        #expect(Set(exchanged.map { "\($0.0)/\($0.2.meta!.action)" }).count == 10) // every action
+        #expect(rejections == 8)
+        #expect(Set(exchanged.map { "\($0.0)/\($0.2.meta!.action)" }).count == 17) // every action
     }
 
     @Test func schemaCheckerCatchesDeviations() throws {
@@ -94,14 +112,28 @@ func nativeSchema(_ agency: Agency, _ action: String, _ kind: String) throws -> 
         message["zzsnsrlx"] = "3"
         message.removeValue(forKey: "nsrmc")
         #expect(schemaErrors(message, schema).count == 3)
+        let sldj = try nativeSchema(.businessRegistration, "SLDJ", "request")
+        var registration = try #require(JSONSerialization.jsonObject(with: establishment(sampleForm, reservation: "x", clqd: materialList(sampleForm))) as? [String: Any])
+        #expect(schemaErrors(registration, sldj).isEmpty)
+        registration["clqd"] = [["cllx": "lease-contract", "sftj": "yes"]]
+        #expect(schemaErrors(registration, sldj) == ["$.clqd[0].sftj: not a boolean"])
     }
 
     @Test func everyActionHasBothSchemas() throws {
         let actions: [Agency: [String]] = [
-            .businessRegistration: ["MCSB", "SLDJ"], .sealEngraving: ["ENGRAVE", "CANCEL"],
-            .tax: ["SWDJ", "PZHD", "UKFF"], .socialSecurity: ["DWCBDJ"], .bank: ["acmt.007", "acmt.019"],
+            .businessRegistration: ["MCSB", "SLDJ", "MCCX", "ZXDJ", "XKSQ", "XKCX"], .sealEngraving: ["ENGRAVE", "CANCEL"],
+            .tax: ["SWDJ", "PZHD", "UKFF", "ZXSW", "ZFUK"], .socialSecurity: ["DWCBDJ", "DWZX"], .bank: ["acmt.007", "acmt.019", "mrch.001", "mrch.002"],
         ]
         for (agency, list) in actions {
+            // and every action the simulator offers has them (nothing added without its schemas)
+            let offered: [String] = switch agency {
+            case .businessRegistration: Array(BusinessRegistration.typicalLatency.keys)
+            case .sealEngraving: Array(SealEngraving.typicalLatency.keys)
+            case .tax: Array(Tax.typicalLatency.keys)
+            case .socialSecurity: Array(SocialSecurity.typicalLatency.keys)
+            case .bank: Array(Bank.typicalLatency.keys)
+            }
+            #expect(Set(offered) == Set(list), "\(agency)")
             for action in list {
                 for kind in ["request", "reply"] {
                     #expect(try nativeSchema(agency, action, kind)["title"] != nil)

@@ -72,10 +72,11 @@ let manifest = try! JSONDecoder().decode(Manifest.self, from: Data(contentsOf: s
 
     /// Every seed application through all five simulators, in file order: the labelled ones
     /// are rejected by the labelled department with the labelled code; every other one gets
-    /// a USCC, seals, tax registration, invoices, UKey, social security and a bank account.
+    /// a USCC, seals, tax registration, invoices, UKey, social security and a bank account,
+    /// and the permit bundles their permit (after a supplement when a material is missing).
     @Test func simulatorsDecideEveryApplicationAsLabelled() throws {
         var hub = Hub()
-        var completed = 0
+        var completed = 0, permitted = 0, supplemented = 0
         var ownerOfName: [String: String] = [:]
         for (i, f) in seedForms.enumerated() {
             let e = manifest.applications[f.applicationId]!
@@ -113,8 +114,23 @@ let manifest = try! JSONDecoder().decode(Manifest.self, from: Data(contentsOf: s
             ]
             #expect(outcomes.allSatisfy { $0 == .completed }, "\(f.applicationId): \(outcomes)")
             completed += 1
+            guard let xklx = bundlePermits[f.bundle] else { continue }
+            var permit = hub.registration.receive(permitApplication(f, uscc: uscc, xklx: xklx, clqd: materialList(f)), at: now)
+            if let missing = f.materials.firstIndex(where: { !$0.provided }) {
+                // 容缺: the permit waits for the material; the supplemented application is granted.
+                #expect(permit.outcome == .rejected(code: "E3101", field: "clqd[\(missing)].sftj"), "\(f.applicationId)")
+                let supplied = materialList(f).map { BusinessRegistration.Material(cllx: $0.cllx, sftj: true) }
+                permit = hub.registration.receive(permitApplication(f, uscc: uscc, xklx: xklx, clqd: supplied, attempt: 2), at: now)
+                supplemented += 1
+            }
+            #expect(permit.outcome == .completed, "\(f.applicationId): \(String(decoding: permit.reply!, as: UTF8.self))")
+            permitted += 1
         }
         #expect(completed == manifest.applications.values.filter { $0.expected != "rejected" }.count)
+        let issued = hub.ledger.filter { $0.kind == "permit-issued" }
+        #expect(issued.count == permitted)
+        #expect(Set(issued.compactMap { $0.data["xklx"] }) == ["SPJY", "YBBA", "GGWS"])
+        #expect(supplemented > 0)
         // Audit: no effect twice, every USCC distinct, one account per enterprise.
         let effects = hub.ledger.map { "\($0.agency.rawValue)|\($0.kind)|\($0.key)" }
         #expect(Set(effects).count == effects.count)

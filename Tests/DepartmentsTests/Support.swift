@@ -50,15 +50,35 @@ func nameReservation(_ f: ApplicationForm) -> Data {
         requestId: rid(f, "name-reservation"), sagaId: saga(f), step: "name-reservation")
 }
 
-func establishment(_ f: ApplicationForm, reservation: String) -> Data {
+func establishment(_ f: ApplicationForm, reservation: String, clqd: [BusinessRegistration.Material]? = nil, attempt: Int = 1) -> Data {
     let c = f.company, l = f.legalRepresentative
     return BusinessRegistration.request(
         BusinessRegistration.Establishment(
             mcblh: reservation, qymc: c.proposedName, xzqhdm: f.region, qylx: EntityType(rawValue: c.entityType)!.registrationCode,
             hydm: c.industryCode, zczb: c.registeredCapital, zs: c.address, jyfw: c.businessScope,
             fddbr: .init(xm: l.name, zjhm: l.idNumber, yddh: l.phone),
-            gdxx: f.shareholders.map { .init(xm: $0.name, zjhm: $0.idNumber, rjcze: $0.contribution) }),
-        requestId: rid(f, "registration"), sagaId: saga(f), step: "registration")
+            gdxx: f.shareholders.map { .init(xm: $0.name, zjhm: $0.idNumber, rjcze: $0.contribution) }, clqd: clqd),
+        requestId: rid(f, "registration", attempt), sagaId: saga(f), step: "registration")
+}
+
+/// The form's materials as a 材料清单.
+func materialList(_ f: ApplicationForm) -> [BusinessRegistration.Material] {
+    f.materials.map { .init(cllx: $0.type, sftj: $0.provided) }
+}
+
+/// The permit (许可类型) each permit bundle applies for.
+let bundlePermits = ["restaurant-opening": "SPJY", "convenience-store-opening": "YBBA", "barbershop-opening": "GGWS"]
+
+func permitApplication(_ f: ApplicationForm, uscc: String, xklx: String, clqd: [BusinessRegistration.Material]? = nil, attempt: Int = 1) -> Data {
+    BusinessRegistration.request(
+        BusinessRegistration.PermitApplication(xklx: xklx, tyshxydm: uscc, qymc: f.company.proposedName, jycs: f.company.address,
+                                               fddbrxm: f.legalRepresentative.name, jyxm: f.company.businessScope, clqd: clqd),
+        requestId: rid(f, "permit-\(xklx)", attempt), sagaId: saga(f), step: "permit")
+}
+
+/// A compensation request of any department (request id `id`, saga `s`, step `undo`).
+func undo<M: DepartmentModel, Body: NativeRequestBody>(_ model: M.Type, _ body: Body, id: String) -> Data {
+    M.request(body, requestId: id, sagaId: "s", step: "undo")
 }
 
 func engraving(_ f: ApplicationForm, uscc: String, attempt: Int = 1) -> Data {
