@@ -18,7 +18,7 @@ final class LicenceTable: Sendable {
     }
 
     init(config: OrchestratorConfig) throws {
-        consumer = try KafkaConsumer(config: config.clientConfig(),
+        consumer = try KafkaConsumer(config: config.consumerConfig(),
                                      groupId: "\(config.groupId)-licences-\(config.instanceId)")
         try consumer.assign((0..<config.partitions).map {
             TopicPartitionOffset(config.topic("licences"), $0, TopicPartitionOffset.beginning)

@@ -1,4 +1,5 @@
 import Foundation
+import Messaging
 import SagaEngine
 import YishiKafka
 
@@ -42,6 +43,13 @@ public struct OrchestratorConfig: Sendable {
     /// Topics the orchestrator consumes (all keyed by saga id, co-partitioned).
     var inputTopics: [String] {
         [topic("applications"), topic("ops")] + agencies.map { topic("events.\($0)") }
+    }
+
+    /// Consumer settings: the producer-only `partitioner` left out (librdkafka warns about it).
+    func consumerConfig(_ extra: [String: String] = [:]) -> KafkaConfig {
+        var c = clientConfig(extra)
+        c["partitioner"] = nil
+        return c
     }
 
     func clientConfig(_ extra: [String: String] = [:]) -> KafkaConfig {

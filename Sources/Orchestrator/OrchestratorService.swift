@@ -84,7 +84,7 @@ public final class OrchestratorService: @unchecked Sendable {
         try producer.initTransactions()
         licenceTable = try LicenceTable(config: config)
         consumer = try KafkaConsumer(
-            config: config.clientConfig([
+            config: config.consumerConfig([
                 "partition.assignment.strategy": "range",  // co-partitioned topics: same numbers to one member
                 "session.timeout.ms": String(config.sessionTimeoutMs),
                 "heartbeat.interval.ms": String(max(500, config.sessionTimeoutMs / 5)),
@@ -167,20 +167,10 @@ public final class OrchestratorService: @unchecked Sendable {
         for state in host.changedStates {
             records.append(inbound.stateRecord(state, partition: sagaPartition[state.sagaId]))
         }
-        var next: [TopicPartition: Int64] = [:]
-        for message in consumed { next[message.topicPartition] = max(next[message.topicPartition] ?? 0, message.offset + 1) }
-        do {
-            try producer.beginTransaction()
-            for record in records { try producer.enqueue(record) }
-            try producer.sendOffsetsToTransaction(next.map { TopicPartitionOffset($0.key.topic, $0.key.partition, $0.value) }, consumer: consumer)
-            try producer.commitTransaction()
-        } catch {
-            // Fatal (e.g. fenced by a newer instance with our id): stop; a supervisor restarts us.
-            guard error.requiresAbort || error.isRetriable else { throw error }
-            log.warn("transaction aborted", ["error": error.description])
-            try? producer.abortTransaction()
+        // A fatal error (e.g. fenced by a newer instance with our id) is thrown: stop; a supervisor restarts us.
+        guard try producer.commitBatch(records, consumed: consumed, consumer: consumer) else {
+            log.warn("transaction aborted; the batch is read again")
             host.abortBatch()
-            try rewind()
             return
         }
         host.commitBatch()
@@ -191,13 +181,6 @@ public final class OrchestratorService: @unchecked Sendable {
             $0.deadLetters += extra.filter { $0.topic == config.topic("dlq") }.count
             $0.ownedSagas = host.sagas.count
         }
-    }
-
-    /// After an abort: back to the committed positions, so the batch is read again.
-    private func rewind() throws {
-        let assignment = try consumer.assignment()
-        let committed = try consumer.committed(assignment)
-        try consumer.seek(committed.map { TopicPartitionOffset($0.topic, $0.partition, $0.offset < 0 ? TopicPartitionOffset.beginning : $0.offset) })
     }
 
     // MARK: Ownership
@@ -244,7 +227,7 @@ public final class OrchestratorService: @unchecked Sendable {
     /// Reads `saga-state` partitions to their end (read_committed) and installs every saga.
     private func restore(partitions: [Int32]) throws -> Int {
         let topic = config.topic("saga-state")
-        let reader = try KafkaConsumer(config: config.clientConfig(["enable.partition.eof": "true"]),
+        let reader = try KafkaConsumer(config: config.consumerConfig(["enable.partition.eof": "true"]),
                                        groupId: "\(config.groupId)-restore-\(config.instanceId)")
         let ended = Mutex<Set<Int32>>([])
         reader.onPartitionEnd { end in ended.withLock { _ = $0.insert(end.partition) } }
