@@ -40,6 +40,14 @@ public struct BusinessCalendar: Sendable {
     public let years: ClosedRange<Int>
     public let provisionalYears: [Int]
 
+    /// `2026-03-02 09:30` in the calendar's time zone.
+    public func localText(_ t: Instant) -> String {
+        let local = t.ms + offsetMs
+        let day = floorDiv(local, CivilDate.msPerDay)
+        let minutes = (local - day * CivilDate.msPerDay) / 60_000
+        return "\(CivilDate(dayNumber: day)) " + String(format: "%02d:%02d", minutes / 60, minutes % 60)
+    }
+
     public var workingMsPerDay: Int64 { periods.reduce(0) { $0 + $1.end - $1.start } }
 
     public init(file f: CalendarFile) throws {

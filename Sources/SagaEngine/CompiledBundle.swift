@@ -367,6 +367,13 @@ public final class CompiledBundle: Sendable {
     func payload(_ i: Int, _ external: [JSONValue], _ steps: [StepState]) -> [String: JSONValue] {
         var o = fill(self.steps[i].mapping, external, steps)
         if let extra = steps[i].override { o.merge(extra) { _, new in new } }
+        // A material handed in once serves every agency that reads the materials (一窗: the
+        // window forwards it), so a later step does not ask the applicant again.
+        if o["materials"] != nil {
+            var supplied = o["supplements"]?.objectValue ?? [:]
+            for s in steps { supplied.merge(s.override?["supplements"]?.objectValue ?? [:]) { own, _ in own } }
+            if !supplied.isEmpty { o["supplements"] = .object(supplied) }
+        }
         return o
     }
 

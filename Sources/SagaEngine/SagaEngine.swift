@@ -17,7 +17,7 @@ public enum SagaEngine {
 
     /// In-place variant (no copy of the state's arrays); same semantics.
     public static func apply(to state: inout SagaState, _ input: SagaInput, bundle: CompiledBundle, calendar: BusinessCalendar) -> [SagaOutput] {
-        var c = Context(b: bundle, at: input.at)
+        var c = Context(b: bundle, at: input.at, calendar: calendar)
         c.out.reserveCapacity(8)
         state.handle(input.event, &c, calendar)
         return c.out
@@ -56,16 +56,18 @@ enum StableHash {
     }
 }
 
-/// Per-apply scratch. The calendar is not in here: only `submit` reads it, and copying the
-/// struct (several arrays and sets) into every Context cost a retain/release per field per apply.
+/// Per-apply scratch: the bundle, the input instant, the outputs so far, and the calendar
+/// (step and compensation timeouts count working time, as departments work office hours).
 struct Context {
     let b: CompiledBundle
     let at: Instant
+    let calendar: BusinessCalendar
     var out: [SagaOutput]
 
-    init(b: CompiledBundle, at: Instant) {
+    init(b: CompiledBundle, at: Instant, calendar: BusinessCalendar) {
         self.b = b
         self.at = at
+        self.calendar = calendar
         out = []
     }
 }
@@ -182,7 +184,7 @@ extension SagaState {
         atRiskAt = calendar.addWorkingTime(c.at, max(0, c.b.slaWorkingMs - c.b.atRiskRemainingMs))
         external = c.b.project(form: form, licences: licences)
         status = .running
-        audit(&c, .submitted)
+        audit(&c, .submitted, detail: "\(bundleId) v\(bundleVersion), due \(calendar.localText(deadline))")
         c.out.append(.scheduleTimer(timer(.slaAtRisk, atRiskAt)))
         c.out.append(.scheduleTimer(timer(.slaBreach, deadline)))
         dispatchReady(&c)
@@ -347,7 +349,7 @@ extension SagaState {
         let st = c.b.steps[i]
         steps[i].attempt &+= 1
         steps[i].status = .running
-        steps[i].due = c.at + st.timeoutMs
+        steps[i].due = c.calendar.addWorkingTime(c.at, st.timeoutMs)
         let attempt = Int(steps[i].attempt)
         c.out.append(.dispatch(StepCommand(
             kind: .forward, sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.action,
@@ -441,7 +443,7 @@ extension SagaState {
         if steps[i].compensationAttempt == 0 { steps[i].failures = 0 }
         steps[i].compensationAttempt &+= 1
         steps[i].status = .compensating
-        steps[i].due = c.at + st.timeoutMs
+        steps[i].due = c.calendar.addWorkingTime(c.at, st.timeoutMs)
         let attempt = Int(steps[i].compensationAttempt)
         c.out.append(.compensate(StepCommand(
             kind: .compensation, sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.compensationAction ?? "",
