@@ -29,10 +29,17 @@ let package = Package(
         .target(name: "Orchestrator", dependencies: ["SagaEngine", "YishiKafka", "Messaging"], path: "Sources/Orchestrator"),
         // Department simulators: stand-ins for the real department systems (pure logic here).
         .target(name: "Departments", path: "Sources/Departments"),
+        // Agency adapters: the declarative mappings under adapters/<agency>/ run on Kafka.
+        .target(name: "Adapters", dependencies: ["Messaging", "SagaEngine", "YishiKafka"], path: "Sources/Adapters"),
+        // The department simulators as Kafka services (native requests in, native replies out).
+        .target(name: "DepartmentService", dependencies: ["Departments", "Messaging", "SagaEngine", "YishiKafka"], path: "Sources/DepartmentService"),
+        // The 一窗受理 window in simulations: submits applications, hands in supplements, reports outcomes.
+        .target(name: "FrontDesk", dependencies: ["Messaging", "SagaEngine", "YishiKafka"], path: "Sources/FrontDesk"),
         // Scripted stand-ins for the agencies, shared by tests and benchmarks.
         .target(name: "HubTestKit", dependencies: ["SagaEngine", "Messaging", "YishiKafka", "Orchestrator"], path: "Sources/HubTestKit"),
         // The operators' and integrators' command line.
-        .executableTarget(name: "yishi", dependencies: ["SagaEngine", "Orchestrator", "Messaging"], path: "Sources/yishi"),
+        .executableTarget(name: "yishi", dependencies: ["SagaEngine", "Orchestrator", "Messaging", "Adapters", "DepartmentService", "Departments", "FrontDesk", "YishiKafka"],
+                          path: "Sources/yishi"),
         // `make bench`: throughput figures against a real broker.
         .executableTarget(name: "yishi-bench", dependencies: ["YishiKafka", "SagaEngine", "Orchestrator", "Messaging", "HubTestKit"], path: "Sources/YishiBench"),
         // Helpers the broker-backed suites share: the Tansu address, waiting, reading topics.
@@ -43,5 +50,7 @@ let package = Package(
         .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine"], path: "Tests/SagaEngineTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "SagaEngine"], path: "Tests/MessagingTests"),
         .testTarget(name: "DepartmentsTests", dependencies: ["Departments"], path: "Tests/DepartmentsTests"),
+        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Departments", "DepartmentService", "FrontDesk", "Orchestrator", "Messaging", "SagaEngine",
+                                                          "YishiKafka", "YishiTestSupport", "HubTestKit"], path: "Tests/AdaptersTests"),
     ]
 )

@@ -39,10 +39,13 @@ enum ClockOptions {
           --clock-start T        virtual time at the clock's wall start, RFC 3339 (env YISHI_CLOCK_START; default: real time)
           --clock-speed X        virtual seconds per real second (env YISHI_CLOCK_SPEED, default 1)
           --clock-wall-start MS  real instant (Unix ms) the virtual clock started at (env YISHI_CLOCK_WALL_START;
-                                 default now). Give every process, and a restarted one, the same three values.
+                                 default now)
+          --clock-working-hours CAL  count only the working hours of calendar CAL (e.g. cn-mainland): nights
+                                 and holidays pass at once (env YISHI_CLOCK_WORKING_HOURS)
+                                 Give every process, and a restarted one, the same clock values.
         """
 
-    static func read(_ args: inout Arguments) throws -> HubClock {
+    static func read(_ args: inout Arguments, _ environment: Environment) throws -> HubClock {
         let env = ProcessInfo.processInfo.environment
         guard let startText = try args.option("--clock-start") ?? env["YISHI_CLOCK_START"] else {
             if try args.option("--clock-speed") != nil { throw UsageError("--clock-speed needs --clock-start") }
@@ -56,7 +59,11 @@ enum ClockOptions {
             guard let ms = Double(text) else { throw UsageError("--clock-wall-start must be Unix milliseconds, not '\(text)'") }
             wall = Date(timeIntervalSince1970: ms / 1000)
         }
-        return HubClock(start: start, speed: speed, wallStart: wall)
+        var calendar: BusinessCalendar?
+        if let name = try args.option("--clock-working-hours") ?? env["YISHI_CLOCK_WORKING_HOURS"] {
+            calendar = try BusinessCalendar.load(environment.calendarsDir.appendingPathComponent(name + ".json"))
+        }
+        return HubClock(start: start, speed: speed, wallStart: wall, workingHours: calendar)
     }
 }
 
@@ -99,7 +106,7 @@ struct OrchestratorRun: Command {
             guard let ms = Int(text), ms > 0 else { throw UsageError("--session-timeout-ms must be a positive number") }
             config.sessionTimeoutMs = ms
         }
-        config.clock = try ClockOptions.read(&args)
+        config.clock = try ClockOptions.read(&args, env)
         _ = try args.positionals()
 
         let service = try OrchestratorService(config: config)

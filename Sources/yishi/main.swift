@@ -2,7 +2,7 @@ import Foundation
 
 // yishi: the operators' and integrators' command line. Each command group registers here;
 // later groups (sagas, cases, dlq, lag, orchestrator, demo) are added to this table.
-let groups: [CommandGroup] = [bundlesGroup, orchestratorGroup]
+let groups: [CommandGroup] = [demoGroup, bundlesGroup, orchestratorGroup, adapterGroup, departmentGroup, frontdeskGroup]
 
 let groupWidth = (groups.map(\.name.count).max() ?? 0) + 2
 

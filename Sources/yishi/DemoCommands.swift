@@ -1,0 +1,259 @@
+import Adapters
+import DepartmentService
+import Departments
+import Foundation
+import FrontDesk
+import Messaging
+import Orchestrator
+import SagaEngine
+import Synchronization
+import YishiKafka
+
+var demoGroup: CommandGroup { CommandGroup(
+    name: "demo",
+    summary: "The one-day 一件事 demo: the whole hub in one process on a virtual clock.",
+    commands: [DemoRun.self]) }
+
+var frontdeskGroup: CommandGroup { CommandGroup(
+    name: "frontdesk",
+    summary: "Submit applications, hand in supplements, report the outcome (the 一窗受理 window).",
+    commands: [FrontDeskRun.self]) }
+
+/// What the demo and the front desk share: which applications, when, and on which clock.
+struct SimulationOptions {
+    var applications: URL
+    var manifest: URL
+    var limit: Int
+    var start: Instant
+    var speed: Double
+    var everyMs: Int64
+    var supplementMinutes: Int
+    var timeout: Duration
+
+    static let help = """
+          --applications FILE    application forms, one JSON per line (default seeds/applications/applications.jsonl)
+          --manifest FILE        expected outcomes (default seeds/applications/manifest.json)
+          --limit N              only the first N applications (default all)
+          --every SECONDS        virtual seconds between two submissions (default 30)
+          --supplement-minutes M working minutes before the applicant hands in a missing material (default 30)
+          --timeout SECONDS      give up waiting after this many real seconds (default 240)
+        """
+
+    static func read(_ args: inout Arguments) throws -> SimulationOptions {
+        func number(_ name: String, _ fallback: String) throws -> Double {
+            let text = try args.option(name) ?? fallback
+            guard let n = Double(text), n > 0 else { throw UsageError("\(name) must be a positive number, not '\(text)'") }
+            return n
+        }
+        return SimulationOptions(
+            applications: URL(fileURLWithPath: try args.option("--applications") ?? "seeds/applications/applications.jsonl"),
+            manifest: URL(fileURLWithPath: try args.option("--manifest") ?? "seeds/applications/manifest.json"),
+            limit: try args.option("--limit").map { text in
+                guard let n = Int(text), n > 0 else { throw UsageError("--limit must be a positive whole number, not '\(text)'") }
+                return n
+            } ?? .max,
+            start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: 720,
+            everyMs: Int64(try number("--every", "30") * 1000),
+            supplementMinutes: Int(try number("--supplement-minutes", "30")),
+            timeout: .seconds(try number("--timeout", "240")))
+    }
+
+    func forms() throws -> [JSONValue] {
+        let text: String
+        do { text = try String(contentsOf: applications, encoding: .utf8) } catch {
+            throw UsageError("cannot read \(applications.path): \(error.localizedDescription)")
+        }
+        var out: [JSONValue] = []
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() where out.count < limit {
+            do { out.append(try JSONValue.parse(String(line))) } catch {
+                throw UsageError("\(applications.path):\(n + 1): not a JSON application form: \(error)")
+            }
+        }
+        return out
+    }
+
+    /// Submits, waits with progress, prints the report; exit 0 when the day's targets are met.
+    func runFrontDesk(_ desk: FrontDesk, env: Environment, calendar: BusinessCalendar, out: @escaping (String) -> Void) throws -> Int32 {
+        let forms = try forms()
+        let expectations = (try? Expectation.load(manifest: manifest)) ?? [:]
+        let ids = Set(forms.compactMap { $0["applicationId"]?.stringValue })
+        let wall = ContinuousClock.now
+        try desk.watch()
+        let submitted = Atomic<Int>(0)
+        desk.submit(forms, from: start, everyMs: everyMs) { submitted.store($0, ordering: .relaxed) }
+        let all = desk.waitForAll(ids, timeout: timeout) { done, total in
+            let trails = desk.sagas
+            let completed = trails.values.filter { $0.finished?.status == "completed" }.count
+            out(String(format: "[%4.0f s] virtual %@   submitted %3d/%d   finished %3d/%d   completed %3d   other %3d",
+                       (ContinuousClock.now - wall).seconds, calendar.localText(desk.connection.clock.now()),
+                       submitted.load(ordering: .relaxed), total, done, total, completed, done - completed))
+        }
+        let seconds = (ContinuousClock.now - wall).seconds
+        let trails = desk.sagas.filter { ids.contains($0.key) }
+        let report = OutcomeReport(trails: trails, expectations: expectations, library: try env.library(), calendar: calendar)
+        out("")
+        out("一件事 outcome: \(ids.count) applications in \(String(format: "%.0f", seconds)) s of real time, virtual \(calendar.localText(start)) → \(calendar.localText(desk.connection.clock.now())) (+08:00)")
+        out("")
+        out(report.render())
+        let sample = trails.values.filter { $0.supplements > 0 && $0.finished?.status == "completed" }.min { $0.sagaId < $1.sagaId }
+            ?? trails.values.filter { $0.finished?.status == "completed" }.min { $0.sagaId < $1.sagaId }
+        if let sample {
+            out("")
+            out(OutcomeReport.timeline(sample, calendar: calendar))
+        }
+        out("")
+        let met = all && report.onTimeShare >= 0.99 && report.invalidNotRejected.isEmpty
+        out(met ? "targets met: ≥ 99 % of valid applications completed within one working day; every invalid one rejected naming its field"
+                : "targets NOT met" + (all ? "" : " (timed out waiting for \(ids.count - trails.values.filter { $0.finished != nil }.count) sagas)"))
+        return met ? Exit.ok : Exit.problems
+    }
+}
+
+struct FrontDeskRun: Command {
+    static let name = "run"
+    static let summary = "submit the seed applications on the hub clock, hand in supplements, print the outcome table"
+    static let help = """
+        Usage: yishi frontdesk run --bootstrap HOST:PORT --clock-start T [options]
+
+        The 一窗受理 window of a multi-process hub: submits every application on the hub's virtual
+        clock (the first at the clock start), follows saga-events, hands in a missing material
+        when an agency accepts with 容缺, and prints the outcome table when every saga has finished.
+
+        Options:
+          --desk NAME            front desk id, the ce_source /frontdesk/NAME (default demo)
+        \(SimulationOptions.help)
+        \(KafkaOptions.help)
+        \(ClockOptions.help)
+
+        Exit codes: 0 all finished and targets met, 1 targets not met or timed out, 2 usage.
+        """
+
+    static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
+        let desk = try args.option("--desk") ?? "demo"
+        var options = try SimulationOptions.read(&args)
+        let kafka = try KafkaOptions.read(&args)
+        let clock = try ClockOptions.read(&args, env)
+        _ = try args.positionals()
+        options.start = clock.start
+        let calendar = try BusinessCalendar.load(env.calendarsDir.appendingPathComponent("cn-mainland.json"))
+        let frontDesk = try FrontDesk(connection: kafka.connection(clock: clock), desk: desk, calendar: calendar,
+                                      supplementDelayMinutes: options.supplementMinutes)
+        defer { frontDesk.stop() }
+        return try options.runFrontDesk(frontDesk, env: env, calendar: calendar) { printLine($0) }
+    }
+}
+
+struct DemoRun: Command {
+    static let name = "run"
+    static let summary = "orchestrator, five adapters, five departments and the front desk in one process"
+    static let help = """
+        Usage: yishi demo run --bootstrap HOST:PORT [options]
+
+        Starts the whole hub in this process on fresh topics (prefix yishi-demo-<time>. unless
+        --prefix is given): the orchestrator, the five agency adapters, the five department
+        simulators and a front desk. The seed applications are submitted from Monday 2026-03-02
+        09:00 on a virtual clock that counts working hours only (1 working hour = 5 s by default),
+        progress is printed every second, and at the end the outcome table and one saga's timeline.
+        `make demo` runs this against a Tansu broker it starts and stops.
+
+        Options:
+          --speed X              virtual seconds per real second (default 720)
+          --profile P            departments' failure profile: default, no-faults, flaky (default: default)
+        \(SimulationOptions.help)
+        \(KafkaOptions.help)
+
+        Exit codes: 0 targets met (≥ 99 % of valid applications completed within one working day,
+        every invalid one rejected naming its field), 1 not met, 2 usage.
+        """
+
+    static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
+        var options = try SimulationOptions.read(&args)
+        let speedText = try args.option("--speed") ?? "720"
+        guard let speed = Double(speedText), speed > 0 else { throw UsageError("--speed must be a positive number") }
+        options.speed = speed
+        let profileText = try args.option("--profile") ?? "default"
+        guard let preset = DepartmentProfile.Preset(rawValue: profileText) else { throw UsageError("unknown --profile '\(profileText)'") }
+        // The default prefix is per run, so a second demo on the same broker starts clean.
+        let explicitPrefix = args.tokens.contains { $0 == "--prefix" || $0.hasPrefix("--prefix=") }
+            || ProcessInfo.processInfo.environment["YISHI_TOPIC_PREFIX"] != nil
+        var kafka = try KafkaOptions.read(&args)
+        _ = try args.positionals()
+        if !explicitPrefix {
+            let f = DateFormatter()
+            f.dateFormat = "yyyyMMddHHmmss"
+            kafka.prefix = "yishi-demo-\(f.string(from: Date()))."
+        }
+        let repository = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        let calendar = try BusinessCalendar.load(env.calendarsDir.appendingPathComponent("cn-mainland.json"))
+        // Groups take a few seconds to form on a fresh broker; the clock starts after that, so
+        // no virtual time passes while nobody is listening.
+        let clock = HubClock(start: options.start, speed: options.speed, wallStart: Date().addingTimeInterval(5), workingHours: calendar)
+        var connection = kafka.connection(clock: clock)
+        connection.sessionTimeoutMs = 6000
+        let quiet = JSONLog.Level.warn
+        printLine("yishi demo: broker \(kafka.bootstrap), topics \(kafka.prefix)*, 1 working hour = \(String(format: "%.1f", 3600 / options.speed)) s")
+
+        let admin = try KafkaAdmin(config: connection.clientConfig(clientId: "yishi-demo-admin"))
+        try admin.ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
+        var services: [BackgroundRunner] = []
+        var config = OrchestratorConfig(bootstrap: kafka.bootstrap, instanceId: "demo", repository: repository)
+        config.topicPrefix = connection.prefix
+        config.partitions = connection.partitions
+        config.clock = clock
+        config.sessionTimeoutMs = connection.sessionTimeoutMs
+        config.bundlesDirectory = env.bundlesDir
+        config.cataloguesDirectory = env.cataloguesDir
+        config.calendarsDirectory = env.calendarsDir
+        let orchestrator = try OrchestratorService(config: config, log: JSONLog(component: "orchestrator", minimum: quiet))
+        services.append(BackgroundRunner("orchestrator", run: orchestrator.run, stop: orchestrator.stop))
+        let reference = try ReferenceData.load(from: repository.appendingPathComponent("seeds/departments"))
+        for agency in Agency.allCases {
+            let adapter = try AdapterService(agency: agency.rawValue, connection: connection, instanceId: "demo", repository: repository,
+                                             log: JSONLog(component: "adapter." + agency.rawValue, minimum: quiet))
+            services.append(BackgroundRunner("adapter." + agency.rawValue, run: adapter.run, stop: adapter.stop))
+            let department = try DepartmentService(agency: agency, connection: connection, instanceId: "demo",
+                                                   endpoint: makeDepartment(agency, reference: reference, preset: preset, seed: 2026),
+                                                   calendar: calendar, stateFile: nil,
+                                                   log: JSONLog(component: "dept." + agency.rawValue, minimum: quiet))
+            services.append(BackgroundRunner("dept." + agency.rawValue, run: department.run, stop: department.stop))
+        }
+        let desk = try FrontDesk(connection: connection, desk: "demo", calendar: calendar, supplementDelayMinutes: options.supplementMinutes,
+                                 log: JSONLog(component: "frontdesk", minimum: quiet))
+        let code = try options.runFrontDesk(desk, env: env, calendar: calendar) { printLine($0) }
+        desk.stop()
+        for s in services { s.stop() }
+        let failures = services.compactMap { s in s.failure.map { "\(s.name): \($0)" } }
+        for f in failures { printError("yishi demo: \(f)") }
+        return failures.isEmpty ? code : Exit.problems
+    }
+}
+
+/// Unbuffered, so progress shows when standard output is a pipe.
+func printLine(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
+
+/// A blocking service loop on its own thread (never Swift's cooperative pool).
+final class BackgroundRunner: Sendable {
+    let name: String
+    private let stopService: @Sendable () -> Void
+    private let done = DispatchSemaphore(value: 0)
+    private let failed = Failure()
+    final class Failure: Sendable { let text = Mutex<String?>(nil) }
+
+    init(_ name: String, run: @escaping @Sendable () throws -> Void, stop: @escaping @Sendable () -> Void) {
+        self.name = name
+        stopService = stop
+        let thread = Thread { [done, failed] in
+            do { try run() } catch { failed.text.withLock { $0 = "\(error)" } }
+            done.signal()
+        }
+        thread.name = "yishi." + name
+        thread.start()
+    }
+
+    var failure: String? { failed.text.withLock { $0 } }
+
+    func stop() {
+        stopService()
+        done.wait()
+    }
+}

@@ -1,0 +1,204 @@
+import Adapters
+import Departments
+import Foundation
+import Messaging
+import SagaEngine
+import Testing
+import YishiTestSupport
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func translator(_ agency: String) throws -> Translator {
+    let catalogues = try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters"))
+    let catalogue = try #require(catalogues.agencies[agency])
+    let mapping = try AgencyMapping.load(repoRoot.appendingPathComponent("adapters/\(agency)/mapping.json"), catalogue: catalogue)
+    return Translator(mapping: mapping, catalogue: catalogue)
+}
+
+func command(_ action: String, step: String, payload: JSONValue, kind: String = "forward", attempt: Int = 1) -> JSONValue {
+    .object(["kind": .string(kind), "sagaId": "APP-1", "step": .string(step), "attempt": .number(Double(attempt)),
+             "agency": "x", "action": .string(action), "requestId": .string("APP-1/\(step)/r1"), "revision": 1, "deadline": 0,
+             "payload": payload])
+}
+
+@Suite("Templates: the declarative mapping language")
+struct TemplateTests {
+    let context: JSONValue = try! JSONValue.parse("""
+        {"input": {"uscc": "91330106MA2CXYZ12A", "seals": ["company", "invoice"], "people": [{"name": "甲", "id": "1"}, {"name": "乙", "id": "2"}]},
+         "replies": {"acmt.007": {"Acct": {"Id": "12020001"}}, "ENGRAVE": {"SEAL_LIST": [{"SEAL_TYPE": "01", "RECORD_NO": "A"}, {"SEAL_TYPE": "03", "RECORD_NO": "C"}]}}}
+        """)
+
+    func render(_ template: String) throws -> JSONValue? {
+        try Template(try JSONValue.parse(template), at: "t").render(context)
+    }
+
+    @Test("paths, literals, maps, slices, each, filters and quoted keys")
+    func rendering() throws {
+        #expect(try render(#""$.input.uscc""#) == "91330106MA2CXYZ12A")
+        #expect(try render(#""BASC""#) == "BASC")
+        #expect(try render(#"{"$path": "$.input.uscc", "$slice": [2, 8]}"#) == "330106")
+        #expect(try render(#"{"$each": "$.input.seals", "$item": {"$path": "@", "$map": {"company": "01", "invoice": "03"}}}"#) == .array(["01", "03"]))
+        #expect(try render(#"{"$each": "$.input.people", "$item": {"xm": "@.name", "zjlx": "10"}}"#)
+                == .array([.object(["xm": "甲", "zjlx": "10"]), .object(["xm": "乙", "zjlx": "10"])]))
+        #expect(try render(#""$.replies.ENGRAVE.SEAL_LIST[?SEAL_TYPE=03].RECORD_NO""#) == "C")
+        #expect(try render(#""$.replies.ENGRAVE.SEAL_LIST[*].RECORD_NO""#) == .array(["A", "C"]))
+        #expect(try render(#""$.replies['acmt.007'].Acct.Id""#) == "12020001")
+        // A missing path leaves the field out rather than sending null.
+        #expect(try render(#"{"a": "$.input.nothing", "b": 1}"#) == .object(["b": 1]))
+        #expect(try render(#"{"$path": "$.input.nothing", "$default": "x"}"#) == "x")
+    }
+
+    @Test("a value with no entry in $map is an error naming the path and the value")
+    func unmappedValue() throws {
+        #expect(throws: (any Error).self) { try render(#"{"$path": "$.input.uscc", "$map": {"a": "b"}}"#) }
+        do {
+            _ = try render(#"{"$path": "$.input.seals[1]", "$map": {"company": "01"}}"#)
+            Issue.record("no error")
+        } catch {
+            #expect("\(error)".contains("$.input.seals[1]") && "\(error)".contains("'invoice'"))
+        }
+    }
+
+    @Test("a bad template is refused with where it is")
+    func badTemplates() {
+        #expect(throws: MappingError("f: $.x.$slice", "expected [from, to] with 0 <= from < to")) {
+            try Template(try JSONValue.parse(#"{"$path": "$.a", "$slice": [3, 1]}"#), at: "f: $.x")
+        }
+        #expect(throws: MappingError("f: $.x", "unknown key '$mapp' next to $path")) {
+            try Template(try JSONValue.parse(#"{"$path": "$.a", "$mapp": {}}"#), at: "f: $.x")
+        }
+    }
+
+    @Test("a native field at fault traces back to the canonical input field")
+    func sourceFields() throws {
+        let t = try Template(try JSONValue.parse("""
+            {"fddbr": {"xm": "$.input.legalRepresentative.name", "zjhm": "$.input.legalRepresentative.idNumber", "zjlx": "10"},
+             "gdxx": {"$each": "$.input.shareholders", "$item": {"zjhm": "@.idNumber"}}, "qylx": {"$path": "$.input.entityType", "$map": {}}}
+            """), at: "t")
+        #expect(t.sourceField(of: "fddbr.zjhm") == "legalRepresentative.idNumber")
+        #expect(t.sourceField(of: "gdxx[2].zjhm") == "shareholders[2].idNumber")
+        #expect(t.sourceField(of: "qylx") == "entityType")
+        #expect(t.sourceField(of: "fddbr.zjlx") == nil)  // a literal: nothing the applicant wrote
+        #expect(t.sourceField(of: "nope") == nil)
+    }
+}
+
+@Suite("Agency mappings: canonical commands to native messages and back")
+struct MappingTests {
+    @Test("every agency's mapping loads against its catalogue and covers every action")
+    func allLoad() throws {
+        let catalogues = try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters"))
+        let mappings = try AgencyMapping.loadAll(directory: repoRoot.appendingPathComponent("adapters"), catalogues: catalogues)
+        #expect(Set(mappings.keys) == Set(Agency.allCases.map(\.rawValue)))
+        for (agency, mapping) in mappings {
+            #expect(Set(mapping.actions.keys) == Set(catalogues.agencies[agency]!.actions.map(\.id)), "\(agency)")
+        }
+    }
+
+    @Test("a mapping naming an unknown catalogue error code is refused with file and path")
+    func badErrorCode() throws {
+        let catalogues = try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters"))
+        var json = try JSONValue.parse(Data(contentsOf: repoRoot.appendingPathComponent("adapters/tax/mapping.json"))).objectValue!
+        json["errors"] = .object(["9001": "NO_SUCH_CODE"])
+        #expect(throws: MappingError("m.json: $.errors.9001", "'NO_SUCH_CODE' is not an error code of the tax catalogue")) {
+            try AgencyMapping(.object(json), file: "m.json", catalogue: catalogues.agencies["tax"]!)
+        }
+        json = try JSONValue.parse(Data(contentsOf: repoRoot.appendingPathComponent("adapters/tax/mapping.json"))).objectValue!
+        var actions = json["actions"]!.objectValue!
+        actions["register-taxpayer"] = nil
+        json["actions"] = .object(actions)
+        #expect(throws: (any Error).self) { try AgencyMapping(.object(json), file: "m.json", catalogue: catalogues.agencies["tax"]!) }
+    }
+
+    /// Runs a command through the adapter and the real department simulator until a canonical event comes out.
+    func roundTrip(_ t: Translator, _ department: inout any DepartmentEndpoint, _ command: JSONValue,
+                   at now: Date = Date(timeIntervalSince1970: 1_772_413_200)) throws -> (event: CanonicalEvent, calls: [String]) {
+        var outcome = t.start(command: command)
+        var calls: [String] = []
+        while case .request(let request) = outcome {
+            calls.append(request.action)
+            let handling = department.receive(Data(request.message.text().utf8), at: now)
+            let reply = try JSONValue.parse(try #require(handling.reply))
+            outcome = try t.finish(reply: reply, context: request.context)
+        }
+        guard case .event(let event) = outcome else { throw SetupError("no event") }
+        return (event, calls)
+    }
+
+    @Test("tax: 票种核定 then UKey are one canonical action; the context carries the first reply to the second call")
+    func taxSequence() throws {
+        let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
+        var tax = makeDepartment(.tax, reference: reference, preset: .noFaults, seed: 1)
+        let t = try translator("tax")
+        let uscc = USCC.generate(region: "330106", sequence: 7, category: "1")
+        let registered = try roundTrip(t, &tax, command("register-taxpayer", step: "tax-registration", payload: .object([
+            "uscc": .string(uscc), "approvedName": "杭州云栖茶饮有限公司", "address": "杭州市西湖区文三路 1 号",
+            "legalRepresentativeName": "张三", "legalRepresentativeIdNumber": "11010519491231002X", "taxpayerType": "small-scale",
+            "industryCode": "F5212", "entityType": "limited-liability", "region": "330106"])))
+        #expect(registered.event.type == MessageType.stepSucceeded, "\(registered.event.payload.text())")
+        let outputs = try #require(registered.event.payload["outputs"])
+        #expect(outputs["taxpayerId"] == .string(uscc))
+        let seq = try #require(outputs["taxRegistrationSeq"]?.stringValue)
+        #expect(seq.count == 20)
+
+        let issued = try roundTrip(t, &tax, command("issue-invoices-and-ukey", step: "invoices-ukey", payload: .object([
+            "taxpayerId": .string(uscc), "taxRegistrationSeq": .string(seq), "invoiceTypes": ["digital-general"],
+            "invoiceSealCode": "x", "contactPhone": "13800138000"])))
+        #expect(issued.calls == ["PZHD", "UKFF"])
+        #expect(issued.event.type == MessageType.stepSucceeded)
+        #expect(issued.event.payload["outputs"]?["ukeyId"]?.stringValue?.count == 12)
+        #expect(issued.event.payload["outputs"]?["invoiceQuota"]?.arrayValue?.first?["fpzldm"] == "82")
+        #expect(issued.event.payload["requestId"] == "APP-1/invoices-ukey/r1" && issued.event.payload["attempt"] == 1)
+    }
+
+    @Test("business registration: a bad ID check digit is a rejection naming the canonical input field")
+    func rejectionNamesField() throws {
+        let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
+        var registration = makeDepartment(.businessRegistration, reference: reference, preset: .noFaults, seed: 1)
+        let t = try translator("business-registration")
+        let reserved = try roundTrip(t, &registration, command("reserve-name", step: "name-reservation", payload: .object([
+            "proposedName": "杭州云栖茶饮有限公司", "tradeName": "云栖", "industryWord": "茶饮", "organizationForm": "有限公司",
+            "region": "330106", "industryCode": "F5123", "entityType": "limited-liability"])))
+        #expect(reserved.event.type == MessageType.stepSucceeded, "\(reserved.event.payload.text())")
+        let reservation = try #require(reserved.event.payload["outputs"]?["reservationId"])
+        let person: JSONValue = .object(["name": "张三", "idNumber": "110105194912310021", "phone": "13800138000"])
+        let rejected = try roundTrip(t, &registration, command("register-enterprise", step: "registration", payload: .object([
+            "reservationId": reservation, "approvedName": "杭州云栖茶饮有限公司", "entityType": "limited-liability",
+            "registeredCapital": 100000, "address": "杭州市西湖区文三路 1 号", "businessScope": "茶饮", "region": "330106",
+            "industryCode": "F5123", "legalRepresentative": person,
+            "shareholders": .array([.object(["name": "张三", "idNumber": "110105194912310021", "contribution": 100000])]),
+            "materials": .array([])])))
+        #expect(rejected.event.type == MessageType.stepRejected)
+        #expect(rejected.event.payload["code"] == "INVALID_ID_NUMBER")
+        #expect(rejected.event.payload["field"] == "$.legalRepresentative.idNumber")
+        #expect(rejected.event.payload["reason"]?.stringValue?.contains("E3004") == true)
+    }
+
+    @Test("a missing material the department accepts as 容缺 becomes supplement-needed; the supplement makes it provided")
+    func supplement() throws {
+        let payload: JSONValue = .object(["materials": .array([.object(["type": "lease-contract", "provided": false])]),
+                                          "supplements": .object(["lease-contract": "补正"])])
+        let prepared = Translator.withSupplements(payload)
+        #expect(prepared["materials"]?.arrayValue?.first?["provided"] == true)
+        // A reply with the 容缺 code names the missing material.
+        let t = try translator("business-registration")
+        let cmd = command("register-enterprise", step: "registration", payload: .object([
+            "materials": .array([.object(["type": "lease-contract", "provided": false])])]))
+        guard case .request(let request) = t.start(command: cmd) else { Issue.record("no request"); return }
+        let reply: JSONValue = .object(["qqlsh": .string(request.requestId), "jgdm": "E3101", "jgms": "材料容缺", "cwzd": "clqd[0].sftj"])
+        guard case .event(let event) = try t.finish(reply: reply, context: request.context) else { Issue.record("no event"); return }
+        #expect(event.type == MessageType.supplementNeeded)
+        #expect(event.payload["materials"] == .array(["lease-contract"]))
+    }
+
+    @Test("a reply for another request id is refused, not turned into an event")
+    func foreignReply() throws {
+        let t = try translator("social-security")
+        guard case .request(let request) = t.start(command: command("register-employer", step: "social-security", payload: .object([:]))) else {
+            Issue.record("no request"); return
+        }
+        #expect(throws: (any Error).self) {
+            try t.finish(reply: .object(["serialNo": "someone-else", "errcode": "0"]), context: request.context)
+        }
+    }
+}
