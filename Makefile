@@ -4,10 +4,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: help deps build test bench broker clean
+.PHONY: help demo deps build test bench broker clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+demo:  ## the one-day 一件事 demo: the whole hub on a local Tansu broker it starts and stops
+	@$(ENV); swift build --product yishi $$YISHI_SWIFT_FLAGS
+	@$(ENV); scripts/with-broker.sh .build/debug/yishi demo run
 
 deps:  ## install librdkafka >= 2.8 and the Tansu broker if missing
 	@$(ENV); echo "librdkafka: $$(pkg-config --modversion rdkafka); Tansu: $$(.venv/lib/tansu --version)"

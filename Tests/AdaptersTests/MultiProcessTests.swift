@@ -1,0 +1,179 @@
+import DepartmentService
+import Departments
+import Foundation
+import FrontDesk
+import Messaging
+import SagaEngine
+import Testing
+import YishiKafka
+import YishiTestSupport
+
+/// One `yishi` process of the hub (orchestrator, adapter or department), logging to a file.
+final class HubProcess {
+    let name: String
+    let arguments: [String]
+    let log: URL
+    private(set) var process: Process
+    private(set) var starts = 0
+
+    init(_ name: String, _ arguments: [String], logDirectory: URL) throws {
+        self.name = name
+        self.arguments = arguments
+        log = logDirectory.appendingPathComponent(name + ".log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process = Process()
+        try start()
+    }
+
+    func start() throws {
+        let binary = repoRoot.appendingPathComponent(".build/debug/yishi")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw SetupError("\(binary.path) is missing: build with `make test` (swift build --build-tests)")
+        }
+        process = Process()
+        process.executableURL = binary
+        process.currentDirectoryURL = repoRoot
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["YISHI_SESSION_TIMEOUT_MS": "6000"]) { _, new in new }
+        let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        starts += 1
+    }
+
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func terminate() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+
+    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+}
+
+@Suite("The hub as separate processes on Tansu", .serialized)
+struct MultiProcessTests {
+    @Test("seed applications through orchestrator, 5 adapters and 5 departments as processes; adapters SIGKILLed and restarted",
+          .timeLimit(.minutes(6)))
+    func endToEnd() async throws {
+        let prefix = uniqueName("e2e") + "."
+        var connection = HubConnection(bootstrap: try Broker.bootstrap)
+        connection.prefix = prefix
+        connection.partitions = 4
+        let calendar = try BusinessCalendar.load(repoRoot.appendingPathComponent("seeds/calendar/cn-mainland.json"))
+        // 1 working hour = 10 s; the clock starts once every group has had time to form.
+        let start = Instant(rfc3339: "2026-03-02T09:00:00+08:00")!
+        connection.clock = HubClock(start: start, speed: 360, wallStart: Date().addingTimeInterval(8), workingHours: calendar)
+        let admin = try KafkaAdmin(config: connection.clientConfig(clientId: "e2e-admin"))
+        try await admin.ensureTopics(HubTopics.all(prefix: prefix, partitions: connection.partitions))
+
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + "run")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let clockArgs = ["--clock-start", start.description, "--clock-speed", "360", "--clock-working-hours", "cn-mainland",
+                         "--clock-wall-start", String(Int64(connection.clock.wallStart.timeIntervalSince1970 * 1000))]
+        let kafkaArgs = ["--bootstrap", connection.bootstrap, "--prefix", prefix, "--partitions", "4"]
+        var processes: [HubProcess] = []
+        defer { for p in processes { p.terminate() } }
+        processes.append(try HubProcess("orchestrator", ["orchestrator", "run", "--instance", "o1", "--group", prefix + "orchestrator",
+                                                         "--session-timeout-ms", "6000"] + kafkaArgs + clockArgs, logDirectory: work))
+        var adapters: [HubProcess] = []
+        var departments: [Agency: HubProcess] = [:]
+        for agency in Agency.allCases {
+            let a = try HubProcess("adapter." + agency.rawValue, ["adapter", "run", "--agency", agency.rawValue, "--instance", "a1"] + kafkaArgs + clockArgs,
+                                   logDirectory: work)
+            let d = try HubProcess("dept." + agency.rawValue, ["department", "run", "--agency", agency.rawValue,
+                                                                "--state", work.appendingPathComponent(agency.rawValue + ".json").path] + kafkaArgs + clockArgs,
+                                   logDirectory: work)
+            adapters.append(a)
+            departments[agency] = d
+            processes += [a, d]
+        }
+
+        let all = try String(contentsOf: repoRoot.appendingPathComponent("seeds/applications/applications.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        let forms = Array(all.prefix(120))
+        let expectations = try Expectation.load(manifest: repoRoot.appendingPathComponent("seeds/applications/manifest.json"))
+        let ids = Set(forms.compactMap { $0["applicationId"]?.stringValue })
+        let desk = try FrontDesk(connection: connection, desk: "e2e", calendar: calendar, supplementDelayMinutes: 30,
+                                 log: JSONLog(component: "frontdesk", minimum: .warn))
+        defer { desk.stop() }
+        try desk.watch()
+        desk.submit(forms, from: start, everyMs: 30_000)
+
+        // SIGKILL each adapter once, in random order at random moments while sagas are in flight, and
+        // restart it a moment later. A killed member keeps its partitions for the session timeout (6 s,
+        // about 36 working minutes here): the hub's timeouts and retries ride that out. Killing one
+        // adapter again and again would exhaust the retries, which is the bundle working as designed.
+        var rng = SystemRandomNumberGenerator()
+        var kills: [String] = []
+        for victim in adapters.shuffled(using: &rng) {
+            try await Task.sleep(for: .seconds(Double.random(in: 4...8, using: &rng)))
+            victim.kill()
+            kills.append(victim.name)
+            try await Task.sleep(for: .milliseconds(Int.random(in: 200...1500, using: &rng)))
+            try victim.start()
+        }
+
+        let finished = await Task.detached { desk.waitForAll(ids, timeout: .seconds(200)) }.value
+        let trails = desk.sagas.filter { ids.contains($0.key) }
+        let library = try BundleLibrary.load(bundles: repoRoot.appendingPathComponent("seeds/bundles"),
+                                             catalogues: repoRoot.appendingPathComponent("adapters"),
+                                             calendars: repoRoot.appendingPathComponent("seeds/calendar"))
+        let report = OutcomeReport(trails: trails, expectations: expectations, library: library, calendar: calendar)
+        #expect(finished, "not finished: \(ids.subtracting(trails.filter { $0.value.finished != nil }.keys).sorted().prefix(10))\n\(report.render())")
+        #expect(kills.count == 5 && adapters.reduce(0) { $0 + $1.starts } == Agency.allCases.count + 5)
+
+        // Outcomes: every valid application completed, every invalid one rejected naming the manifest's field.
+        #expect(report.validNotCompleted.isEmpty, "\(report.render())")
+        for id in ids {
+            let expected = expectations[id]?.expected ?? "complete"
+            let trail = try #require(trails[id])
+            if expected == "rejected" {
+                let r = try #require(report.rejections.first { $0.sagaId == id }, "\(id) was not rejected")
+                #expect(r.field == expectations[id]?.field, "\(id): \(r)")
+                #expect(trail.finished?.status != "completed")
+            } else {
+                #expect(trail.finished?.status == "completed", "\(id): \(trail.finished.map { "\($0.status)" } ?? "running")")
+            }
+        }
+        #expect(report.supplemented == forms.filter { expectations[$0["applicationId"]!.stringValue!]?.expected == "supplement-needed" }.count)
+
+        // The departments' ledgers: exactly one effect per (saga, step, kind) (per seal for engraving,
+        // which makes one effect per seal), all from one request id, and no business key twice.
+        for (_, d) in departments { d.terminate() }
+        let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
+        var effects: [LedgerEffect] = []
+        for agency in Agency.allCases {
+            effects += try DepartmentService.ledger(in: work.appendingPathComponent(agency.rawValue + ".json"),
+                                                    endpoint: makeDepartment(agency, reference: reference, preset: .default, seed: 2026))
+        }
+        let perStep = Dictionary(grouping: effects) { "\($0.sagaId)/\($0.step)/\($0.kind)/\($0.data["SEAL_TYPE"] ?? "")" }.filter { $0.value.count > 1 }
+        // The department request id is `<saga>/<step>/r<revision>/<native action>` (`…/undo/…` to compensate).
+        let forward = effects.filter { !$0.requestId.contains("/undo/") }
+        let requests = Dictionary(grouping: forward) { "\($0.sagaId)/\($0.step)" }
+            .filter { Set($0.value.map { $0.requestId.split(separator: "/").dropLast().joined(separator: "/") }).count > 1 }
+        #expect(requests.isEmpty, "steps with effects from more than one request: \(requests.keys.sorted().prefix(5))")
+        let perKey = Dictionary(grouping: effects) { "\($0.agency.rawValue)/\($0.kind)/\($0.key)" }.filter { $0.value.count > 1 }
+        #expect(perStep.isEmpty, "duplicate effects: \(perStep.keys.sorted().prefix(5))")
+        #expect(perKey.isEmpty, "duplicate business keys: \(perKey.keys.sorted().prefix(5))")
+        // Every completed saga left its effects: one enterprise registered and one account opened each.
+        let completed = Set(trails.filter { $0.value.finished?.status == "completed" }.keys)
+        #expect(Set(effects.filter { $0.kind == "enterprise-registered" }.map(\.sagaId)).isSuperset(of: completed))
+        #expect(Set(effects.filter { $0.kind == "account-opened" }.map(\.sagaId)) == completed)
+
+        // No full ID number or mobile number of any applicant in any process log.
+        let secrets = Set(forms.flatMap { f -> [String] in
+            [f["legalRepresentative"]?["idNumber"], f["legalRepresentative"]?["phone"], f["contact"]?["phone"]].compactMap { $0?.stringValue }
+        })
+        for p in processes {
+            let text = p.output
+            let leaked = secrets.filter { text.contains($0) }
+            #expect(leaked.isEmpty, "\(p.name) log contains \(leaked.count) personal numbers")
+        }
+    }
+}
