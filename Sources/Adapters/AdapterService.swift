@@ -69,6 +69,9 @@ public final class AdapterService: @unchecked Sendable {
     /// Blocks until `stop()` or a fatal error (then a supervisor restarts the process).
     public func run() throws {
         let clientId = "yishi-adapter-\(agency)-\(instanceId)"
+        // Any process of the hub may start first: the topics exist once one of them ran.
+        try KafkaAdmin(config: connection.clientConfig(clientId: clientId + "-admin"))
+            .ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
         let producer = try KafkaProducer(config: connection.clientConfig(clientId: clientId, ["transaction.timeout.ms": "10000"]),
                                          transactionalId: "\(groupId)-\(instanceId)")
         try producer.initTransactions()

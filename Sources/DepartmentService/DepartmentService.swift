@@ -86,6 +86,9 @@ public final class DepartmentService: @unchecked Sendable {
     /// Blocks until `stop()` or a fatal error.
     public func run() throws {
         let clientId = "yishi-dept-\(agency.rawValue)-\(instanceId)"
+        // Any process of the hub may start first: the topics exist once one of them ran.
+        try KafkaAdmin(config: connection.clientConfig(clientId: clientId + "-admin"))
+            .ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
         let producer = try KafkaProducer(config: connection.clientConfig(clientId: clientId))
         let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId), groupId: groupId)
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
