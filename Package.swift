@@ -31,10 +31,12 @@ let package = Package(
         .target(name: "Departments", path: "Sources/Departments"),
         // Scripted stand-ins for the agencies, shared by tests and benchmarks.
         .target(name: "HubTestKit", dependencies: ["SagaEngine", "Messaging", "YishiKafka", "Orchestrator"], path: "Sources/HubTestKit"),
+        // The operators' status CLI as a library: live (ops request/reply) and changelog queries, reports, actions.
+        .target(name: "Operations", dependencies: ["Orchestrator", "Messaging", "SagaEngine", "YishiKafka"], path: "Sources/Operations"),
         // The operators' and integrators' command line.
-        .executableTarget(name: "yishi", dependencies: ["SagaEngine", "Orchestrator", "Messaging"], path: "Sources/yishi"),
+        .executableTarget(name: "yishi", dependencies: ["SagaEngine", "Orchestrator", "Messaging", "Operations"], path: "Sources/yishi"),
         // `make bench`: throughput figures against a real broker.
-        .executableTarget(name: "yishi-bench", dependencies: ["YishiKafka", "SagaEngine", "Orchestrator", "Messaging", "HubTestKit"], path: "Sources/YishiBench"),
+        .executableTarget(name: "yishi-bench", dependencies: ["YishiKafka", "SagaEngine", "Orchestrator", "Messaging", "HubTestKit", "Operations"], path: "Sources/YishiBench"),
         // Helpers the broker-backed suites share: the Tansu address, waiting, reading topics.
         .target(name: "YishiTestSupport", dependencies: ["YishiKafka"], path: "Tests/Support"),
         .testTarget(name: "KafkaTests", dependencies: ["YishiKafka", "YishiTestSupport"], path: "Tests/KafkaTests"),
@@ -43,5 +45,7 @@ let package = Package(
         .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine"], path: "Tests/SagaEngineTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "SagaEngine"], path: "Tests/MessagingTests"),
         .testTarget(name: "DepartmentsTests", dependencies: ["Departments"], path: "Tests/DepartmentsTests"),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Orchestrator", "Messaging", "SagaEngine", "YishiKafka", "YishiTestSupport", "HubTestKit"],
+                    path: "Tests/OperationsTests", exclude: ["Golden"]),
     ]
 )
