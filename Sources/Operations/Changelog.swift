@@ -1,5 +1,6 @@
 import Foundation
 import Messaging
+import Synchronization
 import Orchestrator
 import SagaEngine
 import YishiKafka
@@ -7,7 +8,7 @@ import YishiKafka
 /// The read-only path when no orchestrator answers: `saga-state` (compacted; the last record per
 /// key wins, a tombstone deletes) and `saga-events` (the audit trail), read to their end.
 /// A saga's records all live on the partition its id hashes to, so one saga costs one partition.
-public struct Changelog {
+public struct Changelog: Sendable {
     public let hub: Hub
 
     public init(hub: Hub) { self.hub = hub }
@@ -16,8 +17,7 @@ public struct Changelog {
     public func state(of sagaId: String) throws -> SagaState? {
         let topic = hub.topic("saga-state")
         let partition = try hub.partition(ofSaga: sagaId)
-        let key = Data(sagaId.utf8)
-        let records = try TopicReader(hub: hub).read(topic: topic, partitions: [partition]) { $0.key == key }
+        let records = try TopicReader(hub: hub).read(topic: topic, partitions: [partition], key: sagaId)
         guard let last = records.last else { return nil }
         guard let value = last.value else { return nil }  // tombstone
         do { return try JSONDecoder().decode(SagaState.self, from: value) } catch {
@@ -47,9 +47,23 @@ public struct Changelog {
     public func audit(of sagaId: String) throws -> [AuditEvent] {
         let topic = hub.topic("saga-events")
         let partition = try hub.partition(ofSaga: sagaId, topic: "saga-events")
-        let key = Data(sagaId.utf8)
-        let records = try TopicReader(hub: hub).read(topic: topic, partitions: [partition]) { $0.key == key }
+        let records = try TopicReader(hub: hub).read(topic: topic, partitions: [partition], key: sagaId)
         return Self.auditEvents(records)
+    }
+
+    /// Reads the audit trail on another thread while `body` runs (both are one partition's read).
+    public func audit<T>(of sagaId: String, while body: () throws -> T) throws -> (T, [AuditEvent]) {
+        let result = Mutex<Result<[AuditEvent], Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in
+            let outcome = Result { try self.audit(of: sagaId) }
+            result.withLock { $0 = outcome }
+            done.signal()
+        }
+        thread.start()
+        let value = Result { try body() }
+        done.wait()
+        return (try value.get(), try result.withLock { $0! }.get())
     }
 
     /// Audit events among `records` (the other `saga-events` types — case opened, finished — are skipped).

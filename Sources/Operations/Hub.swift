@@ -102,13 +102,14 @@ public final class Hub: Sendable {
 /// Reads partitions from the beginning until each reports its end (read_committed), with its
 /// own assignment (no consumer group). Reading to the end-of-partition report rather than to the
 /// high watermark: Tansu 0.6.0's ListOffsets can report a high watermark below the real end.
-public struct TopicReader {
+public struct TopicReader: Sendable {
     public let hub: Hub
 
     public init(hub: Hub) { self.hub = hub }
 
     /// Every record of `partitions` of `topic` (full name) that `keep` accepts, in offset order per partition.
-    public func read(topic: String, partitions: [Int32], from offsets: [Int32: Int64] = [:],
+    /// With `key`, only that key's records are copied out of librdkafka (a scan for one saga).
+    public func read(topic: String, partitions: [Int32], from offsets: [Int32: Int64] = [:], key: String? = nil,
                      keep: (KafkaMessage) -> Bool = { _ in true }) throws -> [KafkaMessage] {
         guard !partitions.isEmpty else { return [] }
         let consumer = try KafkaConsumer(config: hub.kafka([
@@ -119,9 +120,18 @@ public struct TopicReader {
             "fetch.wait.max.ms": "10",
         ]), groupId: "yishi-ctl-reader")
         defer { try? consumer.close() }
+        // Explicit start offsets: assigning the logical BEGINNING before librdkafka knows the
+        // partition's leader costs a fixed 500 ms offset-query retry; the low watermark does not.
+        var start: [Int32: Int64] = [:]
+        for p in partitions {
+            if let given = offsets[p] { start[p] = given; continue }
+            do { start[p] = try consumer.watermarks(TopicPartition(topic, p), timeout: hub.timeout).low } catch {
+                throw OperationsError.unreachable("the broker did not give the offsets of \(topic)[\(p)] within \(hub.timeout): \(error)")
+            }
+        }
         let ended = Mutex<Set<Int32>>([])
         consumer.onPartitionEnd { end in ended.withLock { _ = $0.insert(end.partition) } }
-        try consumer.assign(partitions.map { TopicPartitionOffset(topic, $0, offsets[$0] ?? TopicPartitionOffset.beginning) })
+        try consumer.assign(partitions.map { TopicPartitionOffset(topic, $0, start[$0]!) })
         var kept: [KafkaMessage] = []
         let deadline = ContinuousClock.now + hub.timeout
         while ended.withLock({ $0.count }) < partitions.count {
@@ -129,7 +139,8 @@ public struct TopicReader {
                 let missing = partitions.filter { p in !ended.withLock { $0.contains(p) } }
                 throw OperationsError.unreachable("reading \(topic) partitions \(missing) did not reach their end within \(hub.timeout)")
             }
-            for message in try consumer.poll(maxMessages: 20_000, timeout: .milliseconds(50)) where keep(message) {
+            // A short wait: the batch call waits for a full batch or its timeout, whichever first.
+            for message in try consumer.poll(maxMessages: 5000, timeout: .milliseconds(5), key: key.map { Array($0.utf8) }) where keep(message) {
                 kept.append(message)
             }
         }

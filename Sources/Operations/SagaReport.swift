@@ -10,6 +10,7 @@ public struct WorkingTime: Encodable, Equatable, Sendable, CustomStringConvertib
     public var hours: Double { Double(ms) / 3_600_000 }
     public var description: String {
         let minutes = abs(ms) / 60_000, sign = ms < 0 ? "-" : ""
+        if minutes == 0 { return sign + "\(abs(ms) / 1000)s" }
         if minutes < 60 { return sign + "\(minutes)m" }
         return sign + "\(minutes / 60)h" + String(format: "%02dm", minutes % 60)
     }

@@ -60,13 +60,12 @@ struct LoadedSaga {
 
     static func load(_ id: String, _ options: OperatorOptions, _ env: Environment) throws -> LoadedSaga {
         var source = SagaSource(hub: options.hub, mode: options.source)
-        let state = try source.state(of: id)
+        let (state, audit) = try Changelog(hub: options.hub).audit(of: id) { try source.state(of: id) }
         options.notes(source)
         let library = try env.library()
         guard let bundle = library.bundle(state.bundleId, version: state.bundleVersion), let calendar = library.calendar(for: bundle) else {
             throw OperationsError.notFound("saga \(id) runs \(state.bundleId) v\(state.bundleVersion), which is not in \(env.bundlesDir.path)")
         }
-        let audit = try Changelog(hub: options.hub).audit(of: id)
         return LoadedSaga(state: state, bundle: bundle, calendar: calendar, audit: audit, source: source)
     }
 
