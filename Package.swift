@@ -37,11 +37,13 @@ let package = Package(
         .target(name: "FrontDesk", dependencies: ["Messaging", "SagaEngine", "YishiKafka"], path: "Sources/FrontDesk"),
         // Scripted stand-ins for the agencies, shared by tests and benchmarks.
         .target(name: "HubTestKit", dependencies: ["SagaEngine", "Messaging", "YishiKafka", "Orchestrator"], path: "Sources/HubTestKit"),
+        // The operators' status CLI as a library: live (ops request/reply) and changelog queries, reports, actions.
+        .target(name: "Operations", dependencies: ["Orchestrator", "Messaging", "SagaEngine", "YishiKafka"], path: "Sources/Operations"),
         // The operators' and integrators' command line.
-        .executableTarget(name: "yishi", dependencies: ["SagaEngine", "Orchestrator", "Messaging", "Adapters", "DepartmentService", "Departments", "FrontDesk", "YishiKafka"],
-                          path: "Sources/yishi"),
+        .executableTarget(name: "yishi", dependencies: ["SagaEngine", "Orchestrator", "Messaging", "Operations", "Adapters", "DepartmentService",
+                                                       "Departments", "FrontDesk", "YishiKafka"], path: "Sources/yishi"),
         // `make bench`: throughput figures against a real broker.
-        .executableTarget(name: "yishi-bench", dependencies: ["YishiKafka", "SagaEngine", "Orchestrator", "Messaging", "HubTestKit"], path: "Sources/YishiBench"),
+        .executableTarget(name: "yishi-bench", dependencies: ["YishiKafka", "SagaEngine", "Orchestrator", "Messaging", "HubTestKit", "Operations"], path: "Sources/YishiBench"),
         // Helpers the broker-backed suites share: the Tansu address, waiting, reading topics.
         .target(name: "YishiTestSupport", dependencies: ["YishiKafka"], path: "Tests/Support"),
         .testTarget(name: "KafkaTests", dependencies: ["YishiKafka", "YishiTestSupport"], path: "Tests/KafkaTests"),
@@ -52,5 +54,7 @@ let package = Package(
         .testTarget(name: "DepartmentsTests", dependencies: ["Departments"], path: "Tests/DepartmentsTests"),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Departments", "DepartmentService", "FrontDesk", "Orchestrator", "Messaging", "SagaEngine",
                                                           "YishiKafka", "YishiTestSupport", "HubTestKit"], path: "Tests/AdaptersTests"),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Orchestrator", "Messaging", "SagaEngine", "YishiKafka", "YishiTestSupport", "HubTestKit"],
+                    path: "Tests/OperationsTests", exclude: ["Golden"]),
     ]
 )

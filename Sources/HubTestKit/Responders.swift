@@ -23,8 +23,9 @@ public final class ScriptedResponders: Sendable {
     ///   - failFirstAttemptOf: step ids whose first attempt fails technically (retryable `UNAVAILABLE`)
     ///   - now: the hub clock, for `ce_time`
     ///   - reject: step ids the department refuses for a business reason (not retryable)
+    ///   - rejectUncorrected: step ids refused until an operator corrects the input (revision 0 is refused)
     public init(config: KafkaConfig, prefix: String, catalogues: CatalogueSet, failFirstAttemptOf failStep: Set<String> = [],
-                reject rejected: Set<String> = [], now: @escaping @Sendable () -> Date) throws {
+                reject rejected: Set<String> = [], rejectUncorrected: Set<String> = [], now: @escaping @Sendable () -> Date) throws {
         var consumerConfig = config
         consumerConfig["session.timeout.ms"] = consumerConfig["session.timeout.ms"] ?? "6000"
         consumer = try KafkaConsumer(config: consumerConfig, groupId: prefix + "responders")
@@ -47,7 +48,8 @@ public final class ScriptedResponders: Sendable {
                             let replyType: String
                             if type == MessageType.compensationRequested {
                                 replyType = MessageType.compensationSucceeded
-                            } else if rejected.contains(step) {
+                            } else if rejected.contains(step)
+                                        || (rejectUncorrected.contains(step) && command["revision"]?.doubleValue == 0) {
                                 replyType = MessageType.stepRejected
                                 body["code"] = .string("INVALID_REQUEST"); body["reason"] = .string("scripted rejection")
                                 body["field"] = .string("$.employees.expectedCount")

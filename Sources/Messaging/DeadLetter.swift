@@ -21,6 +21,8 @@ public struct DeadLetter: Sendable, Equatable {
         public static let timestamp = "yishi.dlq.timestamp"
         /// On a replayed record: the dead letter it came from (`topic[partition]@offset`).
         public static let replayed = "yishi.dlq.replayed"
+        /// On a replayed record: the operator who replayed it.
+        public static let replayedBy = "yishi.dlq.replayed.by"
     }
 
     public var originalTopic: String

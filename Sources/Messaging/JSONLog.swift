@@ -3,8 +3,8 @@ import Synchronization
 
 /// Structured log lines, one JSON object per line on standard error:
 /// `{"ts":"…","level":"info","component":"orchestrator","msg":"assigned",…}`.
-/// Callers pass values already masked (Departments' masking helpers); the log
-/// never receives raw ID or phone numbers.
+/// Every value (and the message) goes through `PersonalData.maskText` on the way out, so no
+/// line carries a full ID or mobile number whatever a caller passes (names: callers mask them).
 public struct JSONLog: Sendable {
     public enum Level: String, Sendable, Comparable {
         case debug, info, warn, error
@@ -29,12 +29,12 @@ public struct JSONLog: Sendable {
 
     public func write(_ level: Level, _ message: String, _ fields: [String: String]) {
         guard level >= minimum else { return }
-        var object: [String: String] = fields
+        var object = fields.mapValues(PersonalData.maskText)
         object["ts"] = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC")!,
                                                    formatOptions: [.withInternetDateTime, .withFractionalSeconds])
         object["level"] = level.rawValue
         object["component"] = component
-        object["msg"] = message
+        object["msg"] = PersonalData.maskText(message)
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         sink(String(decoding: data, as: UTF8.self))
     }

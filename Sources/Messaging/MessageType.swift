@@ -18,6 +18,8 @@ public enum MessageType {
     public static let licenceIssued = "cn.gov.yishi.licence.issued"
     public static let opsRequest = "cn.gov.yishi.ops.request"
     public static let opsReply = "cn.gov.yishi.ops.reply"
+    /// An operator's access to personal data (`--reveal-pii`) or DLQ replay, on `ops-audit`.
+    public static let opsAudit = "cn.gov.yishi.ops.audit"
 
     public static func sagaAudit(_ kind: String) -> String { sagaAuditPrefix + kind }
 
@@ -40,6 +42,7 @@ public enum MessageType {
         case ("licences", 1): return type == licenceIssued
         case ("ops", 1): return type == opsRequest
         case ("ops-replies", 1): return type == opsReply
+        case ("ops-audit", 1): return type == opsAudit
         default: return nil
         }
     }

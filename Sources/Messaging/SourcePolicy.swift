@@ -24,6 +24,7 @@ public struct SourcePolicy: Sendable {
         Rule(topic: "licences", sources: ["/yishi/orchestrator/*"]),
         Rule(topic: "ops", sources: ["/yishi/ctl/*"]),
         Rule(topic: "ops-replies", sources: ["/yishi/orchestrator/*"]),
+        Rule(topic: "ops-audit", sources: ["/yishi/ctl/*"]),
     ])
 
     /// The allowed source patterns for `topic` (without prefix), nil when no rule covers it.

@@ -175,7 +175,7 @@ struct CommandMessage: Encodable {
 extension SagaState {
     /// The timers this state has armed; the engine rejects stale firings, so
     /// re-arming from a restored state is always safe.
-    func armedTimers(bundle: CompiledBundle) -> [TimerCommand] {
+    public func armedTimers(bundle: CompiledBundle) -> [TimerCommand] {
         guard !status.isFinal, status != .new else { return [] }
         var timers: [TimerCommand] = []
         for (i, step) in steps.enumerated() where i < bundle.steps.count {

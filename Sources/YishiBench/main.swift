@@ -24,7 +24,7 @@ func fail(_ text: String) -> Never {
 let arguments = CommandLine.arguments.dropFirst()
 if arguments.contains("--help") || arguments.contains("-h") {
     print("""
-    usage: yishi-bench [--messages N] [--rounds R] [--sagas N] [--only kafka|engine|orchestrator]
+    usage: yishi-bench [--messages N] [--rounds R] [--sagas N] [--cli-sagas N] [--only kafka|engine|orchestrator|cli]
 
     Prints `BENCH <name> <value> <unit>` lines. Kafka figures need a broker in
     YISHI_BOOTSTRAP and rdkafka_performance in YISHI_RDKAFKA_BIN (or on PATH);
@@ -32,7 +32,8 @@ if arguments.contains("--help") || arguments.contains("-h") {
       --messages N   messages per Kafka run (default 300000)
       --rounds R     rounds of Kafka measurements; medians are reported (default 5)
       --sagas N      enterprise-opening sagas for the orchestrator figures (default 3000)
-      --only WHAT    run only the kafka, engine or orchestrator figures
+      --cli-sagas N  saga states in the system when timing `sagas show` (default 100000)
+      --only WHAT    run only the kafka, engine, orchestrator or cli figures
     """)
     exit(0)
 }
@@ -46,6 +47,7 @@ let messageCount = Int(option("--messages") ?? "300000") ?? 300_000
 let rounds = Int(option("--rounds") ?? "5") ?? 5
 let only = option("--only")
 let sagaCount = Int(option("--sagas") ?? "3000") ?? 3000
+let cliSagaCount = Int(option("--cli-sagas") ?? "100000") ?? 100_000
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 if only == nil || only == "kafka" {
@@ -80,5 +82,18 @@ if only == nil || only == "orchestrator" {
         }
     } catch {
         fail("orchestrator benchmark: \(error)")
+    }
+}
+
+if only == nil || only == "cli" {
+    guard let bootstrap = ProcessInfo.processInfo.environment["YISHI_BOOTSTRAP"] else {
+        fail("YISHI_BOOTSTRAP is not set; run `make bench`, which starts a Tansu broker")
+    }
+    do {
+        for figure in try CLIBench.run(bootstrap: bootstrap, repoRoot: repoRoot, sagas: cliSagaCount) {
+            bench(figure.name, figure.value, figure.unit)
+        }
+    } catch {
+        fail("cli benchmark: \(error)")
     }
 }

@@ -92,7 +92,9 @@ public final class KafkaConsumer: Sendable {
     /// Waits up to `timeout` for messages; returns at most `maxMessages`.
     /// Rebalance hooks run inside this call. Throws only when the consumer
     /// hit a fatal error; other errors go to `onClientError`.
-    public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100)) throws(KafkaError) -> [KafkaMessage] {
+    /// With `key`, only records with exactly that key are returned; the others are skipped
+    /// before any copying (for scanning a partition for one key).
+    public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100), key: [UInt8]? = nil) throws(KafkaError) -> [KafkaMessage] {
         var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxMessages)
         context.rebalanced.store(false, ordering: .relaxed)
         let count = rd_kafka_consume_batch_queue(queue.pointer, timeout.milliseconds, &buffer, maxMessages)
@@ -120,6 +122,7 @@ public final class KafkaConsumer: Sendable {
                     if m.err == RD_KAFKA_RESP_ERR__FATAL { firstError = firstError ?? error } else { context.clientError(error) }
                     continue
                 }
+                if let key, !Self.hasKey(m, key) { continue }
                 messages.append(Self.convert(rkm, names: &names))
             }
         }
@@ -134,6 +137,12 @@ public final class KafkaConsumer: Sendable {
             messages.removeAll { !owned.contains($0.topicPartition) }
         }
         return messages
+    }
+
+    private static func hasKey(_ m: rd_kafka_message_t, _ key: [UInt8]) -> Bool {
+        guard m.key_len == key.count else { return false }
+        guard let k = m.key else { return key.isEmpty }
+        return key.withUnsafeBytes { memcmp(k, $0.baseAddress!, key.count) == 0 }
     }
 
     private static func convert(_ rkm: UnsafeMutablePointer<rd_kafka_message_t>, names: inout [Int: String]) -> KafkaMessage {

@@ -33,6 +33,23 @@ struct Arguments {
         return value
     }
 
+    /// Removes every `--name VALUE` / `--name=VALUE`; all values in order (for repeatable options).
+    mutating func options(_ name: String) throws -> [String] {
+        var values: [String] = []
+        var i = 0
+        while i < tokens.count {
+            if tokens[i] == name {
+                guard i + 1 < tokens.count else { throw UsageError("\(name) needs a value") }
+                values.append(tokens[i + 1])
+                tokens.removeSubrange(i...i + 1)
+            } else if tokens[i].hasPrefix(name + "=") {
+                values.append(String(tokens[i].dropFirst(name.count + 1)))
+                tokens.remove(at: i)
+            } else { i += 1 }
+        }
+        return values
+    }
+
     /// Everything left; an unknown `--option` is a usage error rather than a file name.
     mutating func positionals() throws -> [String] {
         if let bad = tokens.first(where: { $0.hasPrefix("-") && $0 != "-" }) { throw UsageError("unknown option \(bad)") }

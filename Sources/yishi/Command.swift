@@ -7,6 +7,8 @@ enum Exit {
     /// The command ran and found problems (invalid bundle, unknown id, …).
     static let problems: Int32 = 1
     static let usage: Int32 = 2
+    /// Broker or orchestrator unreachable, or no answer in time (operator commands).
+    static let unreachable: Int32 = 3
 }
 
 /// Settings every command can read: global options and their environment fallbacks.
@@ -56,6 +58,8 @@ struct CommandGroup {
     var name: String
     var summary: String
     var commands: [any Command.Type]
+    /// Run when the group is given without a command (`yishi lag`, `yishi cases`).
+    var defaultCommand: (any Command.Type)? = nil
 
     var help: String {
         let width = commands.map { $0.name.count }.max() ?? 0

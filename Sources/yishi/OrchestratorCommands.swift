@@ -45,7 +45,7 @@ enum ClockOptions {
                                  Give every process, and a restarted one, the same clock values.
         """
 
-    static func read(_ args: inout Arguments, _ environment: Environment) throws -> HubClock {
+    static func read(_ args: inout Arguments, _ environment: Environment? = nil) throws -> HubClock {
         let env = ProcessInfo.processInfo.environment
         guard let startText = try args.option("--clock-start") ?? env["YISHI_CLOCK_START"] else {
             if try args.option("--clock-speed") != nil { throw UsageError("--clock-speed needs --clock-start") }
@@ -61,7 +61,8 @@ enum ClockOptions {
         }
         var calendar: BusinessCalendar?
         if let name = try args.option("--clock-working-hours") ?? env["YISHI_CLOCK_WORKING_HOURS"] {
-            calendar = try BusinessCalendar.load(environment.calendarsDir.appendingPathComponent(name + ".json"))
+            let calendars = environment?.calendarsDir ?? URL(fileURLWithPath: env["YISHI_CALENDARS"] ?? "seeds/calendar")
+            calendar = try BusinessCalendar.load(calendars.appendingPathComponent(name + ".json"))
         }
         return HubClock(start: start, speed: speed, wallStart: wall, workingHours: calendar)
     }

@@ -1,8 +1,10 @@
 import Foundation
+import Operations
 
 // yishi: the operators' and integrators' command line. Each command group registers here;
 // later groups (sagas, cases, dlq, lag, orchestrator, demo) are added to this table.
-let groups: [CommandGroup] = [demoGroup, bundlesGroup, orchestratorGroup, adapterGroup, departmentGroup, frontdeskGroup]
+let groups: [CommandGroup] = [demoGroup, sagasGroup, casesGroup, dlqGroup, lagGroup, bundlesGroup,
+                              orchestratorGroup, adapterGroup, departmentGroup, frontdeskGroup]
 
 let groupWidth = (groups.map(\.name.count).max() ?? 0) + 2
 
@@ -29,16 +31,27 @@ let topHelp = """
         }
         if groupName == "help" { print(topHelp); return Exit.ok }
         guard let group = groups.first(where: { $0.name == groupName }) else { throw UsageError("unknown command group '\(groupName)'") }
-        guard let commandName = args.next() else {
-            print(group.help)
-            return help ? Exit.ok : Exit.usage
+        var commandName = args.tokens.first.flatMap { name in group.commands.contains { $0.name == name } ? name : nil }
+        if commandName != nil {
+            _ = args.next()
+        } else if let fallback = group.defaultCommand {
+            commandName = fallback.name  // `yishi lag`, `yishi cases --json`
+        } else {
+            guard let next = args.next() else {
+                print(group.help)
+                return help ? Exit.ok : Exit.usage
+            }
+            commandName = next
         }
-        guard let command = group.commands.first(where: { $0.name == commandName }) else {
-            throw UsageError("unknown command '\(groupName) \(commandName)'")
+        guard let commandName, let command = group.commands.first(where: { $0.name == commandName }) else {
+            throw UsageError("unknown command '\(groupName) \(commandName ?? "")'")
         }
         if help { print(command.help); return Exit.ok }
         let env = try Environment.read(&args)
         return try command.run(&args, env)
+    } catch let e as OperationsError {
+        printError("yishi: \(e)")
+        return e.exitCode
     } catch let e as UsageError {
         printError("yishi: \(e.message)\nRun 'yishi --help' for usage.")
         return Exit.usage

@@ -1,0 +1,150 @@
+import Foundation
+import Messaging
+import Synchronization
+import Orchestrator
+import SagaEngine
+import YishiKafka
+
+/// The read-only path when no orchestrator answers: `saga-state` (compacted; the last record per
+/// key wins, a tombstone deletes) and `saga-events` (the audit trail), read to their end.
+/// A saga's records all live on the partition its id hashes to, so one saga costs one partition.
+public struct Changelog: Sendable {
+    public let hub: Hub
+
+    public init(hub: Hub) { self.hub = hub }
+
+    /// The saga's latest state, reading only its partition of `saga-state`.
+    public func state(of sagaId: String) throws -> SagaState? {
+        let topic = hub.topic("saga-state")
+        let partition = try hub.partition(ofSaga: sagaId)
+        let records = try TopicReader(hub: hub).read(topic: topic, partitions: [partition], key: sagaId)
+        guard let last = records.last else { return nil }
+        guard let value = last.value else { return nil }  // tombstone
+        do { return try JSONDecoder().decode(SagaState.self, from: value) } catch {
+            throw OperationsError.badRecord("saga-state record of \(sagaId) at \(topic)[\(partition)]@\(last.offset) is not a SagaState: \(error)")
+        }
+    }
+
+    /// Every saga's latest state (all partitions).
+    public func allStates() throws -> [SagaState] {
+        let topic = hub.topic("saga-state")
+        let count = try hub.partitions("saga-state")
+        var latest: [Data: KafkaMessage] = [:]
+        for message in try TopicReader(hub: hub).read(topic: topic, partitions: Array(0..<count)) {
+            guard let key = message.key else { continue }
+            latest[key] = message
+        }
+        let decoder = JSONDecoder()
+        return try latest.values.compactMap { message in
+            guard let value = message.value else { return nil }
+            do { return try decoder.decode(SagaState.self, from: value) } catch {
+                throw OperationsError.badRecord("saga-state record at \(topic)[\(message.partition)]@\(message.offset) is not a SagaState: \(error)")
+            }
+        }
+    }
+
+    /// The saga's audit trail from `saga-events` (its partition only), in order.
+    public func audit(of sagaId: String) throws -> [AuditEvent] {
+        let topic = hub.topic("saga-events")
+        let partition = try hub.partition(ofSaga: sagaId, topic: "saga-events")
+        let records = try TopicReader(hub: hub).read(topic: topic, partitions: [partition], key: sagaId)
+        return Self.auditEvents(records)
+    }
+
+    /// Reads the audit trail on another thread while `body` runs (both are one partition's read).
+    public func audit<T>(of sagaId: String, while body: () throws -> T) throws -> (T, [AuditEvent]) {
+        let result = Mutex<Result<[AuditEvent], Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in
+            let outcome = Result { try self.audit(of: sagaId) }
+            result.withLock { $0 = outcome }
+            done.signal()
+        }
+        thread.start()
+        let value = Result { try body() }
+        done.wait()
+        return (try value.get(), try result.withLock { $0! }.get())
+    }
+
+    /// Audit events among `records` (the other `saga-events` types — case opened, finished — are skipped).
+    static func auditEvents(_ records: [KafkaMessage]) -> [AuditEvent] {
+        let decoder = JSONDecoder()
+        return records.compactMap { message in
+            guard let type = message.headers.string(Envelope.Header.type), type.hasPrefix(MessageType.sagaAuditPrefix),
+                  type != MessageType.manualCaseOpened, type != MessageType.sagaFinished, let value = message.value else { return nil }
+            return try? decoder.decode(AuditEvent.self, from: value)
+        }
+    }
+}
+
+/// Reading sagas: live from the orchestrator, or from the changelog when none answers.
+public struct SagaSource {
+    public enum Mode: String, Sendable, CaseIterable {
+        /// The orchestrator; if it does not answer, the changelog (and say so).
+        case auto
+        case live
+        case changelog
+    }
+
+    public let hub: Hub
+    public let mode: Mode
+    /// Where the last answer came from (`live` or `changelog`).
+    public private(set) var answeredBy: Mode = .auto
+    /// Said to the operator when the live path failed and the changelog answered instead.
+    public private(set) var notes: [String] = []
+
+    public init(hub: Hub, mode: Mode) { self.hub = hub; self.mode = mode }
+
+    public mutating func state(of sagaId: String) throws -> SagaState {
+        if mode != .changelog {
+            let request = OpsRequest(requestId: OpsClient(hub: hub).newRequestId(), by: hub.operatorName, action: .get, sagaId: sagaId)
+            do {
+                let reply = try OpsClient(hub: hub).send(request)
+                answeredBy = .live
+                guard reply.ok, let state = reply.sagas?.first else {
+                    throw OperationsError.notFound("no saga \(sagaId): \(reply.error ?? "the orchestrator returned none")")
+                }
+                return state
+            } catch let error as OperationsError {
+                guard mode == .auto, case .unreachable(let why) = error else { throw error }
+                notes.append("live: \(why); answered from the changelog (\(hub.topic("saga-state")))")
+            }
+        }
+        answeredBy = .changelog
+        guard let state = try Changelog(hub: hub).state(of: sagaId) else {
+            throw OperationsError.notFound("no saga \(sagaId) in \(hub.topic("saga-state"))[\(try hub.partition(ofSaga: sagaId))]")
+        }
+        return state
+    }
+
+    /// Matching sagas over all partitions in (submittedAt, sagaId) order, at most `filter.limit`,
+    /// and the cursor for the next page when there is one.
+    public mutating func list(_ filter: SagaFilter, library: BundleLibrary) throws -> (sagas: [SagaState], next: SagaCursor?) {
+        if mode != .changelog {
+            let client = OpsClient(hub: hub)
+            do {
+                let replies = try client.broadcast(OpsRequest(requestId: client.newRequestId(), by: hub.operatorName, action: .list, filter: filter))
+                answeredBy = .live
+                if let bad = replies.first(where: { !$0.ok }) {
+                    throw OperationsError.refused("partition \(bad.partition): \(bad.error ?? "refused")")
+                }
+                return Self.page(replies.flatMap { $0.sagas ?? [] }, more: replies.contains { $0.more == true }, limit: filter.effectiveLimit)
+            } catch let error as OperationsError {
+                guard mode == .auto, case .unreachable(let why) = error else { throw error }
+                notes.append("live: \(why); answered from the changelog (\(hub.topic("saga-state")))")
+            }
+        }
+        answeredBy = .changelog
+        let selected = filter.select(try Changelog(hub: hub).allStates()) { library.bundle($0.bundleId, version: $0.bundleVersion) }
+        return Self.page(selected.sagas, more: selected.more, limit: filter.effectiveLimit)
+    }
+
+    /// Merges per-partition pages: each partition gave its first `limit` after the cursor, so the
+    /// first `limit` of the merge are exactly the global first `limit`.
+    static func page(_ sagas: [SagaState], more: Bool, limit: Int) -> (sagas: [SagaState], next: SagaCursor?) {
+        let sorted = sagas.sorted(by: SagaCursor.order)
+        let page = Array(sorted.prefix(limit))
+        let hasMore = more || sorted.count > limit
+        return (page, hasMore ? page.last.map(SagaCursor.init(after:)) : nil)
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import Messaging
+import SagaEngine
+import YishiKafka
+
+/// `dlq list|show|replay`: dead letters read from `<prefix>dlq`, personal data masked unless
+/// revealed, and replayed (original key, value and headers) to the topic they came from.
+public struct DeadLetters {
+    public let hub: Hub
+
+    public init(hub: Hub) { self.hub = hub }
+
+    /// A dead letter as operators see it. `id` is `<dlq partition>:<dlq offset>`.
+    public struct Entry: Encodable {
+        public var id: String
+        public var partition: Int32
+        public var offset: Int64
+        public var originalTopic: String
+        public var originalPartition: Int32
+        public var originalOffset: Int64
+        public var errorClass: String
+        public var errorMessage: String
+        public var errorPath: String?
+        public var consumerGroup: String
+        public var failedAt: String
+        public var key: String?
+        /// `show` only: original headers and payload.
+        public var headers: [String: String]?
+        public var payload: JSONValue?
+        public var payloadText: String?
+        /// Set when the record could not be read as a dead letter.
+        public var problem: String?
+
+        init(id: String, partition: Int32, offset: Int64) {
+            self.id = id; self.partition = partition; self.offset = offset
+            originalTopic = "?"; originalPartition = -1; originalOffset = -1; errorClass = "?"; errorMessage = ""
+            consumerGroup = "?"; failedAt = "?"
+        }
+
+        var origin: String { "\(originalTopic)[\(originalPartition)]@\(originalOffset)" }
+    }
+
+    /// Every record on the DLQ (all partitions), oldest first per partition.
+    public func read() throws -> [KafkaMessage] {
+        let count = try hub.partitions("dlq")
+        return try TopicReader(hub: hub).read(topic: hub.topic("dlq"), partitions: Array(0..<count))
+            .sorted { ($0.partition, $0.offset) < ($1.partition, $1.offset) }
+    }
+
+    public static func entry(_ message: KafkaMessage, detail: Bool, revealPII: Bool) -> Entry {
+        func mask(_ text: String) -> String { revealPII ? text : PersonalData.maskText(text) }
+        var e = Entry(id: "\(message.partition):\(message.offset)", partition: message.partition, offset: message.offset)
+        e.key = message.keyString.map(mask)
+        do {
+            let letter = try DeadLetter(message)
+            e.originalTopic = letter.originalTopic
+            e.originalPartition = letter.originalPartition
+            e.originalOffset = letter.originalOffset
+            e.errorClass = letter.errorClass
+            e.errorMessage = mask(letter.errorMessage)
+            e.errorPath = letter.errorPath
+            e.consumerGroup = letter.consumerGroup
+            e.failedAt = RFC3339.format(letter.failedAt)
+            if detail {
+                e.headers = Dictionary(letter.headers.map { ($0.name, mask($0.value.map { String(decoding: $0, as: UTF8.self) } ?? "")) }) { _, b in b }
+                if let value = letter.value {
+                    if let json = try? JSONValue.parse(value) { e.payload = revealPII ? json : PersonalData.mask(json) }
+                    else { e.payloadText = mask(String(decoding: value, as: UTF8.self)) }
+                }
+            }
+        } catch {
+            e.problem = "\(error)"
+        }
+        return e
+    }
+
+    /// `id` as `P:OFFSET` (or a bare offset when the DLQ has one partition).
+    public func find(_ id: String, in messages: [KafkaMessage]) throws -> KafkaMessage {
+        let parts = id.split(separator: ":")
+        let wanted: (Int32, Int64)?
+        if parts.count == 2, let p = Int32(parts[0]), let o = Int64(parts[1]) { wanted = (p, o) }
+        else if parts.count == 1, let o = Int64(parts[0]), try hub.partitions("dlq") == 1 { wanted = (0, o) }
+        else { wanted = nil }
+        guard let (p, o) = wanted else { throw OperationsError.notFound("'\(id)' is not a dead-letter id (want PARTITION:OFFSET, as `yishi dlq list` shows)") }
+        guard let m = messages.first(where: { $0.partition == p && $0.offset == o }) else {
+            throw OperationsError.notFound("no dead letter at \(hub.topic("dlq"))[\(p)]@\(o)")
+        }
+        return m
+    }
+
+    /// Sends each dead letter's original record back to its origin topic (same key, value and
+    /// headers, marked `yishi.dlq.replayed` and `yishi.dlq.replayed.by`) and waits for the broker.
+    public func replay(_ messages: [KafkaMessage]) throws -> [String] {
+        let producer = try KafkaProducer(config: hub.kafka())
+        var done: [String] = []
+        for message in messages {
+            let letter: DeadLetter
+            do { letter = try DeadLetter(message) } catch {
+                throw OperationsError.badRecord("cannot replay \(hub.topic("dlq"))[\(message.partition)]@\(message.offset): \(error)")
+            }
+            var record = letter.replayRecord(from: TopicPartitionOffset(message.topic, message.partition, message.offset))
+            record.headers.append(KafkaHeader(DeadLetter.Header.replayedBy, hub.operatorName))
+            try producer.enqueue(record)
+            done.append("\(message.topic)[\(message.partition)]@\(message.offset)")
+        }
+        try producer.flush(timeout: hub.timeout)
+        let counts = producer.deliveryCounts
+        guard counts.failed == 0, counts.delivered == messages.count else {
+            throw OperationsError.unreachable("only \(counts.delivered) of \(messages.count) replays were acknowledged by the broker")
+        }
+        return done
+    }
+}
+
+extension Render {
+    public static func deadLetters(_ entries: [DeadLetters.Entry], style: Style) -> String {
+        var table = Table(["ID", "ORIGIN", "CLASS", "FAILED AT", "KEY", "MESSAGE"])
+        for e in entries {
+            table.add([Cell(e.id), Cell(e.problem == nil ? e.origin : "?"), Cell(e.errorClass, .red), Cell(e.failedAt), Cell(e.key ?? "-"),
+                       Cell(e.problem ?? String(e.errorMessage.prefix(100)))])
+        }
+        return table.render(style) + "\n\(entries.count) dead letter(s); `yishi dlq show ID` for one, `yishi dlq replay ID…` to send back"
+    }
+
+    public static func deadLetter(_ e: DeadLetters.Entry, style: Style) -> String {
+        var out = [style.paint("Dead letter \(e.id)", .bold) + " on the DLQ"]
+        if let problem = e.problem { out.append("unreadable: \(problem)"); return out.joined(separator: "\n") }
+        out.append("origin     \(e.origin), consumer group \(e.consumerGroup)")
+        out.append("failed at  \(e.failedAt)")
+        out.append("class      " + style.paint(e.errorClass, .red) + (e.errorPath.map { " at \($0)" } ?? ""))
+        out.append("message    \(e.errorMessage)")
+        out.append("key        \(e.key ?? "-")")
+        out.append("headers")
+        for (name, value) in (e.headers ?? [:]).sorted(by: { $0.key < $1.key }) { out.append("  \(name): \(value)") }
+        out.append("payload")
+        if let payload = e.payload { out.append(payload.text(pretty: true)) } else { out.append(e.payloadText ?? "(none)") }
+        return out.joined(separator: "\n")
+    }
+}
