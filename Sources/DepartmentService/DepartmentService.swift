@@ -106,9 +106,7 @@ public final class DepartmentService: @unchecked Sendable {
                 for message in messages { receive(message, deadLetters: &deadLetters) }
                 for record in deadLetters { try producer.enqueue(record) }
                 try checkpoint()
-                var next: [TopicPartition: Int64] = [:]
-                for m in messages { next[m.topicPartition] = max(next[m.topicPartition] ?? 0, m.offset + 1) }
-                try consumer.commit(next.map { TopicPartitionOffset($0.key.topic, $0.key.partition, $0.value) })
+                try consumer.commit(KafkaMessage.offsets(after: messages))
                 ledgerCopy.withLock { $0 = endpoint.ledger }
             }
             try sendDueReplies(producer)

@@ -195,7 +195,7 @@ struct DemoRun: Command {
 
         let admin = try KafkaAdmin(config: connection.clientConfig(clientId: "yishi-demo-admin"))
         try admin.ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
-        var services: [BackgroundRunner] = []
+        var services: [BackgroundService] = []
         var config = OrchestratorConfig(bootstrap: kafka.bootstrap, instanceId: "demo", repository: repository)
         config.topicPrefix = connection.prefix
         config.partitions = connection.partitions
@@ -205,17 +205,17 @@ struct DemoRun: Command {
         config.cataloguesDirectory = env.cataloguesDir
         config.calendarsDirectory = env.calendarsDir
         let orchestrator = try OrchestratorService(config: config, log: JSONLog(component: "orchestrator", minimum: quiet))
-        services.append(BackgroundRunner("orchestrator", run: orchestrator.run, stop: orchestrator.stop))
+        services.append(BackgroundService("orchestrator", run: orchestrator.run, stop: orchestrator.stop))
         let reference = try ReferenceData.load(from: repository.appendingPathComponent("seeds/departments"))
         for agency in Agency.allCases {
             let adapter = try AdapterService(agency: agency.rawValue, connection: connection, instanceId: "demo", repository: repository,
                                              log: JSONLog(component: "adapter." + agency.rawValue, minimum: quiet))
-            services.append(BackgroundRunner("adapter." + agency.rawValue, run: adapter.run, stop: adapter.stop))
+            services.append(BackgroundService("adapter." + agency.rawValue, run: adapter.run, stop: adapter.stop))
             let department = try DepartmentService(agency: agency, connection: connection, instanceId: "demo",
                                                    endpoint: makeDepartment(agency, reference: reference, preset: preset, seed: 2026),
                                                    calendar: calendar, stateFile: nil,
                                                    log: JSONLog(component: "dept." + agency.rawValue, minimum: quiet))
-            services.append(BackgroundRunner("dept." + agency.rawValue, run: department.run, stop: department.stop))
+            services.append(BackgroundService("dept." + agency.rawValue, run: department.run, stop: department.stop))
         }
         let desk = try FrontDesk(connection: connection, desk: "demo", calendar: calendar, supplementDelayMinutes: options.supplementMinutes,
                                  log: JSONLog(component: "frontdesk", minimum: quiet))
@@ -230,30 +230,3 @@ struct DemoRun: Command {
 
 /// Unbuffered, so progress shows when standard output is a pipe.
 func printLine(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
-
-/// A blocking service loop on its own thread (never Swift's cooperative pool).
-final class BackgroundRunner: Sendable {
-    let name: String
-    private let stopService: @Sendable () -> Void
-    private let done = DispatchSemaphore(value: 0)
-    private let failed = Failure()
-    final class Failure: Sendable { let text = Mutex<String?>(nil) }
-
-    init(_ name: String, run: @escaping @Sendable () throws -> Void, stop: @escaping @Sendable () -> Void) {
-        self.name = name
-        stopService = stop
-        let thread = Thread { [done, failed] in
-            do { try run() } catch { failed.text.withLock { $0 = "\(error)" } }
-            done.signal()
-        }
-        thread.name = "yishi." + name
-        thread.start()
-    }
-
-    var failure: String? { failed.text.withLock { $0 } }
-
-    func stop() {
-        stopService()
-        done.wait()
-    }
-}
