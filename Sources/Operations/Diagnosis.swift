@@ -72,8 +72,7 @@ public struct Diagnosis: Encodable {
             return entry
         }
         timers = state.armedTimers(bundle: bundle).map { timer in
-            let left = t.now < timer.due ? calendar.workingTime(from: t.now, to: timer.due) : -calendar.workingTime(from: timer.due, to: t.now)
-            return PendingTimer(id: timer.id, due: timer.due, inWorking: WorkingTime(ms: left))
+            PendingTimer(id: timer.id, due: timer.due, inWorking: .until(timer.due, from: t.now, on: calendar))
         }.sorted { ($0.due, $0.id) < ($1.due, $1.id) }
         actions = Self.actions(t, state: state)
         headline = Self.headline(t, blocking: blocking)

@@ -133,6 +133,7 @@ public struct TopicReader: Sendable {
         consumer.onPartitionEnd { end in ended.withLock { _ = $0.insert(end.partition) } }
         try consumer.assign(partitions.map { TopicPartitionOffset(topic, $0, start[$0]!) })
         var kept: [KafkaMessage] = []
+        let keyBytes = key.map { Array($0.utf8) }
         let deadline = ContinuousClock.now + hub.timeout
         while ended.withLock({ $0.count }) < partitions.count {
             guard ContinuousClock.now < deadline else {
@@ -140,7 +141,9 @@ public struct TopicReader: Sendable {
                 throw OperationsError.unreachable("reading \(topic) partitions \(missing) did not reach their end within \(hub.timeout)")
             }
             // A short wait: the batch call waits for a full batch or its timeout, whichever first.
-            for message in try consumer.poll(maxMessages: 5000, timeout: .milliseconds(5), key: key.map { Array($0.utf8) }) where keep(message) {
+            let batch = try keyBytes.map { try consumer.poll(key: $0, maxMessages: 5000, timeout: .milliseconds(5)) }
+                ?? consumer.poll(maxMessages: 5000, timeout: .milliseconds(5))
+            for message in batch where keep(message) {
                 kept.append(message)
             }
         }

@@ -57,10 +57,7 @@ public struct SagaSummary: Encodable {
         slaBreached = s.slaBreached
         submittedAt = s.submittedAt
         deadline = s.deadline
-        if let calendar, !s.status.isFinal {
-            slaLeft = now < s.deadline ? WorkingTime(ms: calendar.workingTime(from: now, to: s.deadline))
-                : WorkingTime(ms: -calendar.workingTime(from: s.deadline, to: now))
-        }
+        if let calendar, !s.status.isFinal { slaLeft = .until(s.deadline, from: now, on: calendar) }
         blockedAt = bundle.map { b in s.blockingSteps.map { "\(b.steps[$0].id) (\(s.steps[$0].status.rawValue))" } } ?? []
         openCases = s.manualCases.count
         region = bundle.flatMap { s.region(bundle: $0) }

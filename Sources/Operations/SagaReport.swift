@@ -18,6 +18,11 @@ public struct WorkingTime: Encodable, Equatable, Sendable, CustomStringConvertib
         var c = encoder.singleValueContainer()
         try c.encode((hours * 100).rounded() / 100)
     }
+
+    /// Working time from `now` until `due`; negative once `due` has passed.
+    public static func until(_ due: Instant, from now: Instant, on calendar: BusinessCalendar) -> WorkingTime {
+        WorkingTime(ms: now < due ? calendar.workingTime(from: now, to: due) : -calendar.workingTime(from: due, to: now))
+    }
 }
 
 /// Everything `sagas show` says about one saga: its steps with every attempt, durations in
@@ -106,8 +111,7 @@ public struct SagaTimeline: Encodable {
         deadline = state.deadline
         slaAtRisk = state.slaAtRisk
         slaBreached = state.slaBreached
-        slaLeft = now < state.deadline ? WorkingTime(ms: calendar.workingTime(from: now, to: state.deadline))
-            : WorkingTime(ms: -calendar.workingTime(from: state.deadline, to: now))
+        slaLeft = .until(state.deadline, from: now, on: calendar)
         let end = state.status.isFinal ? (audit.last(where: { $0.kind == .sagaFinished })?.at ?? now) : now
         elapsed = WorkingTime(ms: calendar.workingTime(from: state.submittedAt, to: end))
         self.now = now

@@ -92,9 +92,7 @@ public final class KafkaConsumer: Sendable {
     /// Waits up to `timeout` for messages; returns at most `maxMessages`.
     /// Rebalance hooks run inside this call. Throws only when the consumer
     /// hit a fatal error; other errors go to `onClientError`.
-    /// With `key`, only records with exactly that key are returned; the others are skipped
-    /// before any copying (for scanning a partition for one key).
-    public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100), key: [UInt8]? = nil) throws(KafkaError) -> [KafkaMessage] {
+    public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100)) throws(KafkaError) -> [KafkaMessage] {
         var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxMessages)
         context.rebalanced.store(false, ordering: .relaxed)
         let count = rd_kafka_consume_batch_queue(queue.pointer, timeout.milliseconds, &buffer, maxMessages)
@@ -122,7 +120,6 @@ public final class KafkaConsumer: Sendable {
                     if m.err == RD_KAFKA_RESP_ERR__FATAL { firstError = firstError ?? error } else { context.clientError(error) }
                     continue
                 }
-                if let key, !Self.hasKey(m, key) { continue }
                 messages.append(Self.convert(rkm, names: &names))
             }
         }
@@ -139,10 +136,32 @@ public final class KafkaConsumer: Sendable {
         return messages
     }
 
-    private static func hasKey(_ m: rd_kafka_message_t, _ key: [UInt8]) -> Bool {
-        guard m.key_len == key.count else { return false }
-        guard let k = m.key else { return key.isEmpty }
-        return key.withUnsafeBytes { memcmp(k, $0.baseAddress!, key.count) == 0 }
+    /// Batch poll for readers of assigned partitions: `accept` sees each record before it is
+    /// copied; errors and end-of-partition reports are handled as in `poll`.
+    func pollRaw(maxMessages: Int, timeout: Duration, accept: (rd_kafka_message_t) -> Bool) throws(KafkaError) -> [KafkaMessage] {
+        var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxMessages)
+        let count = rd_kafka_consume_batch_queue(queue.pointer, timeout.milliseconds, &buffer, maxMessages)
+        guard count > 0 else {
+            if count < 0 { throw KafkaError(code: rd_kafka_last_error(), operation: "poll") }
+            return []
+        }
+        var messages: [KafkaMessage] = []
+        var names = context.topicNames.withLock { $0 }
+        for i in 0..<count {
+            guard let rkm = buffer[i] else { continue }
+            defer { rd_kafka_message_destroy(rkm) }
+            let m = rkm.pointee
+            if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                context.endHandler.withLock { $0 }?(TopicPartitionOffset(String(cString: rd_kafka_topic_name(m.rkt)), m.partition, m.offset))
+            } else if m.err == RD_KAFKA_RESP_ERR__FATAL {
+                throw handle.fatalError(operation: "consume") ?? KafkaError(code: m.err, operation: "consume", message: m.err2string(rkm))
+            } else if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                context.clientError(KafkaError(code: m.err, operation: "consume", message: m.err2string(rkm)))
+            } else if accept(m) {
+                messages.append(Self.convert(rkm, names: &names))
+            }
+        }
+        return messages
     }
 
     private static func convert(_ rkm: UnsafeMutablePointer<rd_kafka_message_t>, names: inout [Int: String]) -> KafkaMessage {

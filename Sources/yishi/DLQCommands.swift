@@ -53,7 +53,7 @@ enum ListDeadLetters: Command {
         let entries = try letters.read().map { DeadLetters.entry($0, detail: false, revealPII: options.revealPII) }
             .filter { filter.matches($0, prefix: options.hub.prefix) }
         try options.recordReveal(sagaIds: [])
-        if options.json { try printJSONValue(entries, revealPII: options.revealPII) } else { print(Render.deadLetters(entries, style: options.style)) }
+        try options.emit(entries) { Render.deadLetters(entries, style: options.style) }
         return Exit.ok
     }
 }
@@ -77,7 +77,7 @@ enum ShowDeadLetter: Command {
         let message = try letters.find(rest[0], in: letters.read())
         try options.recordReveal(sagaIds: message.keyString.map { [$0] } ?? [])
         let entry = DeadLetters.entry(message, detail: true, revealPII: options.revealPII)
-        if options.json { try printJSONValue(entry, revealPII: options.revealPII) } else { print(Render.deadLetter(entry, style: options.style)) }
+        try options.emit(entry) { Render.deadLetter(entry, style: options.style) }
         return entry.problem == nil ? Exit.ok : Exit.problems
     }
 }

@@ -65,6 +65,11 @@ struct OperatorOptions {
         try AccessLog(hub: hub).record(.revealPII, command: commandLine, sagaIds: sagaIds)
     }
 
+    /// `value` as JSON with --json, else the table `text` renders.
+    func emit<T: Encodable>(_ value: T, text: () -> String) throws {
+        if json { try printJSONValue(value, revealPII: revealPII) } else { print(text()) }
+    }
+
     func notes(_ source: SagaSource) {
         for note in source.notes { printError("note: \(note)") }
     }

@@ -58,6 +58,16 @@ struct LoadedSaga {
     var audit: [AuditEvent]
     var source: SagaSource
 
+    /// `SAGA_ID [options]`: the saga, read after the access record when personal data is revealed.
+    static func load(_ args: inout Arguments, _ env: Environment) throws -> (OperatorOptions, LoadedSaga) {
+        let options = try OperatorOptions.read(&args)
+        let rest = try args.positionals()
+        guard rest.count == 1 else { throw UsageError("expected exactly one SAGA_ID") }
+        let saga = try load(rest[0], options, env)
+        try options.recordReveal(sagaIds: [rest[0]])
+        return (options, saga)
+    }
+
     static func load(_ id: String, _ options: OperatorOptions, _ env: Environment) throws -> LoadedSaga {
         var source = SagaSource(hub: options.hub, mode: options.source)
         let (state, audit) = try Changelog(hub: options.hub).audit(of: id) { try source.state(of: id) }
@@ -91,13 +101,9 @@ enum ShowSaga: Command {
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
-        let options = try OperatorOptions.read(&args)
-        let rest = try args.positionals()
-        guard rest.count == 1 else { throw UsageError("expected exactly one SAGA_ID") }
-        let saga = try LoadedSaga.load(rest[0], options, env)
-        try options.recordReveal(sagaIds: [rest[0]])
+        let (options, saga) = try LoadedSaga.load(&args, env)
         let timeline = saga.timeline(options)
-        if options.json { try printJSONValue(timeline, revealPII: options.revealPII) } else { print(Render.timeline(timeline, style: options.style)) }
+        try options.emit(timeline) { Render.timeline(timeline, style: options.style) }
         return Exit.ok
     }
 }
@@ -118,12 +124,8 @@ enum DiagnoseSaga: Command {
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
-        let options = try OperatorOptions.read(&args)
-        let rest = try args.positionals()
-        guard rest.count == 1 else { throw UsageError("expected exactly one SAGA_ID") }
-        let saga = try LoadedSaga.load(rest[0], options, env)
-        try options.recordReveal(sagaIds: [rest[0]])
-        let partition = try options.hub.partition(ofSaga: rest[0])
+        let (options, saga) = try LoadedSaga.load(&args, env)
+        let partition = try options.hub.partition(ofSaga: saga.state.sagaId)
         let probe = LagProbe(hub: options.hub)
         let diagnosis = Diagnosis(timeline: saga.timeline(options), state: saga.state, bundle: saga.bundle, calendar: saga.calendar,
                                   partition: partition, prefix: options.hub.prefix) { agency in
@@ -136,7 +138,7 @@ enum DiagnoseSaga: Command {
                 return (group, nil, "\(error)")
             }
         }
-        if options.json { try printJSONValue(diagnosis, revealPII: options.revealPII) } else { print(Render.diagnosis(diagnosis, style: options.style)) }
+        try options.emit(diagnosis) { Render.diagnosis(diagnosis, style: options.style) }
         return Exit.ok
     }
 }
@@ -169,7 +171,7 @@ enum ListCases: Command {
         let withCases = sagas.filter { !$0.manualCases.isEmpty }
         try options.recordReveal(sagaIds: withCases.map(\.sagaId))
         let rows = Render.caseRows(withCases, library: library, now: options.now, revealPII: options.revealPII)
-        if options.json { try printJSONValue(rows, revealPII: options.revealPII) } else { print(Render.cases(rows, style: options.style)) }
+        try options.emit(rows) { Render.cases(rows, style: options.style) }
         return Exit.ok
     }
 }
@@ -247,7 +249,7 @@ enum SagaAction {
             replies = try client.broadcast(request)
         }
         let outcome = Render.ActionOutcome(action: describe(spec.action, step: step), dryRun: dryRun, replies: replies)
-        if options.json { try printJSONValue(outcome, revealPII: options.revealPII) } else { print(Render.actionOutcome(outcome, style: options.style)) }
+        try options.emit(outcome) { Render.actionOutcome(outcome, style: options.style) }
         if let error = replies.first(where: { !$0.ok && ($0.refused ?? []).isEmpty })?.error { printError("refused: \(error)") }
         return outcome.refused.isEmpty && replies.allSatisfy({ $0.ok }) ? Exit.ok : Exit.problems
     }

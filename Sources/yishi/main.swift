@@ -18,6 +18,9 @@ let topHelp = """
 
     Run 'yishi <group> --help' for its commands.
 
+    Exit codes: 0 ok; 1 not found, refused or problems found; 2 usage; 3 broker or
+    orchestrator unreachable (or no answer in time). Operator commands: docs/cli.md.
+
     \(Environment.globalOptionsHelp)
     """
 

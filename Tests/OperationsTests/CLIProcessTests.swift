@@ -61,6 +61,7 @@ struct CLIProcessTests {
     @Test("list, show, diagnose, cases, dlq, lag answer; an operator retry completes the saga; no personal data leaks",
           .timeLimit(.minutes(4)))
     func operatorSession() async throws {
+        try await BrokerQuiet.afterKafkaLayerSuites()
         let fx = try OpsFixture(speed: 60)
         let cli = CLI(fx: fx)
         guard FileManager.default.isExecutableFile(atPath: cli.binary.path) else {
@@ -85,7 +86,7 @@ struct CLIProcessTests {
 
         // Both sagas reach the 办不成事 queue.
         var cases = CLI.Result(status: -1, out: "", err: "")
-        try await eventually(timeout: .seconds(90), "both sagas in `yishi cases`") {
+        try await poll(every: .seconds(1), timeout: .seconds(90), "both sagas in `yishi cases`") {
             cases = try cli.run(["cases", "--json"])
             return cases.status == 0 && ids.allSatisfy { cases.out.contains($0) }
         }
@@ -115,7 +116,7 @@ struct CLIProcessTests {
         // The operator retries the failed step of the first saga; it completes.
         let retry = try cli.run(["sagas", "retry", ids[0], "--step", "social-security", "--set", "employees={\"expectedCount\":6}"])
         #expect(retry.status == 0 && retry.out.contains("applied to 1 saga"), "\(retry)")
-        try await eventually(timeout: .seconds(60), "\(ids[0]) completed") {
+        try await poll(every: .seconds(1), timeout: .seconds(60), "\(ids[0]) completed") {
             (try? JSONValue.parse(cli.run(["sagas", "show", ids[0], "--json"]).out))?["status"] == "completed"
         }
         // The second one in bulk: dry run first, then for real.
@@ -123,7 +124,7 @@ struct CLIProcessTests {
         #expect(dry.status == 0 && dry.out.contains("would apply to 1 saga") && dry.out.contains(ids[1]), "\(dry)")
         let bulk = try cli.run(["sagas", "retry", "--filter", "status=manual", "--step", "social-security", "--json"])
         #expect(try JSONValue.parse(bulk.out)["affected"] == .array([.string(ids[1])]), "\(bulk)")
-        try await eventually(timeout: .seconds(60), "\(ids[1]) completed") {
+        try await poll(every: .seconds(1), timeout: .seconds(60), "\(ids[1]) completed") {
             (try? JSONValue.parse(cli.run(["sagas", "show", ids[1], "--json"]).out))?["status"] == "completed"
         }
         let trail = try Changelog(hub: fx.hub).audit(of: ids[0])
