@@ -44,9 +44,9 @@ done
 for t in applications ops saga-state licences; do acl orchestrator Read "$t"; done
 # The orchestrator's consumer groups (main, restore, licences) and transactional ids share its group name.
 "$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --add --allow-principal User:orchestrator --operation All \
-  --group yishi-orchestrator --resource-pattern-type prefixed
+  --group "${PREFIX}orchestrator" --resource-pattern-type prefixed
 "$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --add --allow-principal User:orchestrator --operation Write \
-  --operation Describe --transactional-id yishi-orchestrator --resource-pattern-type prefixed
+  --operation Describe --transactional-id "${PREFIX}orchestrator" --resource-pattern-type prefixed
 acl operator Write ops
 for t in ops-replies saga-events saga-state dlq; do acl operator Read "$t"; done
 echo "provisioned topics and ACLs with prefix '$PREFIX' ($PARTITIONS partitions, replication $RF)"

@@ -45,18 +45,18 @@ public final class Hub: Sendable {
     public let operatorName: String
     /// How long to wait for the broker and for the orchestrator's replies.
     public let timeout: Duration
-    /// The orchestrator's consumer group (for `lag`).
+    /// The orchestrator's consumer group (for `lag`): `<prefix>orchestrator` unless told.
     public let orchestratorGroup: String
     let extra: [String: String]
     private let partitionCounts = Mutex<[String: Int32]>([:])
 
     public init(bootstrap: String, prefix: String = "yishi.", operatorName: String, timeout: Duration = .seconds(10),
-                orchestratorGroup: String = "yishi-orchestrator", kafka extra: [String: String] = [:]) {
+                orchestratorGroup: String? = nil, kafka extra: [String: String] = [:]) {
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.operatorName = operatorName
         self.timeout = timeout
-        self.orchestratorGroup = orchestratorGroup
+        self.orchestratorGroup = orchestratorGroup ?? prefix + "orchestrator"
         self.extra = extra
     }
 

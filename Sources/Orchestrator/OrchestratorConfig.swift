@@ -14,7 +14,13 @@ public struct OrchestratorConfig: Sendable {
     /// Stable across restarts: the transactional id is `<groupId>-<instanceId>`, so a
     /// restarted instance fences its own zombie.
     public var instanceId: String
-    public var groupId = "yishi-orchestrator"
+    /// Consumer group, also the stem of the transactional ids: `<prefix>orchestrator` unless
+    /// set, so that two hubs on one cluster (a demo beside production) never share a group.
+    public var groupId: String {
+        get { groupOverride ?? topicPrefix + "orchestrator" }
+        set { groupOverride = newValue }
+    }
+    private var groupOverride: String?
     public var agencies = HubTopics.defaultAgencies
     public var bundlesDirectory: URL
     public var cataloguesDirectory: URL

@@ -22,7 +22,7 @@ struct OperatorOptions {
           --as NAME              operator identity for the audit trail (env YISHI_OPERATOR, default the user name)
           --timeout SECONDS      wait this long for the broker and the orchestrator (env YISHI_TIMEOUT, default 10)
           --source MODE          auto (orchestrator, else the changelog), live, or changelog (default auto; queries only)
-          --orchestrator-group G the orchestrator's consumer group (env YISHI_ORCHESTRATOR_GROUP, default yishi-orchestrator)
+          --orchestrator-group G the orchestrator's consumer group (env YISHI_ORCHESTRATOR_GROUP, default <prefix>orchestrator)
           --json                 JSON for scripts instead of tables
           --reveal-pii           show ID numbers, phones and names unmasked; recorded on <prefix>ops-audit first
           --no-color             no colour even on a terminal (colour is only ever used on a terminal; NO_COLOR too)
@@ -45,7 +45,7 @@ struct OperatorOptions {
         guard let seconds = Double(timeoutText), seconds > 0 else { throw UsageError("--timeout must be a positive number of seconds, not '\(timeoutText)'") }
         let sourceText = try args.option("--source") ?? "auto"
         guard let source = SagaSource.Mode(rawValue: sourceText) else { throw UsageError("--source must be auto, live or changelog, not '\(sourceText)'") }
-        let group = try args.option("--orchestrator-group") ?? env["YISHI_ORCHESTRATOR_GROUP"] ?? "yishi-orchestrator"
+        let group = try args.option("--orchestrator-group") ?? env["YISHI_ORCHESTRATOR_GROUP"]
         let json = args.flag("--json")
         let reveal = args.flag("--reveal-pii")
         let noColour = args.flag("--no-color", "--no-colour")

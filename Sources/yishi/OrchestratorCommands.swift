@@ -82,7 +82,7 @@ struct OrchestratorRun: Command {
         \(KafkaOptions.help)
           --instance ID          stable instance id; the transactional id derives from it
                                  (env YISHI_INSTANCE, default orchestrator-1)
-          --group G              consumer group (default yishi-orchestrator)
+          --group G              consumer group (default <prefix>orchestrator)
           --schemas DIR          message schemas (env YISHI_SCHEMAS, default schemas)
           --session-timeout-ms N how long a vanished instance keeps its partitions (default 10000)
         \(ClockOptions.help)
