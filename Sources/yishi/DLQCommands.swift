@@ -136,8 +136,9 @@ enum ShowLag: Command {
     static let help = """
         Usage: yishi lag [show] [--group G]... [options]
 
-        For the orchestrator group (on applications, ops, events.*) and each adapter group
-        <prefix>adapter.<agency> (on commands.<agency>): partitions with a committed offset and
+        For the orchestrator group (on applications, ops, events.*), each adapter group
+        <prefix>adapter.<agency> (on commands.<agency> and dept.<agency>.replies) and each department
+        gateway group <prefix>dept.<agency> (on dept.<agency>.requests): partitions with a committed offset and
         the lag (high watermark − committed, summed over partitions). --group G adds a group; its
         topics are the hub topics where it has committed offsets. --json has every partition.
         Note: on Tansu 0.6.0 high watermarks read low after batched writes, so lag can under-report.
