@@ -8,15 +8,38 @@ public struct Expectation: Sendable, Equatable {
     public var reason: String?
     /// JSON path into the form of the defect.
     public var field: String?
+    /// For a duplicate name: the earlier application that proposed the same name.
+    public var duplicateOf: String?
 
     /// `seeds/applications/manifest.json`'s `applications`.
     public static func load(manifest: URL) throws -> [String: Expectation] {
         let json = try JSONValue.parse(Data(contentsOf: manifest))
         var out: [String: Expectation] = [:]
         for (id, e) in json["applications"]?.objectValue ?? [:] {
-            out[id] = Expectation(expected: e["expected"]?.stringValue ?? "complete", reason: e["reason"]?.stringValue, field: e["field"]?.stringValue)
+            out[id] = Expectation(expected: e["expected"]?.stringValue ?? "complete", reason: e["reason"]?.stringValue,
+                                  field: e["field"]?.stringValue, duplicateOf: e["duplicateOf"]?.stringValue)
         }
         return out
+    }
+
+    /// Two applications proposing one name: the registry grants it to whichever request reaches it
+    /// first. The manifest expects submission order, but the hub orders messages per application
+    /// only (the saga id is the key), so after an outage the later one can win. Where that happened
+    /// the two expectations swap; the swapped pairs (winner, loser) are returned so that a report
+    /// can show them.
+    public static func settlingNameRaces(_ expectations: [String: Expectation], trails: [String: SagaTrail])
+        -> (expectations: [String: Expectation], reordered: [(winner: String, loser: String)]) {
+        var out = expectations
+        var reordered: [(String, String)] = []
+        for (later, e) in expectations.sorted(by: { $0.key < $1.key }) {
+            guard e.reason == "duplicate-name", let earlier = e.duplicateOf,
+                  trails[later]?.finished?.status == "completed",
+                  trails[earlier]?.rejection?.detail.hasPrefix("NAME_CONFLICT") == true else { continue }
+            out[earlier] = Expectation(expected: "rejected", reason: e.reason, field: e.field, duplicateOf: later)
+            out[later] = Expectation(expected: "complete")
+            reordered.append((later, earlier))
+        }
+        return (out, reordered)
     }
 }
 
@@ -43,6 +66,8 @@ public struct OutcomeReport: Sendable {
     /// Invalid applications not rejected with a named field (should be empty).
     public var invalidNotRejected: [String] = []
     public var manualCases: [(sagaId: String, step: String, detail: String)] = []
+    /// Name races the later application won (see `Expectation.settlingNameRaces`).
+    public var nameRacesReordered: [(winner: String, loser: String)] = []
     public var endToEndHours: [Double] = []
     public var stepHours: [String: [Double]] = [:]
     public var stepAgency: [String: String] = [:]
@@ -53,6 +78,8 @@ public struct OutcomeReport: Sendable {
 
     public init(trails: [String: SagaTrail], expectations: [String: Expectation], library: BundleLibrary, calendar: BusinessCalendar) {
         let dayMs = Double(calendar.workingMsPerDay)
+        let (expectations, reordered) = Expectation.settlingNameRaces(expectations, trails: trails)
+        nameRacesReordered = reordered
         for (id, trail) in trails.sorted(by: { $0.key < $1.key }) {
             total += 1
             let expected = expectations[id] ?? Expectation(expected: "complete")
@@ -145,6 +172,10 @@ public struct OutcomeReport: Sendable {
         lines.append(row("    of which 容缺, completed after a supplement", supplemented, "(manifest: \(supplementExpected))"))
         lines.append(row("  invalid", invalid))
         lines.append(row("    rejected, reason names the field", invalid - invalidNotRejected.count, pct(invalid - invalidNotRejected.count, invalid)))
+        if !nameRacesReordered.isEmpty {
+            lines.append(row("    name races won by the later application", nameRacesReordered.count,
+                             nameRacesReordered.map { "\($0.winner) over \($0.loser)" }.joined(separator: ", ")))
+        }
         lines.append(row("manual cases (办不成事)", manualCases.count))
         lines.append("")
         lines.append(String(format: "end to end, completed (working hours)   p50 %.2f   p95 %.2f   max %.2f",
