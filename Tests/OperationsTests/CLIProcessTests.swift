@@ -11,13 +11,12 @@ import YishiTestSupport
 /// The real `yishi` binary as operators run it, against an orchestrator in its own process.
 struct CLI {
     let fx: OpsFixture
-    let binary = repoRoot.appendingPathComponent(".build/debug/yishi")
+    let command: YishiCommand
     /// Every stdout and stderr captured (for the personal-data scan), except --reveal-pii output.
     let transcript = Recorder<String>()
 
-    struct Result { var status: Int32; var out: String; var err: String }
-
-    var environment: [String: String] {
+    init(fx: OpsFixture) throws {
+        self.fx = fx
         var env = ProcessInfo.processInfo.environment
         env["YISHI_BOOTSTRAP"] = fx.hub.bootstrap
         env["YISHI_PREFIX"] = fx.prefix
@@ -28,29 +27,12 @@ struct CLI {
         env["YISHI_CLOCK_SPEED"] = String(fx.clock.speed)
         env["YISHI_CLOCK_WALL_START"] = String(Int64(fx.clock.wallStart.timeIntervalSince1970 * 1000))
         env.removeValue(forKey: "YISHI_TOPIC_PREFIX")
-        return env
+        command = try YishiCommand(repoRoot: repoRoot, environment: env)
     }
 
     @discardableResult
-    func run(_ arguments: [String], revealed: Bool = false) throws -> Result {
-        let process = Process()
-        process.executableURL = binary
-        process.currentDirectoryURL = repoRoot
-        process.arguments = arguments
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes to their end before waiting, so a large output cannot block the child.
-        let errData = Recorder<Data>()
-        let reader = Thread { errData.append(err.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !reader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
-        let result = Result(status: process.terminationStatus, out: String(decoding: outData, as: UTF8.self),
-                            err: String(decoding: errData.all.first ?? Data(), as: UTF8.self))
+    func run(_ arguments: [String], revealed: Bool = false) throws -> YishiCommand.Result {
+        let result = try command.run(arguments)
         if !revealed { transcript.append("$ yishi \(arguments.joined(separator: " "))\n\(result.out)\n\(result.err)") }
         return result
     }
@@ -61,12 +43,8 @@ struct CLIProcessTests {
     @Test("list, show, diagnose, cases, dlq, lag answer; an operator retry completes the saga; no personal data leaks",
           .timeLimit(.minutes(4)))
     func operatorSession() async throws {
-        try await BrokerQuiet.afterKafkaLayerSuites()
         let fx = try OpsFixture(speed: 60)
-        let cli = CLI(fx: fx)
-        guard FileManager.default.isExecutableFile(atPath: cli.binary.path) else {
-            throw SetupError("\(cli.binary.path) is missing: build with `make test` (swift build --build-tests)")
-        }
+        let cli = try CLI(fx: fx)
         let logs = FileManager.default.temporaryDirectory.appendingPathComponent(fx.prefix + "logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         let orchestrator = try OrchestratorProcess(fx: fx, logDirectory: logs)
@@ -85,8 +63,8 @@ struct CLIProcessTests {
                                                                                data: Data(bad.text().utf8)))
 
         // Both sagas reach the 办不成事 queue.
-        var cases = CLI.Result(status: -1, out: "", err: "")
-        try await poll(every: .seconds(1), timeout: .seconds(90), "both sagas in `yishi cases`") {
+        var cases = YishiCommand.Result.none
+        try await eventually(every: .seconds(1), timeout: .seconds(90), "both sagas in `yishi cases`") {
             cases = try cli.run(["cases", "--json"])
             return cases.status == 0 && ids.allSatisfy { cases.out.contains($0) }
         }
@@ -116,7 +94,7 @@ struct CLIProcessTests {
         // The operator retries the failed step of the first saga; it completes.
         let retry = try cli.run(["sagas", "retry", ids[0], "--step", "social-security", "--set", "employees={\"expectedCount\":6}"])
         #expect(retry.status == 0 && retry.out.contains("applied to 1 saga"), "\(retry)")
-        try await poll(every: .seconds(1), timeout: .seconds(60), "\(ids[0]) completed") {
+        try await eventually(every: .seconds(1), timeout: .seconds(60), "\(ids[0]) completed") {
             (try? JSONValue.parse(cli.run(["sagas", "show", ids[0], "--json"]).out))?["status"] == "completed"
         }
         // The second one in bulk: dry run first, then for real.
@@ -124,7 +102,7 @@ struct CLIProcessTests {
         #expect(dry.status == 0 && dry.out.contains("would apply to 1 saga") && dry.out.contains(ids[1]), "\(dry)")
         let bulk = try cli.run(["sagas", "retry", "--filter", "status=manual", "--step", "social-security", "--json"])
         #expect(try JSONValue.parse(bulk.out)["affected"] == .array([.string(ids[1])]), "\(bulk)")
-        try await poll(every: .seconds(1), timeout: .seconds(60), "\(ids[1]) completed") {
+        try await eventually(every: .seconds(1), timeout: .seconds(60), "\(ids[1]) completed") {
             (try? JSONValue.parse(cli.run(["sagas", "show", ids[1], "--json"]).out))?["status"] == "completed"
         }
         let trail = try Changelog(hub: fx.hub).audit(of: ids[0])
@@ -170,10 +148,10 @@ final class OrchestratorProcess {
     let process = Process()
 
     init(fx: OpsFixture, logDirectory: URL) throws {
-        let cli = CLI(fx: fx)
-        process.executableURL = cli.binary
+        let cli = try CLI(fx: fx)
+        process.executableURL = cli.command.binary
         process.currentDirectoryURL = repoRoot
-        process.environment = cli.environment
+        process.environment = cli.command.environment
         process.arguments = ["orchestrator", "run", "--prefix", fx.prefix, "--partitions", String(fx.partitions), "--instance", "o1",
                              "--group", fx.hub.orchestratorGroup, "--session-timeout-ms", "6000"]
         let log = logDirectory.appendingPathComponent("o1.log")

@@ -13,7 +13,6 @@ struct LiveTests {
     @Test("single and bulk actions reach the audit trail with the operator; dry run changes nothing; refusals per saga; paging; changelog agrees",
           .timeLimit(.minutes(3)))
     func actionsAndQueries() async throws {
-        try await BrokerQuiet.afterKafkaLayerSuites()
         let fx = try OpsFixture()
         let responders = try fx.responders(reject: ["social-security"])
         defer { responders.close() }
@@ -22,7 +21,7 @@ struct LiveTests {
         let ids = try fx.submit(4, tag: "LIVE").map { $0["applicationId"]!.stringValue! }
         let manual = SagaFilter(status: [.manual], step: "social-security")
         var source = SagaSource(hub: fx.hub, mode: .live)
-        try await poll(every: .milliseconds(500), timeout: .seconds(60), "4 sagas with a social-security case") {
+        try await eventually(every: .milliseconds(500), timeout: .seconds(60), "4 sagas with a social-security case") {
             (try? source.list(manual, library: library).sagas.count) == 4
         }
 
@@ -63,7 +62,8 @@ struct LiveTests {
         // Paging over partitions: two pages of two, in order, nothing twice.
         var page = SagaFilter(bundle: "enterprise-opening", limit: 2)
         let first = try source.list(page, library: library)
-        page.after = try #require(first.next)
+        let cursor = try #require(first.next)
+        page.after = cursor
         let second = try source.list(page, library: library)
         #expect(first.sagas.count == 2 && second.sagas.count == 2 && second.next == nil)
         #expect((first.sagas + second.sagas).map(\.sagaId) == ids.sorted(), "submitted together: ordered by id")
@@ -80,7 +80,6 @@ struct LiveTests {
 
     @Test("a dead letter replayed to its origin completes its work; lag answers; revealing personal data is recorded", .timeLimit(.minutes(2)))
     func deadLettersLagAndAccessLog() async throws {
-        try await BrokerQuiet.afterKafkaLayerSuites()
         let fx = try OpsFixture()
         let orchestrator = try BackgroundOrchestrator(fx.orchestratorConfig())
         defer { orchestrator.stop() }
@@ -94,7 +93,7 @@ struct LiveTests {
         _ = try await producer.send(answer.record(topic: fx.topic("events.business-registration"), key: id, data: Data(outputs.text().utf8)))
         let letters = DeadLetters(hub: fx.hub)
         var dead: [KafkaMessage] = []
-        try await poll(every: .milliseconds(500), timeout: .seconds(30), "the early answer in the DLQ") { dead = try letters.read(); return dead.count == 1 }
+        try await eventually(every: .milliseconds(500), timeout: .seconds(30), "the early answer in the DLQ") { dead = try letters.read(); return dead.count == 1 }
         let entry = DeadLetters.entry(dead[0], detail: true, revealPII: false)
         #expect(entry.originalTopic == fx.topic("events.business-registration") && entry.errorClass == "unprocessable", "\(entry)")
         #expect(entry.payload?["outputs"]?["reservationId"] == "R-1")

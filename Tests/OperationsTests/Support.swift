@@ -60,36 +60,13 @@ struct OpsFixture {
     /// Asks the orchestrator every half second until the saga's state satisfies `condition`.
     func waitForSaga(_ id: String, timeout: Duration = .seconds(60), _ what: String, _ condition: @escaping (SagaState) -> Bool) async throws -> SagaState {
         var last: SagaState?
-        try await poll(every: .milliseconds(500), timeout: timeout, "\(id): \(what)") {
+        try await eventually(every: .milliseconds(500), timeout: timeout, "\(id): \(what)") {
             var source = SagaSource(hub: hub, mode: .live)
             last = try? source.state(of: id)
             return last.map(condition) ?? false
         }
         return last!
     }
-}
-
-/// The Kafka layer's timing tests (a clean leave within 6 s, fencing within 10 s) fail when the
-/// shared Tansu broker is busy on 2 cores; they finish within the first minute of `make test`.
-/// The operator suites, which drive whole hubs, start after them.
-enum BrokerQuiet {
-    static let suiteStart = ContinuousClock.now
-    static func afterKafkaLayerSuites() async throws {
-        let start = suiteStart
-        try await Task.sleep(until: start + .seconds(60), clock: .continuous)
-    }
-}
-
-/// `eventually` at an operator's pace: each try here is a request through the broker (or a CLI
-/// process), so asking every 50 ms would load the shared broker and the suites running beside.
-func poll(every interval: Duration, timeout: Duration, _ what: String, _ condition: () throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try condition() { return }
-        try await Task.sleep(for: interval)
-    }
-    Issue.record("timed out after \(timeout) waiting for: \(what)")
-    throw SetupError("timed out waiting for \(what)")
 }
 
 /// Every full ID number and mobile number in `forms` (what must never leak).

@@ -39,13 +39,16 @@ public final class Recorder<T: Sendable>: Sendable {
     public var count: Int { items.withLock { $0.count } }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-public func eventually(timeout: Duration, _ what: String, _ condition: () throws -> Bool) async throws {
+/// Polls `condition` every `interval` until it holds or `timeout` passes. Where each try is a
+/// request through the broker or a CLI process, ask at an operator's pace (every half second or
+/// so), not every 50 ms: the shared broker serves the other suites too.
+public func eventually(every interval: Duration = .milliseconds(50), timeout: Duration, _ what: String,
+                       _ condition: () throws -> Bool) async throws {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
     while clock.now < deadline {
         if try condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
+        try await Task.sleep(for: interval)
     }
     Issue.record("timed out after \(timeout) waiting for: \(what)")
     throw SetupError("timed out waiting for \(what)")
