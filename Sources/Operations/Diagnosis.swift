@@ -106,6 +106,9 @@ public struct Diagnosis: Encodable {
         let forward = t.status == .running || t.status == .manual
         for (i, step) in t.steps.enumerated() where i < state.steps.count {
             let s = step.id
+            if state.steps[i].isPaused, !state.steps[i].status.isDone {
+                out.append(Action(why: "release \(s)", command: "yishi sagas resume \(id) --step \(s)"))
+            }
             switch state.steps[i].status {
             case .failed where forward:
                 out.append(Action(why: "run \(s) again (optionally with corrected input)", command: "yishi sagas retry \(id) --step \(s) [--set FIELD=JSON]"))
@@ -117,8 +120,8 @@ public struct Diagnosis: Encodable {
                 let materials = state.steps[i].missing.map { "--material \($0)=…" }.joined(separator: " ")
                 out.append(Action(why: "the applicant's materials arrived", command: "yishi sagas supplement \(id) --step \(s) --attempt \(state.steps[i].attempt) \(materials)"))
                 out.append(Action(why: "go on without \(s)", command: "yishi sagas skip \(id) --step \(s) --reason \"…\""))
-            case .running where forward:
-                out.append(Action(why: "stop new dispatches while \(step.agency) is investigated", command: "yishi sagas pause \(id) --reason \"…\""))
+            case .running where forward && !state.steps[i].isPaused:
+                out.append(Action(why: "no new attempt of \(s) while \(step.agency) is investigated", command: "yishi sagas pause \(id) --step \(s) --reason \"…\""))
             case .compensationFailed:
                 out.append(Action(why: "try undoing \(s) again", command: "yishi sagas retry \(id) --step \(s)"))
                 out.append(Action(why: "undone by hand", command: "yishi sagas resolve \(id) --step \(s) --note \"…\""))

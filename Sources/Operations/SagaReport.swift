@@ -210,6 +210,10 @@ public struct SagaTimeline: Encodable {
             case .failed:
                 out.append(Blocker(step: s.id, agency: s.agency, status: "failed", turn: "nobody", since: s.attempts.last?.endedAt,
                                    reason: "failed: \(st.lastError ?? "?")"))
+            case .pending where st.isPaused:
+                let p = audit.last { $0.kind == .paused && $0.step == s.id }
+                out.append(Blocker(step: s.id, agency: s.agency, status: "paused", turn: "operator", since: p?.at,
+                                   reason: "held" + (p?.by.map { " by \($0)" } ?? "") + (p?.detail.map { ": \($0)" } ?? "")))
             default: break
             }
         }

@@ -136,6 +136,7 @@ extension SagaState {
         return steps.indices.filter {
             switch steps[$0].status {
             case .running, .backoff, .failed, .waitingSupplement, .compensating, .compensationBackoff, .compensationFailed: true
+            case .pending: steps[$0].isPaused
             default: false
             }
         }
@@ -246,9 +247,10 @@ enum OpsHandler {
         case .cancel:
             action = .cancel(reason: request.reason ?? "cancelled by operator")
         case .pause:
-            action = .pause(reason: request.reason ?? "paused by operator")
+            let reason = request.reason ?? "paused by operator"
+            action = request.step.map { .pauseStep(step: $0, reason: reason) } ?? .pause(reason: reason)
         case .resume:
-            action = .resume
+            action = request.step.map { .resumeStep(step: $0) } ?? .resume
         case .resolve:
             guard let step = request.step, let note = request.note else { return .failure(Refused(message: "resolve needs step and note")) }
             action = .resolveManually(step: step, outputs: request.data ?? [:], note: note)

@@ -203,7 +203,7 @@ extension SagaState {
             guard steps[i].status == .backoff, Int(steps[i].attempt) == attempt, c.at >= steps[i].due else { return ignore(&c, "timer \(key.id(sagaId: sagaId)) is stale") }
             seq &+= 1
             steps[i].status = .pending
-            audit(&c, .retryScheduled, step: step, attempt: attempt, detail: paused ? "retry due; saga paused" : "retry due")
+            audit(&c, .retryScheduled, step: step, attempt: attempt, detail: paused ? "retry due; saga paused" : steps[i].isPaused ? "retry due; step paused" : "retry due")
             dispatchReady(&c)
         case .compensationTimeout(let step, let attempt):
             guard let i = index(step, &c) else { return }
@@ -306,6 +306,25 @@ extension SagaState {
             audit(&c, .resumed, by: cmd.by)
             progress(&c)
 
+        case .pauseStep(let step, let reason):
+            guard let i = index(step, &c) else { return }
+            guard forward else { return reject(&self, "saga is \(status.rawValue)") }
+            guard !steps[i].isPaused else { return reject(&self, "\(step) is already paused") }
+            guard !steps[i].status.isDone else { return reject(&self, "\(step) is \(steps[i].status.rawValue); nothing to hold") }
+            seq &+= 1
+            remember(cmd.id)
+            steps[i].paused = true
+            audit(&c, .paused, step: step, by: cmd.by, detail: reason)
+
+        case .resumeStep(let step):
+            guard let i = index(step, &c) else { return }
+            guard steps[i].isPaused else { return reject(&self, "\(step) is not paused") }
+            seq &+= 1
+            remember(cmd.id)
+            steps[i].paused = nil
+            audit(&c, .resumed, step: step, by: cmd.by)
+            progress(&c)
+
         case .resolveManually(let step, let outputs, let note):
             guard let i = index(step, &c) else { return }
             let st = steps[i].status
@@ -335,10 +354,11 @@ extension SagaState {
 
     // MARK: - scheduling
 
-    /// Dispatches every pending step whose predecessors are all done, unless paused or aborting.
+    /// Dispatches every pending step whose predecessors are all done, unless the saga or the step
+    /// is paused or the saga is aborting.
     private mutating func dispatchReady(_ c: inout Context) {
         guard status == .running || status == .manual, !paused else { return }
-        for i in steps.indices where steps[i].status == .pending {
+        for i in steps.indices where steps[i].status == .pending && !steps[i].isPaused {
             var ready = true
             for p in c.b.steps[i].predecessors where !steps[p].status.isDone { ready = false; break }
             if ready { dispatch(i, &c) }

@@ -65,6 +65,10 @@ public struct StepState: Codable, Equatable, Sendable {
     /// Operator corrections and supplied materials merged over the mapped payload.
     public var override: [String: JSONValue]?
     public var lastError: String?
+    /// Held by an operator (`pauseStep`); nil when not (optional, so states written before the
+    /// field existed still decode).
+    public var paused: Bool?
+    public var isPaused: Bool { paused == true }
 }
 
 /// A 办不成事 case: a step a human has to sort out.
@@ -161,6 +165,10 @@ public struct OperatorCommand: Codable, Equatable, Sendable {
         /// Stop dispatching (in-flight requests still land).
         case pause(reason: String)
         case resume
+        /// Hold one step: it is not dispatched (nor re-dispatched after a backoff) until
+        /// `resumeStep`; the rest of the saga goes on, and an answer already out still lands.
+        case pauseStep(step: String, reason: String)
+        case resumeStep(step: String)
         /// The 办不成事 window finished a failed step by hand (with its outputs), or undid a step
         /// whose compensation failed.
         case resolveManually(step: String, outputs: [String: JSONValue], note: String)

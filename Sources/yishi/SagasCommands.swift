@@ -316,9 +316,13 @@ enum SupplyMaterials: Command {
 
 enum PauseSaga: Command {
     static let name = "pause"
-    static let summary = "stop dispatching the saga's steps (answers already out still land)"
-    static let help = SagaAction.help("pause SAGA_ID [--reason TEXT]", """
-        Pauses the whole saga: no new step or compensation is dispatched until `resume`.
+    static let summary = "stop dispatching the saga's steps, or one step (answers already out still land)"
+    static let help = SagaAction.help("pause SAGA_ID [--step STEP] [--reason TEXT]", """
+        Without --step, pauses the whole saga: no new step or compensation is dispatched until
+        `resume`. With --step, holds that step only: it is not dispatched, nor re-dispatched after
+        a retry backoff, until `resume --step`; the other steps go on. Either way an answer already
+        out still lands.
+          --step STEP            hold this step only
           --reason TEXT          why (in the audit trail)
         """)
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -328,8 +332,11 @@ enum PauseSaga: Command {
 
 enum ResumeSaga: Command {
     static let name = "resume"
-    static let summary = "resume a paused saga"
-    static let help = SagaAction.help("resume SAGA_ID", "Dispatches whatever became ready while it was paused.")
+    static let summary = "resume a paused saga, or release a held step"
+    static let help = SagaAction.help("resume SAGA_ID [--step STEP]", """
+        Dispatches whatever became ready while the saga (or, with --step, that step) was paused.
+          --step STEP            release this step only
+        """)
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
         try SagaAction.run(ActionSpec(action: .resume), &args, env)
     }

@@ -261,13 +261,23 @@ struct MultiProcessTests {
             #expect((r?["committedPartitions"]?.intValue ?? 0) > 0, "lag: \(group) on \(topic): \(r.map { "\($0)" } ?? "missing")")
         }
 
+        // Hold the step while the applicant is phoned, correct it, then release it.
+        let hold = try run(["sagas", "pause", caseId, "--step", "bank-account", "--reason", "confirming the bank with the applicant"])
+        #expect(hold.status == 0 && hold.out.contains("applied to 1 saga"), "\(hold)")
         let retry = try run(["sagas", "retry", caseId, "--step", "bank-account", "--set", "bankCode=\"ICBC\""])
         #expect(retry.status == 0 && retry.out.contains("applied to 1 saga"), "\(retry)")
+        let held = try run(["sagas", "diagnose", caseId])
+        #expect(held.out.contains("held by operator-zhao") && held.out.contains("yishi sagas resume \(caseId) --step bank-account"), "\(held)")
+        #expect(desk.sagas[caseId]?.events.contains { $0.kind == .stepDispatched && $0.step == "bank-account" && ($0.attempt ?? 0) > 1 } != true,
+                "a held step was dispatched")
+        let release = try run(["sagas", "resume", caseId, "--step", "bank-account"])
+        #expect(release.status == 0 && release.out.contains("applied to 1 saga"), "\(release)")
         try await eventually(every: .seconds(1), timeout: .seconds(90), "\(caseId) completed after the operator's retry") {
             desk.sagas[caseId]?.finished?.status == "completed"
         }
         let trail = desk.sagas[caseId]?.events ?? []
-        #expect(trail.contains { $0.kind == .stepRetried && $0.by == "operator-zhao" && $0.step == "bank-account" }, "retry not in the audit trail")
+        let operatorKinds = trail.filter { $0.by == "operator-zhao" && $0.step == "bank-account" }.map(\.kind)
+        #expect(operatorKinds == [.paused, .stepRetried, .resumed], "the operator's actions in the audit trail: \(operatorKinds)")
         return transcript.all.joined(separator: "\n")
     }
 }

@@ -179,6 +179,33 @@ import Testing
         #expect(out.dispatched.map(\.step) == ["registration"])
     }
 
+    @Test func aHeldStepWaitsWhileTheRestGoesOn() {
+        var h = Harness()
+        _ = h.submit(); _ = h.succeed("name-reservation")
+        // Hold seals before registration completes: tax and social security go out, seals does not.
+        var out = h.apply(.operatorCommand(OperatorCommand(id: "h1", by: "operator:li", .pauseStep(step: "seals", reason: "seal pattern under review"))))
+        #expect(out.audits.map(\.kind) == [.paused] && out.audits[0].step == "seals" && out.audits[0].by == "operator:li")
+        out = h.succeed("registration")
+        #expect(!out.dispatched.map(\.step).contains("seals") && out.dispatched.count == 2)
+        #expect(h.status("seals") == .pending && h.state.steps[h.bundle.stepIndex(of: "seals")!].isPaused)
+        #expect(h.apply(.operatorCommand(OperatorCommand(id: "h2", by: "operator:li", .pauseStep(step: "seals", reason: "again")))).audits.first?.kind == .commandRejected)
+        // Everything else done: the saga still waits for the held step.
+        _ = h.succeed("tax-registration"); _ = h.succeed("social-security")
+        #expect(h.state.status == .running)
+        out = h.apply(.operatorCommand(OperatorCommand(id: "h3", by: "operator:li", .resumeStep(step: "seals"))))
+        #expect(out.dispatched.map(\.step) == ["seals"] && out.audits.first?.kind == .resumed)
+        #expect(h.apply(.operatorCommand(OperatorCommand(id: "h4", by: "operator:li", .resumeStep(step: "seals")))).audits.first?.kind == .commandRejected)
+        // A held step's retry backoff ends without a dispatch.
+        _ = h.apply(.operatorCommand(OperatorCommand(id: "h5", by: "operator:li", .pauseStep(step: "seals", reason: "bank asks"))))
+        _ = h.apply(.stepFailed(step: "seals", attempt: 1, code: "UNAVAILABLE", message: "down"))
+        let i = h.bundle.stepIndex(of: "seals")!
+        #expect(h.status("seals") == .backoff)
+        out = h.apply(.timerFired(.retryBackoff(step: "seals", attempt: 1)), at: h.state.steps[i].due)
+        #expect(out.dispatched.isEmpty && h.status("seals") == .pending && out.audits.last?.detail == "retry due; step paused")
+        out = h.apply(.operatorCommand(OperatorCommand(id: "h6", by: "operator:li", .resumeStep(step: "seals"))))
+        #expect(out.dispatched.map(\.step) == ["seals"] && out.dispatched[0].attempt == 2)
+    }
+
     @Test func slaTimersMarkAtRiskAndBreachButEarlyOrRepeatedFiringsAreIgnored() {
         var h = Harness()
         _ = h.submit()

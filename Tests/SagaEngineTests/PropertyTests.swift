@@ -125,10 +125,14 @@ private struct Interleaving {
             action = .resolveManually(step: target, outputs: outputs(for: h.bundle.steps[h.bundle.stepIndex(of: target)!]), note: "by hand")
         } else if r < 72 {
             action = .cancel(reason: "withdrawn")
-        } else if r < 86 {
+        } else if r < 79 {
             action = .pause(reason: "check")
-        } else {
+        } else if r < 86 {
+            action = .pauseStep(step: target, reason: "ask the agency first")
+        } else if r < 93 {
             action = .resume
+        } else {
+            action = .resumeStep(step: target)
         }
         try step(.operatorCommand(OperatorCommand(id: id, by: "operator:test", action)))
     }
@@ -157,6 +161,7 @@ private struct Interleaving {
                     #expect(h.state.steps[p].status.isDone, "seed \(seed): \(c.step) dispatched before \(h.bundle.steps[p].id) finished")
                 }
                 #expect(!h.state.paused && (h.state.status == .running || h.state.status == .manual))
+                #expect(!h.state.steps[i].isPaused, "seed \(seed): \(c.step) dispatched while held")
                 outstanding.append((c, false))
             case .compensate(let c):
                 outstanding.append((c, true))
