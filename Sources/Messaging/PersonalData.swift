@@ -9,8 +9,8 @@ import SagaEngine
 ///   shape; a `name` under a person (`legalRepresentative`, `shareholders`, `contact`, …) and
 ///   person-prefixed names (`legalRepresentativeName`, `contactName`, …) are masked as names;
 /// - by value pattern, in every string: an 18-character resident-ID-like token (6 digits, a
-///   plausible birth date, 3 digits, a digit or X) and an 11-digit mobile number (`1[3-9]…`),
-///   each not touching other digits.
+///   plausible birth date, 3 digits, a digit or X) and an 11-digit mobile number (`1[3-9]…`,
+///   also after the country code 86), each not touching other digits.
 public enum PersonalData {
     /// `11010519491231002X` → `110105********002X`: keeps the address code and the last four.
     public static func maskIdNumber(_ id: String) -> String {
@@ -52,8 +52,10 @@ public enum PersonalData {
             } else if length == 18, looksLikeID(chars[i..<run]) {
                 for k in i + 6..<run - 4 { chars[k] = "*" }
                 i = run
-            } else if length == 11, chars[i] == "1", let second = chars[i + 1].wholeNumberValue, second >= 3 {
-                for k in i + 3..<i + 7 { chars[k] = "*" }
+            } else if length == 11 || length == 13 && chars[i] == "8" && chars[i + 1] == "6",
+                      case let m = run - 11, chars[m] == "1", let second = chars[m + 1].wholeNumberValue, second >= 3 {
+                // A mobile number, possibly with the country code in front (`+8613800138000`).
+                for k in m + 3..<m + 7 { chars[k] = "*" }
                 i = run
             } else {
                 i = run

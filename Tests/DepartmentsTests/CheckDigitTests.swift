@@ -97,33 +97,12 @@ func mutations(of code: String, over alphabet: [Character]) -> [String] {
     }
 }
 
-@Suite struct PhoneAndMaskingTests {
+@Suite struct PhoneTests {
     @Test func mobileNumbers() {
         #expect(MobilePhone.isValid("13800138000"))
         #expect(MobilePhone.isValid("19912345678"))
         #expect(!MobilePhone.isValid("12800138000"))
         #expect(!MobilePhone.isValid("1380013800"))
         #expect(throws: IdentifierError.illegalCharacter(position: 4, character: "-")) { try MobilePhone.validate("138-0138000") }
-    }
-
-    @Test func masking() {
-        #expect(PersonalDataMask.idNumber("11010519491231002X") == "110105********002X")
-        #expect(PersonalDataMask.phone("13800138000") == "138****8000")
-        #expect(PersonalDataMask.name("张伟") == "张*")
-        #expect(PersonalDataMask.name("欧阳娜娜") == "欧***")
-        #expect(PersonalDataMask.name("") == "")
-        #expect(PersonalDataMask.idNumber("12345") == "*****")
-        #expect(PersonalDataMask.phone("12345") == "*****")
-    }
-
-    @Test func scrubMasksIDsAndPhonesInsideText() {
-        let line = #"fddbr={"zjhm":"11010519491231002X","yddh":"13800138000"} 股东 330110197803012598，电话+8615223730237。"#
-        #expect(PersonalDataMask.scrub(line)
-            == #"fddbr={"zjhm":"110105********002X","yddh":"138****8000"} 股东 330110********2598，电话+86152****0237。"#)
-        // Longer digit runs are other numbers (20-digit 登记序号, 19-digit account), left alone;
-        // so are USCCs and 12-digit numbers starting with 1.
-        let other = "djxh=10133010600000000001 acct=1202330100000000001 uscc=91330106MA2AXXXX0L sbbh=138001380001"
-        #expect(PersonalDataMask.scrub(other) == other)
-        #expect(PersonalDataMask.scrub("") == "")
     }
 }

@@ -16,6 +16,19 @@ struct MaskingTests {
         }
     }
 
+    @Test func nativeDepartmentMessages() {
+        let line = #"fddbr={"zjhm":"11010519491231002X","yddh":"13800138000"} 股东 330110197803012598，电话+8615223730237。"#
+        #expect(PersonalData.maskText(line)
+            == #"fddbr={"zjhm":"110105********002X","yddh":"138****8000"} 股东 330110********2598，电话+86152****0237。"#)
+        // Longer digit runs are other numbers (20-digit 登记序号, 19-digit account), left alone;
+        // so are USCCs, 12-digit numbers starting with 1 and 13-digit runs not starting with 86.
+        let other = "djxh=10133010600000000001 acct=1202330100000000001 uscc=91330106MA2AXXXX0L sbbh=138001380001 t=1772413200000"
+        #expect(PersonalData.maskText(other) == other)
+        #expect(PersonalData.maskText("") == "")
+        #expect(PersonalData.maskIdNumber("12345") == "*****" && PersonalData.maskPhone("12345") == "*****")
+        #expect(PersonalData.maskName("欧阳娜娜") == "欧***" && PersonalData.maskName("") == "")
+    }
+
     @Test func jsonByFieldNameAndByValue() throws {
         let form = try JSONValue.parse(#"""
         {"legalRepresentative":{"name":"张伟","idNumber":"11010519491231002X","phone":"13800138000"},
