@@ -27,7 +27,8 @@ test:  ## the whole test suite, against a Tansu broker it starts and stops
 
 bench: ## throughput figures: BENCH <name> <value> <unit>
 	@$(ENV); swift build -c release --product yishi-bench $$YISHI_SWIFT_FLAGS
-	@$(ENV); scripts/with-broker.sh .build/release/yishi-bench
+	@$(ENV); swift build -c release --product yishi $$YISHI_SWIFT_FLAGS
+	@$(ENV); YISHI_BIN=.build/release/yishi scripts/with-broker.sh .build/release/yishi-bench
 
 broker: ## run a Tansu broker in the foreground on a free port (Ctrl-C stops it)
 	@$(ENV); scripts/with-broker.sh bash -c 'echo "bootstrap: $$YISHI_BOOTSTRAP"; sleep infinity'

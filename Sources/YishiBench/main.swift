@@ -28,7 +28,8 @@ if arguments.contains("--help") || arguments.contains("-h") {
 
     Prints `BENCH <name> <value> <unit>` lines. Kafka figures need a broker in
     YISHI_BOOTSTRAP and rdkafka_performance in YISHI_RDKAFKA_BIN (or on PATH);
-    `make bench` provides both.
+    `make bench` provides both. With YISHI_BIN (the `yishi` binary; `make bench` sets it),
+    the cli figures include `sagas show` as an operator runs it, process start to output.
       --messages N   messages per Kafka run (default 300000)
       --rounds R     rounds of Kafka measurements; medians are reported (default 5)
       --sagas N      enterprise-opening sagas for the orchestrator figures (default 3000)
