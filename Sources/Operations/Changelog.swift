@@ -53,6 +53,8 @@ public struct Changelog: Sendable {
 
     /// Reads the audit trail on another thread while `body` runs (both are one partition's read).
     public func audit<T>(of sagaId: String, while body: () throws -> T) throws -> (T, [AuditEvent]) {
+        // One metadata request serves both reads (the partition counts are cached), not one each.
+        _ = try hub.partitions("saga-events")
         let result = Mutex<Result<[AuditEvent], Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
