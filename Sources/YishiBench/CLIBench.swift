@@ -85,30 +85,17 @@ enum CLIBench {
             for n in stride(from: 11, to: sagas, by: max(1, sagas / 9)) {
                 let id = String(format: "APP-BENCH-%07d", n)
                 let t0 = ContinuousClock.now
-                let out = try runCLI(binary, ["sagas", "show", id, "--source", "changelog", "--bootstrap", bootstrap, "--prefix", prefix,
-                                              "--as", "bench", "--no-color", "--timeout", "60"])
+                let (status, out) = try runProgram(binary, ["sagas", "show", id, "--source", "changelog", "--bootstrap", bootstrap,
+                                                            "--prefix", prefix, "--as", "bench", "--no-color", "--timeout", "60"])
                 runs.append((ContinuousClock.now - t0).seconds * 1000)
-                guard out.contains(id), out.contains("social-security") else { throw BenchError("yishi sagas show \(id) printed: \(out.prefix(300))") }
+                guard status == 0, out.contains(id), out.contains("social-security") else {
+                    throw BenchError("yishi sagas show \(id) exited \(status) and printed: \(out.prefix(300))")
+                }
             }
             figures.append(("cli.sagas_show_process_ms", runs.sorted()[runs.count / 2], "ms"))
             figures.append(("cli.sagas_show_process_max_ms", runs.max() ?? 0, "ms"))
         }
         return figures
-    }
-
-    /// Runs the binary, returns its standard output; a non-zero exit is an error.
-    static func runCLI(_ binary: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("\(binary) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)") }
-        return String(decoding: data, as: UTF8.self)
     }
 
     /// An enterprise-opening saga half way: registered, seals and tax done, social security

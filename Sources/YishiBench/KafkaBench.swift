@@ -101,17 +101,9 @@ struct KafkaBench {
     }
 
     private func runTool(_ args: [String], summaryContaining marker: String) throws -> Double {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = args
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { throw BenchError("cannot run \(tool): \(error)") }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (status, output) = try runProgram(tool, args)
         // e.g. "% 500000 messages produced (…) in 1466ms: 341064 msgs/s and 174.63 MB/s, …"
-        guard process.terminationStatus == 0,
+        guard status == 0,
               let line = output.split(separator: "\n").last(where: { $0.contains(marker) }),
               let range = line.range(of: #"(\d+) msgs/s"#, options: .regularExpression),
               let rate = Double(line[range].split(separator: " ")[0]) else {
@@ -119,6 +111,20 @@ struct KafkaBench {
         }
         return rate
     }
+}
+
+/// Runs a program to its end; its exit status and standard output (standard error dropped).
+func runProgram(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { throw BenchError("cannot run \(path): \(error)") }
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output)
 }
 
 func median(_ values: [Double]) -> Double {
