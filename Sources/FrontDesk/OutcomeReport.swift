@@ -169,7 +169,7 @@ public struct OutcomeReport: Sendable {
         lines.append(row("    completed within 1 working day", completedInTime, pct(completedInTime, valid)))
         lines.append(row("    completed, later than 1 working day", completedLate, pct(completedLate, valid)))
         lines.append(row("    not completed", validNotCompleted.count, validNotCompleted.prefix(5).joined(separator: " ")))
-        lines.append(row("    of which 容缺, completed after a supplement", supplemented, "(manifest: \(supplementExpected))"))
+        lines.append(row("    of which 容缺, done after a supplement", supplemented, "(manifest: \(supplementExpected))"))
         lines.append(row("  invalid", invalid))
         lines.append(row("    rejected, reason names the field", invalid - invalidNotRejected.count, pct(invalid - invalidNotRejected.count, invalid)))
         if !nameRacesReordered.isEmpty {
