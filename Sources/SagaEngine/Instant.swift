@@ -32,7 +32,9 @@ public struct Instant: Codable, Comparable, Hashable, Sendable, CustomStringConv
         return out + sign + pad(Int64(abs(offsetMinutes) / 60)) + ":" + pad(Int64(abs(offsetMinutes) % 60))
     }
 
-    /// Parses RFC 3339 with an explicit offset (`Z` or `±HH:MM`); fractional seconds optional.
+    /// Parses RFC 3339 with an explicit offset (`Z` or `±HH:MM`); fractional seconds optional,
+    /// finer than a millisecond truncated; a leap second (`:60`) reads as `:59.999`; a space in
+    /// place of the `T` is accepted (RFC 3339 §5.6 allows it for readability).
     public init?(rfc3339 text: String) {
         let u = Array(text.utf8)
         func num(_ from: Int, _ len: Int) -> Int64? {
@@ -47,6 +49,8 @@ public struct Instant: Codable, Comparable, Hashable, Sendable, CustomStringConv
         guard u.count >= 20, u[4] == 45, u[7] == 45, u[10] == 84 || u[10] == 116 || u[10] == 32, u[13] == 58, u[16] == 58,
               let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2), let s = num(17, 2),
               (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else { return nil }
+        let date = CivilDate(year: Int(y), month: Int(mo), day: Int(d))
+        guard CivilDate(dayNumber: date.dayNumber) == date else { return nil }  // 2026-04-31, 2025-02-29
         var i = 19
         var millis: Int64 = 0
         if u[i] == 46 {
@@ -63,11 +67,12 @@ public struct Instant: Codable, Comparable, Hashable, Sendable, CustomStringConv
         var offset: Int64 = 0
         if u[i] == 90 || u[i] == 122 { guard i + 1 == u.count else { return nil } }
         else {
-            guard u[i] == 43 || u[i] == 45, i + 6 == u.count, u[i + 3] == 58, let oh = num(i + 1, 2), let om = num(i + 4, 2) else { return nil }
+            guard u[i] == 43 || u[i] == 45, i + 6 == u.count, u[i + 3] == 58, let oh = num(i + 1, 2), let om = num(i + 4, 2),
+                  oh < 24, om < 60 else { return nil }
             offset = (oh * 60 + om) * (u[i] == 45 ? -1 : 1)
         }
-        let day = CivilDate(year: Int(y), month: Int(mo), day: Int(d)).dayNumber
-        ms = day * CivilDate.msPerDay + ((h * 60 + mi) * 60 + s) * 1000 + millis - offset * 60_000
+        let (second, fraction) = s == 60 ? (Int64(59), Int64(999)) : (s, millis)
+        ms = date.dayNumber * CivilDate.msPerDay + ((h * 60 + mi) * 60 + second) * 1000 + fraction - offset * 60_000
     }
 }
 

@@ -26,7 +26,7 @@ final class OrchestratorProcess {
                              "--clock-start", hub.clock.start.description, "--clock-speed", String(hub.clock.speed),
                              "--clock-wall-start", String(Int64(hub.clock.wallStart.timeIntervalSince1970 * 1000))]
         let log = logDirectory.appendingPathComponent("\(instance)-\(UUID().uuidString.prefix(4)).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
