@@ -8,54 +8,6 @@ import Testing
 import YishiKafka
 import YishiTestSupport
 
-/// One `yishi` process of the hub (orchestrator, adapter or department), logging to a file.
-final class HubProcess {
-    let name: String
-    let arguments: [String]
-    let log: URL
-    private(set) var process: Process
-    private(set) var starts = 0
-
-    init(_ name: String, _ arguments: [String], logDirectory: URL) throws {
-        self.name = name
-        self.arguments = arguments
-        log = logDirectory.appendingPathComponent(name + ".log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process = Process()
-        try start()
-    }
-
-    func start() throws {
-        let binary = repoRoot.appendingPathComponent(".build/debug/yishi")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw SetupError("\(binary.path) is missing: build with `make test` (swift build --build-tests)")
-        }
-        process = Process()
-        process.executableURL = binary
-        process.currentDirectoryURL = repoRoot
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["YISHI_SESSION_TIMEOUT_MS": "6000"]) { _, new in new }
-        let handle = try FileHandle(forWritingTo: log)
-        handle.seekToEndOfFile()
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        starts += 1
-    }
-
-    func kill() {
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    func terminate() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-    }
-
-    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
-}
-
 @Suite("The hub as separate processes on Tansu", .serialized)
 struct MultiProcessTests {
     @Test("seed applications through orchestrator, 5 adapters and 5 departments as processes; adapters SIGKILLed and restarted",
@@ -73,22 +25,24 @@ struct MultiProcessTests {
         try await admin.ensureTopics(HubTopics.all(prefix: prefix, partitions: connection.partitions))
 
         let work = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + "run")
+        let service = try YishiCommand(repoRoot: repoRoot, environment: ProcessInfo.processInfo.environment
+            .merging(["YISHI_SESSION_TIMEOUT_MS": "6000"]) { _, new in new })
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let clockArgs = ["--clock-start", start.description, "--clock-speed", "360", "--clock-working-hours", "cn-mainland",
                          "--clock-wall-start", String(Int64(connection.clock.wallStart.timeIntervalSince1970 * 1000))]
         let kafkaArgs = ["--bootstrap", connection.bootstrap, "--prefix", prefix, "--partitions", "4"]
-        var processes: [HubProcess] = []
+        var processes: [YishiProcess] = []
         defer { for p in processes { p.terminate() } }
-        processes.append(try HubProcess("orchestrator", ["orchestrator", "run", "--instance", "o1", "--group", prefix + "orchestrator",
-                                                         "--session-timeout-ms", "6000"] + kafkaArgs + clockArgs, logDirectory: work))
-        var adapters: [HubProcess] = []
-        var departments: [Agency: HubProcess] = [:]
+        processes.append(try YishiProcess("orchestrator", ["orchestrator", "run", "--instance", "o1", "--group", prefix + "orchestrator",
+                                                         "--session-timeout-ms", "6000"] + kafkaArgs + clockArgs, command: service, logDirectory: work))
+        var adapters: [YishiProcess] = []
+        var departments: [Agency: YishiProcess] = [:]
         for agency in Agency.allCases {
-            let a = try HubProcess("adapter." + agency.rawValue, ["adapter", "run", "--agency", agency.rawValue, "--instance", "a1"] + kafkaArgs + clockArgs,
-                                   logDirectory: work)
-            let d = try HubProcess("dept." + agency.rawValue, ["department", "run", "--agency", agency.rawValue,
+            let a = try YishiProcess("adapter." + agency.rawValue, ["adapter", "run", "--agency", agency.rawValue, "--instance", "a1"] + kafkaArgs + clockArgs,
+                                   command: service, logDirectory: work)
+            let d = try YishiProcess("dept." + agency.rawValue, ["department", "run", "--agency", agency.rawValue,
                                                                 "--state", work.appendingPathComponent(agency.rawValue + ".json").path] + kafkaArgs + clockArgs,
-                                   logDirectory: work)
+                                   command: service, logDirectory: work)
             adapters.append(a)
             departments[agency] = d
             processes += [a, d]

@@ -47,7 +47,9 @@ struct CLIProcessTests {
         let cli = try CLI(fx: fx)
         let logs = FileManager.default.temporaryDirectory.appendingPathComponent(fx.prefix + "logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-        let orchestrator = try OrchestratorProcess(fx: fx, logDirectory: logs)
+        let orchestrator = try YishiProcess("o1", ["orchestrator", "run", "--prefix", fx.prefix, "--partitions", String(fx.partitions),
+                                                   "--instance", "o1", "--group", fx.hub.orchestratorGroup, "--session-timeout-ms", "6000"],
+                                            command: cli.command, logDirectory: logs)
         var stopped = false
         defer { if !stopped { orchestrator.terminate() } }
         // The social-security bureau refuses the application until an operator corrects it.
@@ -140,31 +142,5 @@ struct CLIProcessTests {
             #expect(log.contains("dead-letter"), "the orchestrator logged the dead letter")
             expectNoPersonalData(log, known: known, "orchestrator log \(file.lastPathComponent)")
         }
-    }
-}
-
-/// `yishi orchestrator run` as a separate process, logging to a file.
-final class OrchestratorProcess {
-    let process = Process()
-
-    init(fx: OpsFixture, logDirectory: URL) throws {
-        let cli = try CLI(fx: fx)
-        process.executableURL = cli.command.binary
-        process.currentDirectoryURL = repoRoot
-        process.environment = cli.command.environment
-        process.arguments = ["orchestrator", "run", "--prefix", fx.prefix, "--partitions", String(fx.partitions), "--instance", "o1",
-                             "--group", fx.hub.orchestratorGroup, "--session-timeout-ms", "6000"]
-        let log = logDirectory.appendingPathComponent("o1.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-    }
-
-    func terminate() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
     }
 }

@@ -7,41 +7,16 @@ import Testing
 import YishiKafka
 import YishiTestSupport
 
-/// An orchestrator as a separate OS process (`yishi orchestrator run`), so it can be SIGKILLed.
-final class OrchestratorProcess {
-    let process = Process()
-    let instance: String
-
-    init(hub: TestHub, instance: String, logDirectory: URL) throws {
-        self.instance = instance
-        let binary = repoRoot.appendingPathComponent(".build/debug/yishi")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw SetupError("\(binary.path) is missing: build with `make test` (swift build --build-tests)")
-        }
-        process.executableURL = binary
-        process.currentDirectoryURL = repoRoot
-        process.arguments = ["orchestrator", "run", "--bootstrap", hub.bootstrap, "--prefix", hub.prefix,
-                             "--partitions", String(hub.partitions), "--instance", instance, "--group", hub.prefix + "orchestrator",
-                             "--session-timeout-ms", "6000",
-                             "--clock-start", hub.clock.start.description, "--clock-speed", String(hub.clock.speed),
-                             "--clock-wall-start", String(Int64(hub.clock.wallStart.timeIntervalSince1970 * 1000))]
-        let log = logDirectory.appendingPathComponent("\(instance)-\(UUID().uuidString.prefix(4)).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-    }
-
-    func kill() {
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    func terminate() {
-        process.terminate()
-        process.waitUntilExit()
-    }
+/// An orchestrator as a separate OS process (`yishi orchestrator run`), so it can be SIGKILLed;
+/// each one logs to a file of its own.
+func orchestratorProcess(hub: TestHub, instance: String, logDirectory: URL) throws -> YishiProcess {
+    try YishiProcess("\(instance)-\(UUID().uuidString.prefix(4))",
+                     ["orchestrator", "run", "--bootstrap", hub.bootstrap, "--prefix", hub.prefix,
+                      "--partitions", String(hub.partitions), "--instance", instance, "--group", hub.prefix + "orchestrator",
+                      "--session-timeout-ms", "6000",
+                      "--clock-start", hub.clock.start.description, "--clock-speed", String(hub.clock.speed),
+                      "--clock-wall-start", String(Int64(hub.clock.wallStart.timeIntervalSince1970 * 1000))],
+                     command: YishiCommand(repoRoot: repoRoot, environment: ProcessInfo.processInfo.environment), logDirectory: logDirectory)
 }
 
 /// Commands on `commands.*` seen by a read_committed consumer, by saga/step/attempt, with their payloads.
@@ -82,7 +57,7 @@ struct ProcessTests {
         let responders = try hub.responders()
         defer { responders.close() }
         let forms = try SeedApplications.cloned(repoRoot: repoRoot, count: 1000, tag: "CRASH")
-        var orchestrator = try OrchestratorProcess(hub: hub, instance: "o1", logDirectory: logs)
+        var orchestrator = try orchestratorProcess(hub: hub, instance: "o1", logDirectory: logs)
         defer { orchestrator.terminate() }
         try hub.submit(forms, producer: KafkaProducer(config: hub.kafka()))
 
@@ -94,7 +69,7 @@ struct ProcessTests {
             try await Task.sleep(for: .milliseconds(Int.random(in: 1500...6000, using: &rng)))
             orchestrator.kill()
             kills += 1
-            orchestrator = try OrchestratorProcess(hub: hub, instance: "o1", logDirectory: logs)
+            orchestrator = try orchestratorProcess(hub: hub, instance: "o1", logDirectory: logs)
         }
         let finished = try await finishedSagas(hub: hub, expecting: forms.count, timeout: .seconds(300))
         print("crash test: \(kills) SIGKILLs, \(finished.count) sagas finished after \(ContinuousClock.now - start)")
@@ -129,12 +104,12 @@ struct ProcessTests {
         let responders = try hub.responders()
         defer { responders.close() }
         let forms = try SeedApplications.cloned(repoRoot: repoRoot, count: 600, tag: "SCALE")
-        let first = try OrchestratorProcess(hub: hub, instance: "o1", logDirectory: logs)
+        let first = try orchestratorProcess(hub: hub, instance: "o1", logDirectory: logs)
         defer { first.terminate() }
         let producer = try KafkaProducer(config: hub.kafka())
         try hub.submit(Array(forms[0..<200]), producer: producer)
         try await Task.sleep(for: .seconds(3))
-        let second = try OrchestratorProcess(hub: hub, instance: "o2", logDirectory: logs)
+        let second = try orchestratorProcess(hub: hub, instance: "o2", logDirectory: logs)
         try hub.submit(Array(forms[200..<400]), producer: producer)
         try await Task.sleep(for: .seconds(8))
         second.terminate()  // leaves the group cleanly: o1 takes its partitions back
