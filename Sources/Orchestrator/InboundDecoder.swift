@@ -26,8 +26,8 @@ struct InboundDecoder {
     }
 
     func decode(_ message: KafkaMessage, now: Instant) -> Decoded {
-        guard let topic = MessageCheck.unprefixed(message.topic, prefix: config.topicPrefix) else {
-            return .deadLetter(deadLetter(message, MessageRejection(.wrongTopic, "topic \(message.topic) lacks the hub prefix \(config.topicPrefix)")))
+        guard let topic = MessageCheck.unprefixed(message.topic, prefix: config.connection.prefix) else {
+            return .deadLetter(deadLetter(message, MessageRejection(.wrongTopic, "topic \(message.topic) lacks the hub prefix \(config.connection.prefix)")))
         }
         let checked: ValidatedMessage
         switch MessageCheck.validate(message: message, topic: topic, registry: registry, policy: policy) {

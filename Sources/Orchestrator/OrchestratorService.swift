@@ -77,8 +77,8 @@ public final class OrchestratorService: @unchecked Sendable {
     /// Blocks until `stop()` or a fatal error.
     public func run() throws {
         let admin = try KafkaAdmin(config: config.clientConfig())
-        log.info("connecting", ["bootstrap": config.bootstrap, "prefix": config.topicPrefix])
-        try admin.ensureTopics(HubTopics.all(prefix: config.topicPrefix, partitions: config.partitions, agencies: config.agencies))
+        log.info("connecting", ["bootstrap": config.connection.bootstrap, "prefix": config.connection.prefix])
+        try admin.ensureTopics(HubTopics.all(prefix: config.connection.prefix, partitions: config.partitions, agencies: config.agencies))
         producer = try KafkaProducer(config: config.clientConfig(["transaction.timeout.ms": "10000"]),
                                      transactionalId: "\(config.groupId)-\(config.instanceId)")
         try producer.initTransactions()
@@ -86,8 +86,6 @@ public final class OrchestratorService: @unchecked Sendable {
         consumer = try KafkaConsumer(
             config: config.consumerConfig([
                 "partition.assignment.strategy": "range",  // co-partitioned topics: same numbers to one member
-                "session.timeout.ms": String(config.sessionTimeoutMs),
-                "heartbeat.interval.ms": String(max(500, config.sessionTimeoutMs / 5)),
                 "max.poll.interval.ms": "300000",
                 "enable.partition.eof": "true",
             ]),

@@ -17,12 +17,12 @@ enum OrchestratorBench {
         let kafka = KafkaConfig(bootstrapServers: bootstrap, ["log_level": "3", "partitioner": "murmur2_random"])
         try KafkaAdmin(config: kafka).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions))
 
-        var config = OrchestratorConfig(bootstrap: bootstrap, instanceId: "bench-1", repository: repoRoot)
-        config.topicPrefix = prefix
-        config.partitions = partitions
-        config.groupId = prefix + "orchestrator"
-        config.clock = clock
-        config.kafka = ["log_level": "3"]
+        var connection = HubConnection(bootstrap: bootstrap)
+        connection.prefix = prefix
+        connection.partitions = partitions
+        connection.clock = clock
+        connection.kafka = ["log_level": "3"]
+        let config = OrchestratorConfig(connection: connection, instanceId: "bench-1", repository: repoRoot)
 
         let responders = try ScriptedResponders(config: kafka, prefix: prefix,
                                                 catalogues: CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")),

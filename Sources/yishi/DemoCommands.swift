@@ -196,11 +196,7 @@ struct DemoRun: Command {
         let admin = try KafkaAdmin(config: connection.clientConfig(clientId: "yishi-demo-admin"))
         try admin.ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
         var services: [BackgroundService] = []
-        var config = OrchestratorConfig(bootstrap: kafka.bootstrap, instanceId: "demo", repository: repository)
-        config.topicPrefix = connection.prefix
-        config.partitions = connection.partitions
-        config.clock = clock
-        config.sessionTimeoutMs = connection.sessionTimeoutMs
+        var config = OrchestratorConfig(connection: connection, instanceId: "demo", repository: repository)
         config.bundlesDirectory = env.bundlesDir
         config.cataloguesDirectory = env.cataloguesDir
         config.calendarsDirectory = env.calendarsDir

@@ -84,7 +84,8 @@ struct OrchestratorRun: Command {
                                  (env YISHI_INSTANCE, default orchestrator-1)
           --group G              consumer group (default <prefix>orchestrator)
           --schemas DIR          message schemas (env YISHI_SCHEMAS, default schemas)
-          --session-timeout-ms N how long a vanished instance keeps its partitions (default 10000)
+          --session-timeout-ms N how long a vanished instance keeps its partitions (env YISHI_SESSION_TIMEOUT_MS,
+                                 default 10000)
         \(ClockOptions.help)
 
         Exit codes: 0 stopped by signal, 1 fatal error (invalid bundles, broker, fenced), 2 usage.
@@ -94,20 +95,19 @@ struct OrchestratorRun: Command {
         let kafka = try KafkaOptions.read(&args)
         let environment = ProcessInfo.processInfo.environment
         let instance = try args.option("--instance") ?? environment["YISHI_INSTANCE"] ?? "orchestrator-1"
-        var config = OrchestratorConfig(bootstrap: kafka.bootstrap, instanceId: instance,
+        let clock = try ClockOptions.read(&args, env)
+        var connection = kafka.connection(clock: clock)
+        if let text = try args.option("--session-timeout-ms") {
+            guard let ms = Int(text), ms > 0 else { throw UsageError("--session-timeout-ms must be a positive number") }
+            connection.sessionTimeoutMs = ms
+        }
+        var config = OrchestratorConfig(connection: connection, instanceId: instance,
                                         repository: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-        config.topicPrefix = kafka.prefix
-        config.partitions = kafka.partitions
         config.bundlesDirectory = env.bundlesDir
         config.cataloguesDirectory = env.cataloguesDir
         config.calendarsDirectory = env.calendarsDir
         config.schemasDirectory = URL(fileURLWithPath: try args.option("--schemas") ?? environment["YISHI_SCHEMAS"] ?? "schemas")
         if let group = try args.option("--group") { config.groupId = group }
-        if let text = try args.option("--session-timeout-ms") {
-            guard let ms = Int(text), ms > 0 else { throw UsageError("--session-timeout-ms must be a positive number") }
-            config.sessionTimeoutMs = ms
-        }
-        config.clock = try ClockOptions.read(&args, env)
         _ = try args.positionals()
 
         let service = try OrchestratorService(config: config)

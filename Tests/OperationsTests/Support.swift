@@ -33,13 +33,14 @@ struct OpsFixture {
     }
 
     func orchestratorConfig(instance: String = "o1") -> OrchestratorConfig {
-        var config = OrchestratorConfig(bootstrap: hub.bootstrap, instanceId: instance, repository: repoRoot)
-        config.topicPrefix = prefix
-        config.partitions = partitions
+        var connection = HubConnection(bootstrap: hub.bootstrap)
+        connection.prefix = prefix
+        connection.partitions = partitions
+        connection.clock = clock
+        connection.sessionTimeoutMs = 6000
+        connection.kafka = ["log_level": "3"]
+        var config = OrchestratorConfig(connection: connection, instanceId: instance, repository: repoRoot)
         config.groupId = hub.orchestratorGroup
-        config.clock = clock
-        config.sessionTimeoutMs = 6000
-        config.kafka = ["log_level": "3"]
         return config
     }
 

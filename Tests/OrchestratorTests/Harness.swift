@@ -26,14 +26,13 @@ struct TestHub {
     }
 
     func config(instance: String) -> OrchestratorConfig {
-        var config = OrchestratorConfig(bootstrap: bootstrap, instanceId: instance, repository: repoRoot)
-        config.topicPrefix = prefix
-        config.partitions = partitions
-        config.groupId = prefix + "orchestrator"
-        config.clock = clock
-        config.sessionTimeoutMs = 6000
-        config.kafka = ["log_level": "3"]
-        return config
+        var connection = HubConnection(bootstrap: bootstrap)
+        connection.prefix = prefix
+        connection.partitions = partitions
+        connection.clock = clock
+        connection.sessionTimeoutMs = 6000
+        connection.kafka = ["log_level": "3"]
+        return OrchestratorConfig(connection: connection, instanceId: instance, repository: repoRoot)
     }
 
     func topic(_ name: String) -> String { prefix + name }
