@@ -35,8 +35,7 @@ public final class AdapterService: @unchecked Sendable {
         public var aborted = 0
     }
 
-    public var groupId: String { Self.groupId(prefix: connection.prefix, agency: agency) }
-    public static func groupId(prefix: String, agency: String) -> String { prefix + "adapter." + agency }
+    public var groupId: String { HubGroups.adapter(prefix: connection.prefix, agency: agency) }
     public var counts: Counters { counters.withLock { $0 } }
 
     /// `repository`: the directory holding `adapters/` (catalogues, mappings, native schemas) and `schemas/`.

@@ -52,7 +52,7 @@ public final class DepartmentService: @unchecked Sendable {
     /// Headers the department's gateway copies from a request to its reply.
     static let echoedHeaders = ["yishi-adapter-context", Envelope.Header.traceParent]
 
-    public var groupId: String { connection.prefix + "dept." + agency.rawValue }
+    public var groupId: String { HubGroups.department(prefix: connection.prefix, agency: agency.rawValue) }
     /// Every effect so far (any thread).
     public var ledger: [LedgerEffect] { ledgerCopy.withLock { $0 } }
     public var counts: Counters { counters.withLock { $0 } }

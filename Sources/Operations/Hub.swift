@@ -56,7 +56,7 @@ public final class Hub: Sendable {
         self.prefix = prefix
         self.operatorName = operatorName
         self.timeout = timeout
-        self.orchestratorGroup = orchestratorGroup ?? prefix + "orchestrator"
+        self.orchestratorGroup = orchestratorGroup ?? HubGroups.orchestrator(prefix: prefix)
         self.extra = extra
     }
 

@@ -41,20 +41,14 @@ public struct LagProbe {
         }
     }
 
-    /// The adapter of an agency consumes `commands.<agency>` and `dept.<agency>.replies` in this
-    /// group (the adapters' convention).
-    public func adapterGroup(_ agency: String) -> String { hub.prefix + "adapter." + agency }
-
-    /// The group a department's gateway reads `dept.<agency>.requests` in, when it follows the
-    /// hub's convention (the bundled department services do).
-    public func departmentGroup(_ agency: String) -> String { hub.prefix + "dept." + agency }
+    public func adapterGroup(_ agency: String) -> String { HubGroups.adapter(prefix: hub.prefix, agency: agency) }
 
     /// The groups and topics the hub itself defines: the orchestrator on its inputs, each adapter
     /// on its commands and its department's replies, each department gateway on its requests.
     public func knownGroups(agencies: [String] = HubTopics.defaultAgencies) -> [(group: String, topics: [String])] {
         [(hub.orchestratorGroup, ["applications", "ops"] + agencies.map { "events.\($0)" })]
             + agencies.map { (adapterGroup($0), ["commands.\($0)", "dept.\($0).replies"]) }
-            + agencies.map { (departmentGroup($0), ["dept.\($0).requests"]) }
+            + agencies.map { (HubGroups.department(prefix: hub.prefix, agency: $0), ["dept.\($0).requests"]) }
     }
 
     /// Lag of `group` on hub topics `topics` (names without prefix), only `partitions` if given.

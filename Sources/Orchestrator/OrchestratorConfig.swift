@@ -15,7 +15,7 @@ public struct OrchestratorConfig: Sendable {
     /// Consumer group, also the stem of the transactional ids: `<prefix>orchestrator` unless
     /// set, so that two hubs on one cluster (a demo beside production) never share a group.
     public var groupId: String {
-        get { groupOverride ?? connection.prefix + "orchestrator" }
+        get { groupOverride ?? HubGroups.orchestrator(prefix: connection.prefix) }
         set { groupOverride = newValue }
     }
     private var groupOverride: String?

@@ -166,3 +166,13 @@ public enum HubTopics {
         return specs
     }
 }
+
+/// The hub's consumer groups, named under the topic prefix so that two hubs on one cluster
+/// never share one; the services use these names and `yishi lag` looks them up.
+public enum HubGroups {
+    public static func orchestrator(prefix: String) -> String { prefix + "orchestrator" }
+    /// An agency's adapter, on `commands.<agency>` and `dept.<agency>.replies`.
+    public static func adapter(prefix: String, agency: String) -> String { prefix + "adapter." + agency }
+    /// A department gateway on `dept.<agency>.requests` (the bundled department services).
+    public static func department(prefix: String, agency: String) -> String { prefix + "dept." + agency }
+}
