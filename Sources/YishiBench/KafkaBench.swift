@@ -12,12 +12,11 @@ struct KafkaBench {
     /// The settings both sides use.
     var producerSettings: [String: String] { ["linger.ms": "5", "enable.idempotence": "true"] }
 
-    struct Figure { let name: String; let value: Double; let unit: String }
 
     /// Each round measures both sides on fresh topics, alternating which goes
     /// first so that drift (the in-memory broker growing) hits both alike.
     /// Reported: the median of each figure and the median of the per-round ratios.
-    func run(rounds: Int) throws -> [Figure] {
+    func run(rounds: Int) throws -> [(name: String, value: Double, unit: String)] {
         let admin = try KafkaAdmin(config: KafkaConfig(bootstrapServers: bootstrap))
         var produce: [(swift: Double, tool: Double)] = []
         var consume: [(swift: Double, tool: Double)] = []
@@ -40,12 +39,12 @@ struct KafkaBench {
             consume.append(c)
         }
         return [
-            Figure(name: "kafka.produce.swift", value: median(produce.map(\.swift)), unit: "msg/s"),
-            Figure(name: "kafka.produce.rdkafka_performance", value: median(produce.map(\.tool)), unit: "msg/s"),
-            Figure(name: "kafka.produce.ratio", value: median(produce.map { $0.swift / $0.tool }), unit: "x"),
-            Figure(name: "kafka.consume.swift", value: median(consume.map(\.swift)), unit: "msg/s"),
-            Figure(name: "kafka.consume.rdkafka_performance", value: median(consume.map(\.tool)), unit: "msg/s"),
-            Figure(name: "kafka.consume.ratio", value: median(consume.map { $0.swift / $0.tool }), unit: "x"),
+            ("kafka.produce.swift", median(produce.map(\.swift)), "msg/s"),
+            ("kafka.produce.rdkafka_performance", median(produce.map(\.tool)), "msg/s"),
+            ("kafka.produce.ratio", median(produce.map { $0.swift / $0.tool }), "x"),
+            ("kafka.consume.swift", median(consume.map(\.swift)), "msg/s"),
+            ("kafka.consume.rdkafka_performance", median(consume.map(\.tool)), "msg/s"),
+            ("kafka.consume.ratio", median(consume.map { $0.swift / $0.tool }), "x"),
         ]
     }
 

@@ -51,50 +51,24 @@ let sagaCount = Int(option("--sagas") ?? "3000") ?? 3000
 let cliSagaCount = Int(option("--cli-sagas") ?? "100000") ?? 100_000
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-if only == nil || only == "kafka" {
-    guard let bootstrap = ProcessInfo.processInfo.environment["YISHI_BOOTSTRAP"] else {
-        fail("YISHI_BOOTSTRAP is not set; run `make bench`, which starts a Tansu broker")
+/// Measures and prints one group of figures when `--only` selects it; a failure ends the run.
+/// `measure` gets the broker address (empty for groups that need none).
+func figures(_ group: String, needsBroker: Bool = true,
+             _ measure: (_ bootstrap: String) throws -> [(name: String, value: Double, unit: String)]) {
+    guard only == nil || only == group else { return }
+    let bootstrap = ProcessInfo.processInfo.environment["YISHI_BOOTSTRAP"]
+    if needsBroker, bootstrap == nil { fail("YISHI_BOOTSTRAP is not set; run `make bench`, which starts a Tansu broker") }
+    do {
+        for figure in try measure(bootstrap ?? "") { bench(figure.name, figure.value, figure.unit) }
+    } catch {
+        fail("\(group) benchmark: \(error)")
     }
+}
+
+figures("kafka") { bootstrap in
     let tool = ProcessInfo.processInfo.environment["YISHI_RDKAFKA_BIN"].map { $0 + "/rdkafka_performance" } ?? "rdkafka_performance"
-    let kafka = KafkaBench(bootstrap: bootstrap, tool: tool, messages: messageCount)
-    do {
-        let figures = try kafka.run(rounds: rounds)
-        for figure in figures { bench(figure.name, figure.value, figure.unit) }
-    } catch {
-        fail("kafka benchmark: \(error)")
-    }
+    return try KafkaBench(bootstrap: bootstrap, tool: tool, messages: messageCount).run(rounds: rounds)
 }
-
-if only == nil || only == "engine" {
-    do {
-        for figure in try EngineBench.run(repoRoot: repoRoot) { bench(figure.name, figure.value, figure.unit) }
-    } catch {
-        fail("engine benchmark: \(error)")
-    }
-}
-
-if only == nil || only == "orchestrator" {
-    guard let bootstrap = ProcessInfo.processInfo.environment["YISHI_BOOTSTRAP"] else {
-        fail("YISHI_BOOTSTRAP is not set; run `make bench`, which starts a Tansu broker")
-    }
-    do {
-        for figure in try OrchestratorBench.run(bootstrap: bootstrap, repoRoot: repoRoot, sagas: sagaCount) {
-            bench(figure.name, figure.value, figure.unit)
-        }
-    } catch {
-        fail("orchestrator benchmark: \(error)")
-    }
-}
-
-if only == nil || only == "cli" {
-    guard let bootstrap = ProcessInfo.processInfo.environment["YISHI_BOOTSTRAP"] else {
-        fail("YISHI_BOOTSTRAP is not set; run `make bench`, which starts a Tansu broker")
-    }
-    do {
-        for figure in try CLIBench.run(bootstrap: bootstrap, repoRoot: repoRoot, sagas: cliSagaCount) {
-            bench(figure.name, figure.value, figure.unit)
-        }
-    } catch {
-        fail("cli benchmark: \(error)")
-    }
-}
+figures("engine", needsBroker: false) { _ in try EngineBench.run(repoRoot: repoRoot) }
+figures("orchestrator") { try OrchestratorBench.run(bootstrap: $0, repoRoot: repoRoot, sagas: sagaCount) }
+figures("cli") { try CLIBench.run(bootstrap: $0, repoRoot: repoRoot, sagas: cliSagaCount) }
