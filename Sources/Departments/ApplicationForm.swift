@@ -12,6 +12,8 @@ public struct ApplicationForm: Codable, Sendable, Equatable {
         public var registeredCapital: Int
         public var address: String
         public var businessScope: String
+        /// The USCC of an enterprise that already exists (免证办), typed by the applicant.
+        public var uscc: String?
     }
     public struct Person: Codable, Sendable, Equatable {
         public var name: String
@@ -64,7 +66,7 @@ public struct ApplicationForm: Codable, Sendable, Equatable {
 
 /// One problem a front desk (一窗受理) finds in a form before any department sees it.
 public struct FormFinding: Sendable, Equatable, CustomStringConvertible {
-    /// Stable codes: `id-check-digit`, `id-number`, `phone`, `forbidden-word`, `name-rule`,
+    /// Stable codes: `id-check-digit`, `id-number`, `phone`, `uscc`, `forbidden-word`, `name-rule`,
     /// `entity-type`, `capital`, `seal`, `invoice-type`, `bank`.
     public var code: String
     /// JSON path of the field at fault (`$.legalRepresentative.idNumber`).
@@ -81,10 +83,12 @@ public struct FrontDeskCheck: Sendable {
 
     public init(reference: ReferenceData) { rules = NameRules(reference: reference) }
 
-    public func findings(_ form: ApplicationForm) -> [FormFinding] {
+    /// Every finding on `form`, checked as of `now` (the hub clock's instant of the check: an ID
+    /// number's birth date must not be after it).
+    public func findings(_ form: ApplicationForm, asOf now: Date) -> [FormFinding] {
         var out: [FormFinding] = []
         func checkID(_ id: String, _ field: String) {
-            do { try ResidentID.validate(id) } catch {
+            do { try ResidentID.validate(id, asOf: now) } catch {
                 let code = if case .badCheckDigit = error { "id-check-digit" } else { "id-number" }
                 out.append(FormFinding(code: code, field: field, message: error.description))
             }
@@ -95,6 +99,12 @@ public struct FrontDeskCheck: Sendable {
         checkID(form.legalRepresentative.idNumber, "$.legalRepresentative.idNumber")
         checkPhone(form.legalRepresentative.phone, "$.legalRepresentative.phone")
         checkPhone(form.contact.phone, "$.contact.phone")
+        // Typed by the applicant: checked strictly (GB 32100 check characters included). Codes the
+        // registration authority issued reach the other departments through the hub and are
+        // checked there with `USCC.validateIssued`.
+        if let uscc = form.company.uscc {
+            do { try USCC.validate(uscc) } catch { out.append(FormFinding(code: "uscc", field: "$.company.uscc", message: error.description)) }
+        }
         for (i, s) in form.shareholders.enumerated() where s.idNumber != form.legalRepresentative.idNumber {
             checkID(s.idNumber, "$.shareholders[\(i)].idNumber")
         }

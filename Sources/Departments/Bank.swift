@@ -267,10 +267,11 @@ public struct Bank: DepartmentModel {
         guard let bank = Self.institutions[r.Svcr.BICFI] else { return reject(meta, "RC01", "unknown BIC \(r.Svcr.BICFI)", field: "Svcr.BICFI") }
         guard r.Acct.Tp == "BASC" else { return reject(meta, "AG01", "only basic deposit accounts (BASC) are opened here", field: "Acct.Tp") }
         guard r.Acct.Ccy == "CNY" else { return reject(meta, "AM03", "basic deposit accounts are in CNY", field: "Acct.Ccy") }
-        do { try USCC.validate(r.Org.USCC) } catch { return reject(meta, "RR05", "USCC invalid: \(error)", field: "Org.USCC") }
+        let usccCheck: IdentifierError?
+        do { usccCheck = try USCC.validateIssued(r.Org.USCC) } catch { return reject(meta, "RR05", "USCC invalid: \(error)", field: "Org.USCC") }
         guard !r.Org.Nm.isEmpty else { return reject(meta, "RR03", "organisation name missing", field: "Org.Nm") }
         guard r.Org.LglRep.IdTp == "RIC" else { return reject(meta, "BE01", "legal representative ID type must be RIC", field: "Org.LglRep.IdTp") }
-        do { try ResidentID.validate(r.Org.LglRep.IdNb) } catch {
+        do { try ResidentID.validate(r.Org.LglRep.IdNb, asOf: now) } catch {
             return reject(meta, "BE01", "legal representative ID invalid: \(error)", field: "Org.LglRep.IdNb")
         }
         guard MobilePhone.isValid(r.Org.LglRep.MobNb) else { return reject(meta, "BE01", "mobile number invalid", field: "Org.LglRep.MobNb") }
@@ -288,7 +289,7 @@ public struct Bank: DepartmentModel {
         books.accounts[number] = Account(number: number, uscc: r.Org.USCC, basicAccountLicence: licence, closedOn: nil)
         let account = OpenedAccount(Id: number, Tp: "BASC", Ccy: "CNY", OpngDt: CST.day(now), BscAcctNb: licence)
         return complete(meta, AccountOpeningResult(Acct: account, Svcr: r.Svcr),
-                        effects: [EffectDraft(kind: "account-opened", key: number, data: ["USCC": r.Org.USCC, "BscAcctNb": licence])])
+                        effects: [EffectDraft(kind: "account-opened", key: number, data: ["USCC": r.Org.USCC, "BscAcctNb": licence])].noting(usccCheck: usccCheck))
     }
 
     func close(_ r: AccountClosing, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
@@ -306,7 +307,8 @@ public struct Bank: DepartmentModel {
 
     func onboard(_ r: MerchantOnboarding, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
         let m = r.Mrchnt
-        do { try USCC.validate(m.USCC) } catch { return reject(meta, "RR05", "USCC invalid: \(error)", field: "Mrchnt.USCC") }
+        let usccCheck: IdentifierError?
+        do { usccCheck = try USCC.validateIssued(m.USCC) } catch { return reject(meta, "RR05", "USCC invalid: \(error)", field: "Mrchnt.USCC") }
         guard !m.Nm.isEmpty else { return reject(meta, "RR03", "merchant name missing", field: "Mrchnt.Nm") }
         guard let account = books.accounts[r.SttlmAcct.Id], account.uscc == m.USCC, account.closedOn == nil else {
             return reject(meta, "AC01", "no open account \(r.SttlmAcct.Id) held by \(m.USCC)", field: "SttlmAcct.Id")
@@ -321,7 +323,7 @@ public struct Bank: DepartmentModel {
         let id = head + String(format: "%04d", seq)
         books.merchants[id] = Merchant(id: id, uscc: m.USCC, settlementAccount: account.number, offboardedOn: nil)
         return complete(meta, MerchantOnboardingResult(Mrchnt: OnboardedMerchant(MrchntId: id, OnbrdgDt: CST.day(now))),
-                        effects: [EffectDraft(kind: "merchant-onboarded", key: id, data: ["USCC": m.USCC, "SttlmAcct": account.number])])
+                        effects: [EffectDraft(kind: "merchant-onboarded", key: id, data: ["USCC": m.USCC, "SttlmAcct": account.number])].noting(usccCheck: usccCheck))
     }
 
     func offboard(_ r: MerchantOffboarding, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {

@@ -405,7 +405,7 @@ public struct BusinessRegistration: DepartmentModel {
         }
         for (field, person) in [("fddbr", r.fddbr)] + r.gdxx.enumerated().map({ ("gdxx[\($0.offset)]", Person(xm: $0.element.xm, zjlx: $0.element.zjlx, zjhm: $0.element.zjhm)) }) {
             guard person.zjlx == "10" else { return reject(meta, "E3004", "仅支持居民身份证 (证件类型 10)", field: "\(field).zjlx") }
-            do { try ResidentID.validate(person.zjhm) } catch {
+            do { try ResidentID.validate(person.zjhm, asOf: now) } catch {
                 return reject(meta, "E3004", "证件号码无效: \(error)", field: "\(field).zjhm")
             }
         }

@@ -11,6 +11,8 @@ public enum IdentifierError: Error, Sendable, Equatable, CustomStringConvertible
     case badOrganizationCodeCheckDigit(expected: Character, got: Character)
     case badRegionCode(String)
     case badBirthDate(String)
+    /// A birth date after the day of the check (both `YYYYMMDD`, Beijing time).
+    case birthDateInFuture(String, today: String)
     case badMobilePrefix(String)
 
     public var description: String {
@@ -22,6 +24,7 @@ public enum IdentifierError: Error, Sendable, Equatable, CustomStringConvertible
             "bad organization code check digit (position 17): expected \(expected), got \(got)"
         case let .badRegionCode(code): "bad administrative division code \(code)"
         case let .badBirthDate(date): "bad birth date \(date)"
+        case let .birthDateInFuture(date, today): "birth date \(date) is after today (\(today))"
         case let .badMobilePrefix(prefix): "not a mainland mobile number prefix: \(prefix)"
         }
     }
@@ -67,6 +70,26 @@ public enum USCC {
     }
 
     public static func isValid(_ code: String) -> Bool { (try? validate(code)) != nil }
+
+    /// Checks a USCC that the registration authority itself issued: the registration step's
+    /// output or an e-licence on the `licences` topic, which is what every department other than
+    /// market regulation receives from the hub. Such a code is what the enterprise *has*, even when
+    /// it does not follow GB 32100's check characters (codes issued before 2016, e.g.
+    /// `91350203M0001QKT19`, are in use), so only its shape is enforced: 18 characters of the USCC
+    /// alphabet with a plausible division code.
+    /// - Returns: the check-character mismatch (`badCheckDigit` or `badOrganizationCodeCheckDigit`)
+    ///   for the caller to record, or nil when the code follows the standard.
+    /// - Throws: `wrongLength`, `illegalCharacter` or `badRegionCode`. Codes typed by applicants
+    ///   go through `validate` instead.
+    public static func validateIssued(_ code: String) throws(IdentifierError) -> IdentifierError? {
+        do { try validate(code) } catch {
+            switch error {
+            case .badCheckDigit, .badOrganizationCodeCheckDigit: return error
+            default: throw error
+            }
+        }
+        return nil
+    }
 
     /// A valid USCC for a new enterprise registered by market regulation (`9`) in `region`.
     /// The organization code is `MA` followed by `sequence` in base 31 over the USCC alphabet
@@ -118,10 +141,22 @@ public enum OrganizationCode {
 }
 
 /// 公民身份号码, GB 11643-1999: 6-digit address code · 8-digit birth date · 3-digit sequence
-/// (odd = male) · check character.
+/// (odd = male) · check character (ISO 7064 MOD 11-2).
+///
+/// The same 18-character layout and check character serve the other identity document numbers
+/// the State issues today, which differ only in the address code:
+/// - 港澳台居民居住证 (residence permits for Hong Kong, Macao and Taiwan residents, 国办发〔2018〕81号):
+///   address code `810000` (Hong Kong), `820000` (Macao), `830000` (Taiwan);
+/// - 外国人永久居留身份证 (2023 edition, 国家移民管理局公告 2023): `9`, the two-digit province code of
+///   the issuing place, a three-digit nationality code, then birth date, sequence and check
+///   character as above.
+/// A birth date must be a real date no later than the day of the check (Beijing time): a
+/// document is never issued to someone not yet born.
 public enum ResidentID {
     public static let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
     static let checkMap = Array("10X98765432")
+    /// Address codes of the residence permits for Hong Kong, Macao and Taiwan residents.
+    public static let residencePermitCodes: Set<String> = ["810000", "820000", "830000"]
 
     public static func checkCharacter(for body: String) throws(IdentifierError) -> Character {
         let chars = Array(body)
@@ -134,21 +169,38 @@ public enum ResidentID {
         return checkMap[sum % 11]
     }
 
-    public static func validate(_ id: String) throws(IdentifierError) {
+    /// Checks `id` as of the instant `now` (the hub's clock when it acts, so replays and virtual
+    /// clocks decide alike): shape, address code, birth date (real, and not after `now`'s date in
+    /// Beijing time), check character.
+    /// - Throws: the first `IdentifierError` found (`birthDateInFuture` for a date after today).
+    public static func validate(_ id: String, asOf now: Date) throws(IdentifierError) {
         let chars = Array(id)
         guard chars.count == 18 else { throw .wrongLength(expected: 18, got: chars.count) }
         for (i, c) in chars.enumerated() where !(c.isASCIIDigit || (i == 17 && c == "X")) {
             throw .illegalCharacter(position: i + 1, character: c)
         }
         let region = String(chars[0..<6])
-        guard AdministrativeDivision.isPlausible(region) else { throw .badRegionCode(region) }
+        guard isIssuingCode(region) else { throw .badRegionCode(region) }
         let birth = String(chars[6..<14])
         guard isRealDate(birth) else { throw .badBirthDate(birth) }
+        let today = CST.day(now, separator: "")
+        guard birth <= today else { throw .birthDateInFuture(birth, today: today) }
         let expected = try checkCharacter(for: String(chars[0..<17]))
         guard expected == chars[17] else { throw .badCheckDigit(expected: expected, got: chars[17]) }
     }
 
-    public static func isValid(_ id: String) -> Bool { (try? validate(id)) != nil }
+    public static func isValid(_ id: String, asOf now: Date) -> Bool { (try? validate(id, asOf: now)) != nil }
+
+    /// The first six characters of a number the State issues: a GB/T 2260 address code (mainland
+    /// province prefix), a residence permit code (`810000`, `820000`, `830000`), or `9` + province
+    /// code + nationality code (foreigners' permanent residence ID card, 2023 edition).
+    public static func isIssuingCode(_ code: String) -> Bool {
+        guard code.count == 6, code.allSatisfy(\.isASCIIDigit) else { return false }
+        if residencePermitCodes.contains(code) { return true }
+        if code.hasPrefix("9") { return AdministrativeDivision.provinces.contains(String(code.dropFirst().prefix(2))) }
+        if code.hasPrefix("81") || code.hasPrefix("82") || code.hasPrefix("83") { return false }
+        return AdministrativeDivision.isPlausible(code)
+    }
 
     /// A valid ID number (used by seed generators and tests).
     public static func generate(region: String, birthDate: String, sequence: Int) -> String {
@@ -156,10 +208,10 @@ public enum ResidentID {
         return body + String(try! checkCharacter(for: body))
     }
 
-    /// YYYYMMDD, a real calendar date from 1800 to 2099 (GB 11643's own example is born in 1880).
+    /// YYYYMMDD, a real calendar date from 1800 on (GB 11643's own example is born in 1880).
     static func isRealDate(_ s: String) -> Bool {
         guard s.count == 8, let y = Int(s.prefix(4)), let m = Int(s.dropFirst(4).prefix(2)), let d = Int(s.suffix(2)),
-              (1800...2099).contains(y), (1...12).contains(m), d >= 1 else { return false }
+              y >= 1800, (1...12).contains(m), d >= 1 else { return false }
         let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
         let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
         return d <= days[m - 1]
@@ -168,7 +220,8 @@ public enum ResidentID {
 
 /// GB/T 2260 shape checks (the full directory is reference data, see `ReferenceData`).
 public enum AdministrativeDivision {
-    /// Province-level codes in use (11–15, 21–23, 31–37, 41–46, 50–54, 61–65, 71, 81, 82).
+    /// Province-level codes in use (11–15, 21–23, 31–37, 41–46, 50–54, 61–65, 71, 81, 82). Identity
+    /// document numbers add 83 (Taiwan residents' residence permits): see `ResidentID.isIssuingCode`.
     public static let provinces: Set<String> = [
         "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
         "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
@@ -198,4 +251,14 @@ public enum MobilePhone {
 
 extension Character {
     var isASCIIDigit: Bool { isASCII && isNumber }
+}
+
+extension Array where Element == EffectDraft {
+    /// The effects with `check` (a check-character mismatch of an issued USCC, see
+    /// `USCC.validateIssued`) recorded in each effect's data under `usccCheck`, so the ledger
+    /// shows the department accepted a code that does not follow GB 32100.
+    public func noting(usccCheck check: IdentifierError?) -> [EffectDraft] {
+        guard let check else { return self }
+        return map { var e = $0; e.data["usccCheck"] = check.description; return e }
+    }
 }

@@ -132,7 +132,8 @@ public struct SealEngraving: DepartmentModel {
     }
 
     func engrave(_ r: Engrave, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
-        do { try USCC.validate(r.USCC) } catch { return reject(meta, "2001", "USCC invalid: \(error)", field: "USCC") }
+        let usccCheck: IdentifierError?
+        do { usccCheck = try USCC.validateIssued(r.USCC) } catch { return reject(meta, "2001", "USCC invalid: \(error)", field: "USCC") }
         guard !r.UNIT_NAME.isEmpty else { return reject(meta, "2006", "unit name is empty", field: "UNIT_NAME") }
         guard AdministrativeDivision.isPlausible(r.REGION_CODE) else {
             return reject(meta, "2007", "bad region code \(r.REGION_CODE)", field: "REGION_CODE")
@@ -163,11 +164,13 @@ public struct SealEngraving: DepartmentModel {
             records.append(record)
         }
         return complete(meta, EngraveResult(SEAL_LIST: records, RECORD_DATE: CST.day(now, separator: "")),
-                        effects: records.map { EffectDraft(kind: "seal-engraved", key: $0.RECORD_NO, data: ["USCC": r.USCC, "SEAL_TYPE": $0.SEAL_TYPE]) })
+                        effects: records.map { EffectDraft(kind: "seal-engraved", key: $0.RECORD_NO, data: ["USCC": r.USCC, "SEAL_TYPE": $0.SEAL_TYPE]) }
+                            .noting(usccCheck: usccCheck))
     }
 
     func cancel(_ r: Cancel, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
-        do { try USCC.validate(r.USCC) } catch { return reject(meta, "2001", "USCC invalid: \(error)", field: "USCC") }
+        let usccCheck: IdentifierError?
+        do { usccCheck = try USCC.validateIssued(r.USCC) } catch { return reject(meta, "2001", "USCC invalid: \(error)", field: "USCC") }
         for (i, type) in r.SEALS.enumerated() where Self.sealTypes[type] == nil {
             return reject(meta, "2002", "unknown seal type \(type)", field: "SEALS[\(i)]")
         }
@@ -176,6 +179,7 @@ public struct SealEngraving: DepartmentModel {
             .map(\.record.RECORD_NO).sorted()
         for number in targets { books.seals[number]?.cancelled = true }
         return complete(meta, CancelResult(CANCELLED: targets, CANCEL_DATE: CST.day(now, separator: "")),
-                        effects: targets.map { EffectDraft(kind: "seal-cancelled", key: $0, data: ["USCC": r.USCC, "REASON": r.REASON]) })
+                        effects: targets.map { EffectDraft(kind: "seal-cancelled", key: $0, data: ["USCC": r.USCC, "REASON": r.REASON]) }
+                            .noting(usccCheck: usccCheck))
     }
 }

@@ -128,7 +128,8 @@ public struct SocialSecurity: DepartmentModel {
     }
 
     func register(_ r: EmployerRegistration, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
-        do { try USCC.validate(r.aab998) } catch { return reject(meta, "4101", "统一社会信用代码无效: \(error)", field: "aab998") }
+        let usccCheck: IdentifierError?
+        do { usccCheck = try USCC.validateIssued(r.aab998) } catch { return reject(meta, "4101", "统一社会信用代码无效: \(error)", field: "aab998") }
         if let existing = books.employers[r.aab998] {
             return reject(meta, "4102", "单位已参保登记，单位编号 \(existing)", field: "aab998")
         }
@@ -147,7 +148,7 @@ public struct SocialSecurity: DepartmentModel {
         books.holders[number] = r.aab998
         let result = EmployerRegistrationResult(aab001: number, aae030: CST.day(now, separator: ""), aae140: r.aae140,
                                                 jbjg: "\(region.locality)社会保险事业管理中心")
-        return complete(meta, result, effects: [EffectDraft(kind: "employer-registered", key: number, data: ["aab998": r.aab998])])
+        return complete(meta, result, effects: [EffectDraft(kind: "employer-registered", key: number, data: ["aab998": r.aab998])].noting(usccCheck: usccCheck))
     }
 
     /// Unknown or already ended → success, no effect (with the first 终止日期 when there was one).

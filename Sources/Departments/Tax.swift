@@ -236,13 +236,14 @@ public struct Tax: DepartmentModel {
     }
 
     func register(_ r: Registration, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
-        do { try USCC.validate(r.nsrsbh) } catch { return reject(meta, "2001", "纳税人识别号无效: \(error)", field: "nsrsbh") }
+        let usccCheck: IdentifierError?
+        do { usccCheck = try USCC.validateIssued(r.nsrsbh) } catch { return reject(meta, "2001", "纳税人识别号无效: \(error)", field: "nsrsbh") }
         guard books.taxpayers[r.nsrsbh] == nil else { return reject(meta, "2002", "纳税人已办理登记", field: "nsrsbh") }
         guard !r.nsrmc.isEmpty else { return reject(meta, "2010", "纳税人名称为空", field: "nsrmc") }
         guard let region = reference.regions[r.xzqhdm] else { return reject(meta, "2011", "行政区划代码无效", field: "xzqhdm") }
         guard Self.registrationTypes.contains(r.djzclx) else { return reject(meta, "2012", "登记注册类型无效", field: "djzclx") }
         guard ["1", "2"].contains(r.zzsnsrlx) else { return reject(meta, "2013", "增值税纳税人类型无效", field: "zzsnsrlx") }
-        do { try ResidentID.validate(r.fddbrsfzjhm) } catch {
+        do { try ResidentID.validate(r.fddbrsfzjhm, asOf: now) } catch {
             return reject(meta, "2009", "法定代表人身份证件号码无效: \(error)", field: "fddbrsfzjhm")
         }
         books.registrationSequence += 1
@@ -250,7 +251,7 @@ public struct Tax: DepartmentModel {
         books.taxpayers[r.nsrsbh] = Taxpayer(nsrsbh: r.nsrsbh, djxh: djxh, invoices: [], ukey: nil, deregisteredOn: nil)
         let result = RegistrationResult(nsrsbh: r.nsrsbh, djxh: djxh, zgswjgdm: "1\(r.xzqhdm)0000",
                                         zgswjgmc: "国家税务总局\(region.locality)税务局", djrq: CST.day(now))
-        return complete(meta, result, effects: [EffectDraft(kind: "taxpayer-registered", key: r.nsrsbh, data: ["djxh": djxh])])
+        return complete(meta, result, effects: [EffectDraft(kind: "taxpayer-registered", key: r.nsrsbh, data: ["djxh": djxh])].noting(usccCheck: usccCheck))
     }
 
     /// Runs `run` on the registered taxpayer whose 登记序号 is `djxh`, or rejects.

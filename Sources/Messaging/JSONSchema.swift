@@ -5,9 +5,11 @@ import Foundation
 /// Assertions: `type` (string or array; `integer` = a number without fraction), `enum`, `const`,
 /// `properties`, `required`, `additionalProperties` (bool or schema), `items`, `minItems`,
 /// `maxItems`, `minLength`/`maxLength` (characters = Unicode code points, as the spec says),
-/// `pattern` (unanchored, like ECMA-262 `test`), `minimum`, `maximum`, `exclusiveMinimum`,
+/// `pattern` (unanchored, like ECMA-262 `test`, with ECMA-262's `$`, `\\d`, `\\w`, `\\s`, `.`: see
+/// `ECMARegex`), `minimum`, `maximum`, `exclusiveMinimum`,
 /// `exclusiveMaximum`, `format: date-time` (RFC 3339, asserted), `$ref` to `#` or `#/$defs/<name>`,
-/// `allOf`, `anyOf`, `oneOf`, `not`. Annotations (`title`, `description`, `examples`, `default`,
+/// `allOf`, `anyOf`, `oneOf`, `not`, boolean schemas. `enum` and `const` compare strings code point by
+/// code point (JSON equality), not by Unicode canonical equivalence as Swift's `==` does. Annotations (`title`, `description`, `examples`, `default`,
 /// `$comment`, other `format`s, `x-*`) are ignored. Any other keyword is a load error, so a schema
 /// never silently checks less than it says.
 public final class JSONSchema: @unchecked Sendable {
@@ -36,8 +38,11 @@ public final class JSONSchema: @unchecked Sendable {
     public init(_ json: JSON, file: String? = nil) throws(SchemaLoadError) {
         self.file = file
         let fileName = file ?? "<inline>"
-        guard case .object(let top) = json else {
-            throw SchemaLoadError(file: fileName, pointer: "", message: "a schema document must be an object")
+        let top: [String: JSON]
+        switch json {
+        case .object(let o): top = o
+        case .bool: top = [:]
+        default: throw SchemaLoadError(file: fileName, pointer: "", message: "a schema document must be an object or a boolean")
         }
         id = top["$id"]?.stringValue
         title = top["title"]?.stringValue
@@ -88,8 +93,8 @@ public final class JSONSchema: @unchecked Sendable {
                 return fail("type", "expected \(types.joined(separator: " or ")), found \(t)")
             }
         }
-        if let e = node.enumValues, !e.contains(v) { fail("enum", "\(short(v)) is not one of \(e.map(short).joined(separator: ", "))") }
-        if let c = node.constValue, c != v { fail("const", "\(short(v)) is not \(short(c))") }
+        if let e = node.enumValues, !e.contains(where: { Self.jsonEqual($0, v) }) { fail("enum", "\(short(v)) is not one of \(e.map(short).joined(separator: ", "))") }
+        if let c = node.constValue, !Self.jsonEqual(c, v) { fail("const", "\(short(v)) is not \(short(c))") }
 
         switch v {
         case .string(let s):
@@ -146,6 +151,22 @@ public final class JSONSchema: @unchecked Sendable {
             }
         }
         if let not = node.not, violations(not, v, path, depth).isEmpty { fail("not", "must not match the 'not' schema") }
+    }
+
+    /// JSON equality as JSON Schema defines it (§4.2.2): strings equal when their code points are,
+    /// numbers by value, arrays item by item, objects key by key. Swift's `String ==` would
+    /// equate `"\u{e9}"` with `"e\u{301}"` (canonical equivalence).
+    static func jsonEqual(_ a: JSON, _ b: JSON) -> Bool {
+        switch (a, b) {
+        case (.string(let x), .string(let y)): return x.unicodeScalars.elementsEqual(y.unicodeScalars)
+        case (.array(let x), .array(let y)): return x.count == y.count && zip(x, y).allSatisfy { jsonEqual($0, $1) }
+        case (.object(let x), .object(let y)):
+            guard x.count == y.count else { return false }
+            return x.allSatisfy { k, v in
+                y.contains { k.unicodeScalars.elementsEqual($0.key.unicodeScalars) && jsonEqual(v, $0.value) }
+            }
+        default: return a == b
+        }
     }
 
     private func violations(_ node: Node, _ v: JSON, _ path: SchemaPath, _ depth: Int) -> [SchemaViolation] {
@@ -250,7 +271,7 @@ public final class JSONSchema: @unchecked Sendable {
                 case "exclusiveMaximum": node.exclusiveMaximum = try number(k)
                 case "pattern":
                     guard let p = v.stringValue else { throw error(k, "must be a string") }
-                    do { node.pattern = (p, try NSRegularExpression(pattern: p)) } catch {
+                    do { node.pattern = (p, try ECMARegex.compile(p)) } catch {
                         throw SchemaLoadError(file: file, pointer: pointer + "/pattern", message: "invalid regular expression '\(p)'")
                     }
                 case "format":

@@ -33,7 +33,7 @@ public struct Instant: Codable, Comparable, Hashable, Sendable, CustomStringConv
     }
 
     /// Parses RFC 3339 with an explicit offset (`Z` or `±HH:MM`); fractional seconds optional,
-    /// finer than a millisecond truncated; a leap second (`:60`) reads as `:59.999`; a space in
+    /// finer than a millisecond truncated; a leap second (`:60`, only at 23:59 UTC) reads as `:59.999`; a space in
     /// place of the `T` is accepted (RFC 3339 §5.6 allows it for readability).
     public init?(rfc3339 text: String) {
         let u = Array(text.utf8)
@@ -70,6 +70,12 @@ public struct Instant: Codable, Comparable, Hashable, Sendable, CustomStringConv
             guard u[i] == 43 || u[i] == 45, i + 6 == u.count, u[i + 3] == 58, let oh = num(i + 1, 2), let om = num(i + 4, 2),
                   oh < 24, om < 60 else { return nil }
             offset = (oh * 60 + om) * (u[i] == 45 ? -1 : 1)
+        }
+        // RFC 3339 §5.7: a leap second is only ever inserted as the last second of a UTC day, so
+        // `:60` is valid only where the time, converted to UTC, is 23:59 (e.g. `15:59:60-08:00`).
+        if s == 60 {
+            let utcMinute = ((h * 60 + mi - offset) % 1440 + 1440) % 1440
+            guard utcMinute == 23 * 60 + 59 else { return nil }
         }
         let (second, fraction) = s == 60 ? (Int64(59), Int64(999)) : (s, millis)
         ms = date.dayNumber * CivilDate.msPerDay + ((h * 60 + mi) * 60 + second) * 1000 + fraction - offset * 60_000

@@ -72,9 +72,9 @@ import Testing
     @Test func rejectionsNameTheirField() throws {
         var (bank, account) = try bankWithAccount()
         let stranger = USCC.generate(region: "330106", sequence: 8)
-        var badUSCC = uscc
-        badUSCC.removeLast()
-        badUSCC += uscc.last == "0" ? "1" : "0"
+        // Malformed (division code 99…): refused. A mere check-character mismatch is not (an
+        // issued code, see IssuedCodeTests).
+        let badUSCC = "9199" + uscc.dropFirst(4)
         let cases: [(Data, String, String)] = [
             (onboarding(uscc: badUSCC, account: account, id: "r1"), "RR05", "Mrchnt.USCC"),
             (onboarding(name: "", account: account, id: "r2"), "RR03", "Mrchnt.Nm"),

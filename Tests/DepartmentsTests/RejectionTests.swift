@@ -130,7 +130,7 @@ import Testing
 
     @Test func seals() {
         var seals = Hub().seals
-        #expect(seals.receive(engraving(f, uscc: "91330106MA00000000"), at: monday).outcome == .rejected(code: "2001", field: "USCC"))
+        #expect(seals.receive(engraving(f, uscc: "91990106MA00000000"), at: monday).outcome == .rejected(code: "2001", field: "USCC"))
         #expect(seals.receive(engraving(f, uscc: uscc, attempt: 2), at: monday).outcome == .completed)
         let again = SealEngraving.request(SealEngraving.Engrave(USCC: uscc, UNIT_NAME: f.company.proposedName, REGION_CODE: f.region,
                                                                 LEGAL_REP_NAME: nil, SEALS: ["04", "01"]), requestId: "r2", sagaId: "s", step: "seals")
@@ -222,6 +222,6 @@ import Testing
         var bad = f
         bad.legalRepresentative.idNumber = "110105194912310021"
         #expect(bank.receive(accountOpening(bad, uscc: uscc), at: monday).outcome == .rejected(code: "BE01", field: "Org.LglRep.IdNb"))
-        #expect(bank.receive(accountOpening(f, uscc: "91330106MA00000000", attempt: 2), at: monday).outcome == .rejected(code: "RR05", field: "Org.USCC"))
+        #expect(bank.receive(accountOpening(f, uscc: "91990106MA00000000", attempt: 2), at: monday).outcome == .rejected(code: "RR05", field: "Org.USCC"))
     }
 }

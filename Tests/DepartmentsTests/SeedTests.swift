@@ -57,7 +57,7 @@ let manifest = try! JSONDecoder().decode(Manifest.self, from: Data(contentsOf: s
         let desk = FrontDeskCheck(reference: reference)
         for f in seedForms {
             let e = manifest.applications[f.applicationId]!
-            let findings = desk.findings(f)
+            let findings = desk.findings(f, asOf: checkDay)
             switch e.reason {
             case "id-check-digit", "forbidden-word":
                 #expect(findings.map(\.code) == [e.reason!], "\(f.applicationId): \(findings)")
