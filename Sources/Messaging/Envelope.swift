@@ -97,7 +97,9 @@ public struct Envelope: Sendable, Equatable {
     /// `content-type`); time is RFC 3339; content type is JSON; extensions well-formed.
     public init(headers: [KafkaHeader]) throws(EnvelopeError) {
         func required(_ name: String) throws(EnvelopeError) -> String {
-            guard let v = headers.string(name), !v.isEmpty else { throw .missingAttribute(name) }
+            guard let v = headers.string(name), !v.isEmpty else {
+                throw .missingAttribute(name, foundInstead: Envelope.lookalike(of: name, in: headers))
+            }
             return v
         }
         let version = try required(Header.specVersion)
@@ -136,6 +138,19 @@ public struct Envelope: Sendable, Equatable {
         }
     }
 
+    /// A header other SDKs write where the binding wants `name`: the same name in another case
+    /// (Kafka header names are case-sensitive byte strings, so `Content-Type` is not
+    /// `content-type`), `ce_datacontenttype` for `content-type` (the binding maps datacontenttype
+    /// to `content-type` in binary mode), or the HTTP binding's `ce-` prefix for `ce_`. Nil when
+    /// there is none. The hub does not read these in place of the real header (two spellings
+    /// could disagree); it names them so an operator can repair the record.
+    static func lookalike(of name: String, in headers: [KafkaHeader]) -> String? {
+        var accepted: Set<String> = [name.lowercased()]
+        if name == Header.contentType { accepted.insert("ce_datacontenttype"); accepted.insert("ce-datacontenttype") }
+        if name.hasPrefix("ce_") { accepted.insert("ce-" + name.dropFirst(3).lowercased()) }
+        return headers.first { $0.name != name && accepted.contains($0.name.lowercased()) }?.name
+    }
+
     /// Attributes and parsed JSON data of a consumed record.
     public static func decode(_ message: KafkaMessage) throws(EnvelopeError) -> (Envelope, JSON) {
         let envelope = try Envelope(headers: message.headers)
@@ -151,8 +166,9 @@ public struct Envelope: Sendable, Equatable {
 }
 
 public enum EnvelopeError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// A required header is absent or empty; carries the header name (`ce_source`, …).
-    case missingAttribute(String)
+    /// A required header is absent or empty; carries the header name (`ce_source`, …) and, when
+    /// the record has one, the header found instead (`Content-Type`, `ce_datacontenttype`).
+    case missingAttribute(String, foundInstead: String? = nil)
     case wrongSpecVersion(String)
     case badTime(String)
     case badContentType(String)
@@ -161,7 +177,10 @@ public enum EnvelopeError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .missingAttribute(let n): "missing required header '\(n)'"
+        case .missingAttribute(let n, nil): "missing required header '\(n)'"
+        case .missingAttribute(let n, let found?):
+            "missing required header '\(n)' (found '\(found)' instead: Kafka header names are case-sensitive and the CloudEvents "
+                + "Kafka binding names it '\(n)'; repair with `yishi dlq replay ID --set-header \(n)=VALUE --remove-header \(found)`)"
         case .wrongSpecVersion(let v): "ce_specversion is '\(v)', expected '\(Envelope.specVersion)'"
         case .badTime(let t): "ce_time '\(t)' is not an RFC 3339 date-time"
         case .badContentType(let c): "content-type '\(c)' is not \(Envelope.jsonContentType) (binary mode, JSON data only)"

@@ -34,7 +34,7 @@ public struct MessageRejection: Error, Sendable, Equatable, CustomStringConverti
 
     public init(_ error: EnvelopeError) {
         switch error {
-        case .missingAttribute(let name): self.init(.missingHeader, error.description, header: name)
+        case .missingAttribute(let name, _): self.init(.missingHeader, error.description, header: name)
         case .wrongSpecVersion: self.init(.badHeader, error.description, header: Envelope.Header.specVersion)
         case .badTime: self.init(.badHeader, error.description, header: Envelope.Header.time)
         case .badContentType: self.init(.badHeader, error.description, header: Envelope.Header.contentType)

@@ -88,9 +88,34 @@ public struct DeadLetters {
         return m
     }
 
+    /// Header repairs an operator asks for on replay (`--remove-header NAME`, `--set-header
+    /// NAME=VALUE`): removals first, then each set replaces every header of that name. Names are
+    /// exact (Kafka header names are case-sensitive). `yishi.dlq.*` headers cannot be edited.
+    public struct HeaderEdits: Sendable, Equatable {
+        public var remove: [String] = []
+        public var set: [(name: String, value: String)] = []
+        public init(remove: [String] = [], set: [(name: String, value: String)] = []) { self.remove = remove; self.set = set }
+        public var isEmpty: Bool { remove.isEmpty && set.isEmpty }
+        public static func == (a: HeaderEdits, b: HeaderEdits) -> Bool {
+            a.remove == b.remove && a.set.map(\.name) == b.set.map(\.name) && a.set.map(\.value) == b.set.map(\.value)
+        }
+
+        /// `headers` with the edits applied (order kept; set headers appended).
+        public func apply(to headers: [KafkaHeader]) -> [KafkaHeader] {
+            let dropped = Set(remove).union(set.map(\.name))
+            return headers.filter { !dropped.contains($0.name) } + set.map { KafkaHeader($0.name, $0.value) }
+        }
+
+        /// For the audit record: `remove NAME`, `set NAME=VALUE` (value masked like the command line).
+        public var descriptions: [String] {
+            remove.map { "remove \($0)" } + set.map { "set \($0.name)=\(PersonalData.maskText($0.value))" }
+        }
+    }
+
     /// Sends each dead letter's original record back to its origin topic (same key, value and
-    /// headers, marked `yishi.dlq.replayed` and `yishi.dlq.replayed.by`) and waits for the broker.
-    public func replay(_ messages: [KafkaMessage]) throws -> [String] {
+    /// headers, marked `yishi.dlq.replayed` and `yishi.dlq.replayed.by`, with `edits` applied to
+    /// the original headers) and waits for the broker.
+    public func replay(_ messages: [KafkaMessage], edits: HeaderEdits = HeaderEdits()) throws -> [String] {
         let producer = try KafkaProducer(config: hub.kafka())
         var done: [String] = []
         for message in messages {
@@ -98,7 +123,9 @@ public struct DeadLetters {
             do { letter = try DeadLetter(message) } catch {
                 throw OperationsError.badRecord("cannot replay \(hub.topic("dlq"))[\(message.partition)]@\(message.offset): \(error)")
             }
-            var record = letter.replayRecord(from: TopicPartitionOffset(message.topic, message.partition, message.offset))
+            var original = letter
+            original.headers = edits.apply(to: letter.headers)
+            var record = original.replayRecord(from: TopicPartitionOffset(message.topic, message.partition, message.offset))
             record.headers.append(KafkaHeader(DeadLetter.Header.replayedBy, hub.operatorName))
             try producer.enqueue(record)
             done.append("\(message.topic)[\(message.partition)]@\(message.offset)")

@@ -166,15 +166,18 @@ public struct AccessLog {
         public var command: String
         public var sagaIds: [String]?
         public var records: [String]?
+        /// Header repairs of a replay (`remove NAME`, `set NAME=VALUE`).
+        public var headerChanges: [String]?
     }
 
     /// Writes one record and waits for the broker's acknowledgement; throws when it cannot,
     /// so that nothing is revealed or replayed without its record.
-    public func record(_ what: What, command: [String], sagaIds: [String] = [], records: [String] = []) throws {
+    public func record(_ what: What, command: [String], sagaIds: [String] = [], records: [String] = [], headerChanges: [String] = []) throws {
         let now = Date()
         let entry = Entry(by: hub.operatorName, at: RFC3339.format(now), what: what,
                           command: PersonalData.maskText(command.joined(separator: " ")),
-                          sagaIds: sagaIds.isEmpty ? nil : sagaIds, records: records.isEmpty ? nil : records)
+                          sagaIds: sagaIds.isEmpty ? nil : sagaIds, records: records.isEmpty ? nil : records,
+                          headerChanges: headerChanges.isEmpty ? nil : headerChanges)
         let envelope = Envelope(source: hub.source, type: MessageType.opsAudit, time: now, subject: hub.operatorName)
         let producer = try KafkaProducer(config: hub.kafka(["message.timeout.ms": String(max(1000, Int(hub.timeout.seconds * 1000)))]))
         try ensureTopic()

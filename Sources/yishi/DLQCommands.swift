@@ -86,7 +86,7 @@ enum ReplayDeadLetters: Command {
     static let name = "replay"
     static let summary = "send dead letters back to their origin topic (original key, value, headers)"
     static let help = """
-        Usage: yishi dlq replay ID... [options]
+        Usage: yishi dlq replay ID... [--set-header NAME=VALUE]... [--remove-header NAME]... [options]
                yishi dlq replay --all [--class C] [--topic T] [--dry-run] [options]
 
         Produces each dead letter's original record (key, value, headers without yishi.dlq.*) to
@@ -95,6 +95,12 @@ enum ReplayDeadLetters: Command {
         that fails again comes back to the DLQ with its new origin. Replaying twice sends twice.
           --all                  every dead letter matching --class/--topic
           --dry-run              list what would be replayed; send nothing
+          --set-header NAME=VALUE  replace every header NAME of the replayed records with VALUE
+                                 (repeatable; names are case-sensitive, as in Kafka), e.g.
+                                 --set-header content-type=application/json
+          --remove-header NAME   drop every header NAME (repeatable), e.g. --remove-header Content-Type
+                                 Repairs are applied before yishi.dlq.replayed is added and are
+                                 recorded in the access record (headerChanges).
         \(DeadLetterFilter.help)
 
         \(OperatorOptions.help)
@@ -105,6 +111,18 @@ enum ReplayDeadLetters: Command {
         let all = args.flag("--all")
         let dryRun = args.flag("--dry-run")
         let filter = try DeadLetterFilter.read(&args)
+        var edits = DeadLetters.HeaderEdits()
+        for text in try args.options("--set-header") {
+            guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
+                throw UsageError("--set-header wants NAME=VALUE, not '\(text)'")
+            }
+            edits.set.append((String(text[..<eq]), String(text[text.index(after: eq)...])))
+        }
+        edits.remove = try args.options("--remove-header")
+        for name in edits.remove + edits.set.map(\.name) {
+            guard !name.isEmpty else { throw UsageError("--remove-header needs a header name") }
+            if name.hasPrefix("yishi.dlq.") { throw UsageError("\(name): the yishi.dlq.* headers are the DLQ's own and cannot be edited") }
+        }
         let ids = try args.positionals()
         guard all != !ids.isEmpty else { throw UsageError("give dead-letter IDs, or --all (with --class/--topic to narrow)") }
         if !all && !filter.isEmpty { throw UsageError("--class and --topic narrow --all; with IDs, name the ones you want") }
@@ -117,8 +135,9 @@ enum ReplayDeadLetters: Command {
         struct Outcome: Encodable { var dryRun: Bool; var replayed: [DeadLetters.Entry] }
         if !dryRun, !chosen.isEmpty {
             let positions = chosen.map { "\($0.topic)[\($0.partition)]@\($0.offset)" }
-            try AccessLog(hub: options.hub).record(.dlqReplay, command: options.commandLine, records: positions)
-            _ = try letters.replay(chosen)
+            try AccessLog(hub: options.hub).record(.dlqReplay, command: options.commandLine, records: positions,
+                                                   headerChanges: edits.descriptions)
+            _ = try letters.replay(chosen, edits: edits)
         }
         if options.json {
             try printJSONValue(Outcome(dryRun: dryRun, replayed: entries), revealPII: false)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Messaging
 import SagaEngine
+import YishiKafka
 
 /// Inputs the standards define more precisely than a naive parser: ECMA-262 `pattern`
 /// semantics (JSON Schema), RFC 3339 leap seconds.
@@ -61,4 +62,27 @@ import SagaEngine
         let headers = replacing(sampleEnvelope().headers, "ce_time", with: "2026-03-02T10:15:60+08:00")
         #expect(throws: EnvelopeError.badTime("2026-03-02T10:15:60+08:00")) { try Envelope(headers: headers) }
     }
+}
+
+/// CloudEvents Kafka binding: header names are case-sensitive and datacontenttype is
+/// `content-type`; what other SDKs write instead is named in the rejection.
+@Suite struct HeaderSpellingTests {
+    @Test(arguments: ["Content-Type", "ce_datacontenttype", "CONTENT-TYPE"])
+    func contentTypeSpelledByAnotherSDKIsNamed(_ spelling: String) {
+        let headers = sampleEnvelope().headers.map { $0.name == "content-type" ? KafkaHeader(spelling, "application/json") : $0 }
+        #expect(throws: EnvelopeError.missingAttribute("content-type", foundInstead: spelling)) { try Envelope(headers: headers) }
+        let r = MessageCheck.validate(headers: headers, value: Data("{}".utf8), topic: "events.tax", registry: registry,
+                                      policy: SourcePolicy.standard).failure
+        #expect(r?.errorClass == .missingHeader && r?.header == "content-type")
+        #expect(r?.message.contains("found '\(spelling)' instead") == true, "\(String(describing: r))")
+    }
+
+    @Test func ceAttributeInHTTPSpellingIsNamed() {
+        let headers = sampleEnvelope().headers.map { $0.name == "ce_id" ? KafkaHeader("ce-id", "x") : $0 }
+        #expect(throws: EnvelopeError.missingAttribute("ce_id", foundInstead: "ce-id")) { try Envelope(headers: headers) }
+    }
+}
+
+extension Result {
+    var failure: Failure? { if case .failure(let f) = self { return f }; return nil }
 }
