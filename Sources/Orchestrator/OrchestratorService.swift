@@ -36,6 +36,9 @@ public final class OrchestratorService: @unchecked Sendable {
     private var licenceTable: LicenceTable!
     private var producer: KafkaProducer!
     private let stopping = Atomic<Bool>(false)
+    /// Set when a restore refused partitions (definitions changed, restore failed): `run` throws
+    /// it instead of going on, so the process exits 1 for its supervisor.
+    private var fatal: (any Error)?
     private let statsLock = Mutex(Stats())
 
     public struct Stats: Sendable {
@@ -114,10 +117,12 @@ public final class OrchestratorService: @unchecked Sendable {
         // ones carry more sagas per second (Kafka Streams' commit.interval.ms).
         var messages = try consumer.poll(maxMessages: config.maxBatch, timeout: .milliseconds(50))
         let gatherUntil = ContinuousClock.now + config.commitInterval
-        while !messages.isEmpty, messages.count < config.maxBatch, case let left = gatherUntil - .now, left > .zero {
+        while fatal == nil, !messages.isEmpty, messages.count < config.maxBatch, case let left = gatherUntil - .now, left > .zero {
             let more = try consumer.poll(maxMessages: config.maxBatch - messages.count, timeout: min(left, .milliseconds(10)))
             messages += more
         }
+        // A refused assignment (inside a poll) ends the run before anything of it is processed.
+        if let fatal { throw fatal }
         // A rebalance inside the gathering polls may have revoked partitions whose
         // records were already gathered: their new owner reads them again.
         messages.removeAll { !assignedInputs.contains($0.topicPartition) }
@@ -203,9 +208,11 @@ public final class OrchestratorService: @unchecked Sendable {
             log.info("assigned", ["partitions": numbers.sorted().map(String.init).joined(separator: ","),
                                   "restored_sagas": String(restored), "seconds": String(format: "%.3f", seconds)])
         } catch {
-            // Without its state the instance must not process these partitions.
-            log.error("restore failed", ["error": "\(error)"])
-            stop()
+            // Without its state (or with definitions that no longer fit it) the instance must not
+            // process these partitions: `runOnce` throws this, `run` ends, the process exits 1.
+            log.error("restore failed", ["partitions": numbers.sorted().map(String.init).joined(separator: ","), "error": "\(error)"])
+            assignedInputs.subtract(partitions)
+            fatal = error
         }
     }
 
@@ -243,16 +250,19 @@ public final class OrchestratorService: @unchecked Sendable {
         }
         try reader.close()
         let decoder = JSONDecoder()
-        var count = 0
-        for (sagaId, (partition, value)) in latest {
+        var states: [(SagaState, Int32)] = []
+        for (_, (partition, value)) in latest {
             guard let value else { continue }  // tombstone
-            let state = try decoder.decode(SagaState.self, from: value)
-            host.restore(state)
-            sagaPartition[sagaId] = partition
-            partitionSnapshot.withLock { $0[sagaId] = partition }
-            count += 1
+            states.append((try decoder.decode(SagaState.self, from: value), partition))
         }
-        return count
+        let problems = DefinitionCheck.problems(states.map(\.0), library: library, directory: config.bundlesDirectory.path)
+        guard problems.isEmpty else { throw OrchestratorError.definitionsChanged(partitions: partitions, problems) }
+        for (state, partition) in states {
+            host.restore(state)
+            sagaPartition[state.sagaId] = partition
+            partitionSnapshot.withLock { $0[state.sagaId] = partition }
+        }
+        return states.count
     }
 
     // MARK: Operator requests
@@ -267,11 +277,16 @@ public final class OrchestratorService: @unchecked Sendable {
 public enum OrchestratorError: Error, CustomStringConvertible {
     case invalidBundles([String])
     case restoreTimedOut(partitions: [Int32])
+    /// Sagas on these `saga-state` partitions need bundle versions that were removed or edited in place.
+    case definitionsChanged(partitions: [Int32], [DefinitionCheck.Problem])
 
     public var description: String {
         switch self {
         case .invalidBundles(let problems): return "bundle definitions have problems:\n" + problems.joined(separator: "\n")
         case .restoreTimedOut(let partitions): return "restoring saga-state partitions \(partitions) did not reach their end within 60 s"
+        case .definitionsChanged(let partitions, let problems):
+            return "refusing saga-state partitions \(partitions): their running sagas need bundle definitions that are gone or changed:\n"
+                + problems.map(\.description).joined(separator: "\n")
         }
     }
 }

@@ -46,7 +46,7 @@ public struct BundleLibrary: Sendable {
                 continue
             }
             seen[key] = name
-            compiled.append(CompiledBundle(def, catalogues: catalogues, calendar: calendar))
+            compiled.append(CompiledBundle(def, catalogues: catalogues, calendar: calendar, file: name))
         }
         compiled.sort { ($0.id, $0.version) < ($1.id, $1.version) }
         return BundleLibrary(catalogues: catalogues, calendars: calendars, bundles: compiled, problems: problems)

@@ -16,6 +16,15 @@ public final class CompiledBundle: Sendable {
     public let atRiskRemainingMs: Int64
     /// `steps[i].id.utf8.count`, for `stepIndex(of:)`.
     let stepIdLengths: [Int]
+    /// The file the definition was loaded from, when known (for messages).
+    public let file: String?
+    /// SHA-256 (hex) of the definition's canonical content: the validated definition as JSON with
+    /// sorted keys and defaults folded in (so whitespace, key order and spelling out a default do
+    /// not count), plus the layout a saga's state is indexed by (each step's retained outputs and
+    /// the form and licence slots, which the catalogues shape). A saga keeps the fingerprint of the
+    /// definition it started on (`SagaState.definitionFingerprint`); a different fingerprint for
+    /// the same id and version means the version was edited in place.
+    public let fingerprint: String
 
     public enum ExternalRef: Equatable, Sendable {
         case form([JSONValue.PathComponent])
@@ -128,8 +137,9 @@ public final class CompiledBundle: Sendable {
     }
 
     /// `definition` must have passed `BundleValidator` against the same catalogues.
-    public init(_ definition: BundleDefinition, catalogues: CatalogueSet, calendar: BusinessCalendar) {
+    public init(_ definition: BundleDefinition, catalogues: CatalogueSet, calendar: BusinessCalendar, file: String? = nil) {
         self.definition = definition
+        self.file = file
         let index = Dictionary(definition.steps.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
         slaWorkingMs = Int64(definition.sla.workingDays * Double(calendar.workingMsPerDay))
         atRiskRemainingMs = DurationText.parse(definition.sla.atRiskRemaining) ?? 0
@@ -218,6 +228,24 @@ public final class CompiledBundle: Sendable {
             if case .form(let path) = ref { tree.insert(path[...], slot: slot) }
         }
         formTree = PathTree(tree)
+        fingerprint = Self.fingerprint(definition, steps: steps, external: external)
+    }
+
+    static func fingerprint(_ definition: BundleDefinition, steps: [CompiledStep], external: [ExternalRef]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var content = (try? encoder.encode(definition)) ?? Data()
+        let layout = steps.map { "\($0.id):\($0.retainedOutputs.joined(separator: ","))" }.joined(separator: ";") + "|"
+            + external.map { ref in
+                switch ref {
+                case .form(let path): return "form:" + path.map { c in
+                    switch c { case .key(let k): return "." + k; case .index(let i): return "[\(i)]" }
+                }.joined()
+                case .licence(let type, let field): return "licence:\(type).\(field)"
+                }
+            }.joined(separator: ",")
+        content.append(Data(layout.utf8))
+        return SHA256.hex(content)
     }
 
     /// Form paths sharing prefixes. Projection iterates each form object's entries and matches

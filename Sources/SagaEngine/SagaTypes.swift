@@ -106,6 +106,10 @@ public struct SagaState: Codable, Equatable, Sendable {
     public var manualCases: [ManualCase] = []
     /// Ids of the last operator commands applied, so a redelivered command is a no-op.
     public var recentCommands: [String] = []
+    /// `CompiledBundle.fingerprint` of the definition this saga started on: steps are matched
+    /// by position, so the orchestrator refuses to run the saga on a different definition of the
+    /// same version. Nil in states written before the field existed (not checkable).
+    public var definitionFingerprint: String?
 
     public enum AbortCause: String, Codable, Sendable { case failure, cancel }
 
@@ -114,6 +118,7 @@ public struct SagaState: Codable, Equatable, Sendable {
         self.sagaId = sagaId
         bundleId = bundle.id
         bundleVersion = bundle.version
+        definitionFingerprint = bundle.fingerprint
         steps = Array(repeating: StepState(), count: bundle.steps.count)
     }
 

@@ -88,7 +88,10 @@ struct OrchestratorRun: Command {
                                  default 10000)
         \(ClockOptions.help)
 
-        Exit codes: 0 stopped by signal, 1 fatal error (invalid bundles, broker, fenced), 2 usage.
+        Exit codes: 0 stopped by signal; 1 fatal error: invalid bundles, a bundle version that
+        running sagas need is missing or was edited in place (checked at start and after every
+        rebalance; the message names file, version and saga count), restore failed, broker, fenced;
+        2 usage.
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
