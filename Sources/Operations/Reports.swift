@@ -96,6 +96,7 @@ public enum Render {
         let left = t.slaLeft.ms >= 0 ? "\(t.slaLeft) left" : "overdue by \(WorkingTime(ms: -t.slaLeft.ms))"
         let flag = t.slaBreached ? style.paint(" (breached)", .red) : (t.slaAtRisk ? style.paint(" (at risk)", .yellow) : "")
         out.append("SLA        deadline \(LocalTime.full(t.deadline)) · \(t.status.isFinal ? "finished" : left)\(flag) · at risk from \(LocalTime.full(t.atRiskAt))")
+        if let warning = t.calendarWarning { out.append("Calendar   " + style.paint(warning, .yellow)) }
         if t.blockers.isEmpty {
             out.append("Blocker    none")
         } else {

@@ -94,6 +94,9 @@ public struct SagaTimeline: Encodable {
     /// Form values the saga keeps, by path (personal data masked unless revealed).
     public var inputs: [String: JSONValue]
     public var auditEvents: Int
+    /// What the calendar does not know about this saga's deadlines (years not covered, or
+    /// provisional), from the state's flags and its SLA window; nil when nothing.
+    public var calendarWarning: String?
     public var now: Instant
     /// `live` (the orchestrator) or `changelog`.
     public var source: String
@@ -117,6 +120,10 @@ public struct SagaTimeline: Encodable {
         self.now = now
         self.source = source
         auditEvents = audit.count
+        var gaps = calendar.gaps(from: state.submittedAt, to: state.deadline)
+        gaps.uncovered = Array(Set(gaps.uncovered).union(state.calendarNotCovered ?? [])).sorted()
+        gaps.provisional = Array(Set(gaps.provisional).union(state.calendarProvisional ?? [])).sorted()
+        calendarWarning = state.status == .new ? nil : calendar.describe(gaps)
 
         // Agencies' reasons and operators' notes are free text: mask what looks personal in them.
         let text: (String) -> String = { revealPII ? $0 : PersonalData.maskText($0) }

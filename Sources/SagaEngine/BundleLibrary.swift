@@ -52,6 +52,34 @@ public struct BundleLibrary: Sendable {
         return BundleLibrary(catalogues: catalogues, calendars: calendars, bundles: compiled, problems: problems)
     }
 
+    /// Calendar coverage as of `at`: for each bundle, a saga submitted at `at` gets its deadline
+    /// (and its longest step timeout) on the bundle's calendar; a year there that the calendar
+    /// does not cover is a problem (`calendarNotCovered`, at `$.sla.calendar`), a provisional one
+    /// a warning. `yishi bundles validate` reports both; the engine flags the same on each saga.
+    public func calendarCoverage(at: Instant) -> (problems: [BundleProblem], warnings: [String]) {
+        var problems: [BundleProblem] = [], warnings: [String] = []
+        for b in bundles {
+            guard let calendar = calendar(for: b) else { continue }
+            let deadline = calendar.addWorkingTime(at, b.slaWorkingMs)
+            let longest = b.steps.map(\.timeoutMs).max() ?? 0
+            let end = max(deadline, calendar.addWorkingTime(at, longest))
+            let gaps = calendar.gaps(from: at, to: end)
+            let known = calendar.coveredYears.sorted().map(String.init).joined(separator: ", ")
+            let file = b.file ?? "\(b.id) v\(b.version)"
+            if !gaps.uncovered.isEmpty {
+                problems.append(BundleProblem(
+                    file: file, path: "$.sla.calendar", kind: .calendarNotCovered,
+                    message: "a saga submitted \(calendar.localText(at)) is due \(calendar.localText(deadline)), in "
+                        + "\(gaps.uncovered.map(String.init).joined(separator: ", ")), which calendar \(calendar.name) does not cover "
+                        + "(it covers \(known)): add the year's holidays to the calendar file"))
+            } else if !gaps.provisional.isEmpty {
+                warnings.append("\(file): a saga submitted \(calendar.localText(at)) is due \(calendar.localText(deadline)) in "
+                                + "\(gaps.provisional.map(String.init).joined(separator: ", ")), provisional on calendar \(calendar.name)")
+            }
+        }
+        return (problems, warnings)
+    }
+
     /// The version new sagas get.
     public func newest(_ id: String) -> CompiledBundle? { bundles.last { $0.id == id } }
 

@@ -8,6 +8,8 @@ public struct BundleProblem: Error, Equatable, Sendable, CustomStringConvertible
         case unknownAgency, unknownAction, unknownErrorCode, unknownCalendar
         case badReference, unknownFormField, unknownStep, notAPredecessor, unknownOutput, unknownLicence
         case missingInput, unknownInput, compensation
+        /// A saga submitted at the checked instant gets a deadline in a year its calendar does not cover.
+        case calendarNotCovered
     }
     public var file: String
     public var path: String

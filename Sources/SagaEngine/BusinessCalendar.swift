@@ -36,8 +36,13 @@ public struct BusinessCalendar: Sendable {
     public let periods: [(start: Int64, end: Int64)]
     public let holidays: Set<Int64>
     public let workdays: Set<Int64>
-    /// Years the file covers; outside them only weekends are non-working.
+    /// From the first to the last year the file lists; see `coveredYears` for which it covers.
     public let years: ClosedRange<Int>
+    /// Years whose holidays and adjusted working days (调休) the file lists. Outside them the
+    /// calendar knows only weekends, so working time computed there is a guess: see `gaps`.
+    public let coveredYears: Set<Int>
+    /// Covered years whose status is not `published` (derived from the statutory rules before the
+    /// State Council's notice): their holidays may still move.
     public let provisionalYears: [Int]
 
     /// `2026-03-02 09:30` in the calendar's time zone.
@@ -87,6 +92,42 @@ public struct BusinessCalendar: Sendable {
         let ys = f.years.map(\.year)
         years = ys.min()!...ys.max()!
         provisionalYears = f.years.filter { $0.status != "published" }.map(\.year).sorted()
+        coveredYears = Set(ys)
+    }
+
+    /// What the calendar does not know between two instants (local years of `from` … `to`).
+    public struct Gaps: Equatable, Sendable {
+        /// Years the file does not cover: only weekends count as non-working there.
+        public var uncovered: [Int]
+        /// Covered years that are provisional.
+        public var provisional: [Int]
+        public var isEmpty: Bool { uncovered.isEmpty && provisional.isEmpty }
+    }
+
+    /// The years from `from`'s local year to `to`'s that are not covered or only provisionally.
+    /// Cheap when both fall in one published year (the common case: one comparison per end).
+    public func gaps(from: Instant, to: Instant) -> Gaps {
+        let first = CivilDate(dayNumber: localDay(min(from, to))).year, last = CivilDate(dayNumber: localDay(max(from, to))).year
+        var out = Gaps(uncovered: [], provisional: [])
+        for y in first...last {
+            if !coveredYears.contains(y) { out.uncovered.append(y) }
+            else if provisionalYears.contains(y) { out.provisional.append(y) }
+        }
+        return out
+    }
+
+    /// `cn-mainland does not cover 2028 (only weekends are non-working there); 2027 is provisional`,
+    /// or nil when `gaps` is empty.
+    public func describe(_ gaps: Gaps) -> String? {
+        var parts: [String] = []
+        if !gaps.uncovered.isEmpty {
+            parts.append("calendar \(name) does not cover \(gaps.uncovered.map(String.init).joined(separator: ", ")) "
+                         + "(holidays unknown: only weekends count as non-working there)")
+        }
+        if !gaps.provisional.isEmpty {
+            parts.append("\(gaps.provisional.map(String.init).joined(separator: ", ")) provisional on calendar \(name)")
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 
     public static func load(_ url: URL) throws -> BusinessCalendar {

@@ -184,10 +184,23 @@ extension SagaState {
         atRiskAt = calendar.addWorkingTime(c.at, max(0, c.b.slaWorkingMs - c.b.atRiskRemainingMs))
         external = c.b.project(form: form, licences: licences)
         status = .running
-        audit(&c, .submitted, detail: "\(bundleId) v\(bundleVersion), due \(calendar.localText(deadline))")
+        let gaps = noteCalendar(c.at, deadline, calendar)
+        audit(&c, .submitted, detail: "\(bundleId) v\(bundleVersion), due \(calendar.localText(deadline))"
+              + (calendar.describe(gaps).map { " (\($0))" } ?? ""))
         c.out.append(.scheduleTimer(timer(.slaAtRisk, atRiskAt)))
         c.out.append(.scheduleTimer(timer(.slaBreach, deadline)))
         dispatchReady(&c)
+    }
+
+    /// Records on the state the calendar years between `from` and `to` that the calendar does not
+    /// cover or only provisionally (`calendarNotCovered`, `calendarProvisional`): a deadline there
+    /// is flagged, never silently trusted.
+    @discardableResult
+    private mutating func noteCalendar(_ from: Instant, _ to: Instant, _ calendar: BusinessCalendar) -> BusinessCalendar.Gaps {
+        let gaps = calendar.gaps(from: from, to: to)
+        if !gaps.uncovered.isEmpty { calendarNotCovered = Array(Set(calendarNotCovered ?? []).union(gaps.uncovered)).sorted() }
+        if !gaps.provisional.isEmpty { calendarProvisional = Array(Set(calendarProvisional ?? []).union(gaps.provisional)).sorted() }
+        return gaps
     }
 
     private mutating func timerFired(_ key: TimerKey, _ c: inout Context) {
@@ -370,6 +383,7 @@ extension SagaState {
         steps[i].attempt &+= 1
         steps[i].status = .running
         steps[i].due = c.calendar.addWorkingTime(c.at, st.timeoutMs)
+        noteCalendar(c.at, steps[i].due, c.calendar)
         let attempt = Int(steps[i].attempt)
         c.out.append(.dispatch(StepCommand(
             kind: .forward, sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.action,
@@ -464,6 +478,7 @@ extension SagaState {
         steps[i].compensationAttempt &+= 1
         steps[i].status = .compensating
         steps[i].due = c.calendar.addWorkingTime(c.at, st.timeoutMs)
+        noteCalendar(c.at, steps[i].due, c.calendar)
         let attempt = Int(steps[i].compensationAttempt)
         c.out.append(.compensate(StepCommand(
             kind: .compensation, sagaId: sagaId, step: st.id, attempt: attempt, agency: st.agency, action: st.compensationAction ?? "",

@@ -110,6 +110,11 @@ public struct SagaState: Codable, Equatable, Sendable {
     /// by position, so the orchestrator refuses to run the saga on a different definition of the
     /// same version. Nil in states written before the field existed (not checkable).
     public var definitionFingerprint: String?
+    /// Years a deadline or timeout of this saga reaches that its calendar does not cover (those
+    /// instants count weekends only and are flagged, not trusted); nil when none.
+    public var calendarNotCovered: [Int]?
+    /// Provisional calendar years its deadlines reach; nil when none.
+    public var calendarProvisional: [Int]?
 
     public enum AbortCause: String, Codable, Sendable { case failure, cancel }
 

@@ -9,23 +9,37 @@ enum ValidateBundles: Command {
     static let name = "validate"
     static let summary = "check bundle files against the agency catalogues; print every problem"
     static let help = """
-        Usage: yishi bundles validate [FILE...]
+        Usage: yishi bundles validate [FILE...] [--at T]
 
         Validates each FILE (default: every *.json in the bundle directory) and prints every
-        problem as `file: $.json.path: message`. Exit 0 when all are valid, 1 when any problem
-        was found, 2 on a usage error.
+        problem as `file: $.json.path: message`. It also checks the business calendar as of T
+        (RFC 3339; default: the hub clock, --clock-start… or real time): a saga submitted at T
+        whose deadline reaches a year the calendar does not cover is a problem; a provisional
+        year is a warning on stderr. Exit 0 when all are valid, 1 when any problem was found,
+        2 on a usage error.
+          --at T                 the submission instant to check the calendar for
+        \(ClockOptions.help)
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
+        var at: Instant?
+        if let text = try args.option("--at") {
+            guard let i = Instant(rfc3339: text) else { throw UsageError("--at: '\(text)' is not RFC 3339 with an offset") }
+            at = i
+        }
+        let now = try at ?? ClockOptions.read(&args, env).now()
         var files = try args.positionals().map { URL(fileURLWithPath: $0) }
         let lib = try env.library()
         if files.isEmpty { files = try BundleLibrary.jsonFiles(in: env.bundlesDir) }
         guard !files.isEmpty else { throw UsageError("no bundle files given and none in \(env.bundlesDir.path)") }
         let checked = BundleLibrary.load(files: files, catalogues: lib.catalogues, calendars: lib.calendars)
-        for p in checked.problems { print(p.description) }
-        let bad = Set(checked.problems.map(\.file)).count
-        printError("\(files.count) file(s): \(files.count - bad) valid, \(bad) with problems (\(checked.problems.count) problem(s))")
-        return checked.problems.isEmpty ? Exit.ok : Exit.problems
+        let coverage = checked.calendarCoverage(at: now)
+        let problems = checked.problems + coverage.problems
+        for p in problems { print(p.description) }
+        for w in coverage.warnings { printError("warning: " + w) }
+        let bad = Set(problems.map(\.file)).count
+        printError("\(files.count) file(s): \(files.count - bad) valid, \(bad) with problems (\(problems.count) problem(s))")
+        return problems.isEmpty ? Exit.ok : Exit.problems
     }
 }
 
