@@ -97,6 +97,7 @@ public enum Render {
         let flag = t.slaBreached ? style.paint(" (breached)", .red) : (t.slaAtRisk ? style.paint(" (at risk)", .yellow) : "")
         out.append("SLA        deadline \(LocalTime.full(t.deadline)) · \(t.status.isFinal ? "finished" : left)\(flag) · at risk from \(LocalTime.full(t.atRiskAt))")
         if let warning = t.calendarWarning { out.append("Calendar   " + style.paint(warning, .yellow)) }
+        if let warning = t.definitionWarning { out.append("Definition " + style.paint(warning, .red)) }
         if t.blockers.isEmpty {
             out.append("Blocker    none")
         } else {

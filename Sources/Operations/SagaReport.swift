@@ -97,6 +97,9 @@ public struct SagaTimeline: Encodable {
     /// What the calendar does not know about this saga's deadlines (years not covered, or
     /// provisional), from the state's flags and its SLA window; nil when nothing.
     public var calendarWarning: String?
+    /// Set when the loaded bundle version is not the definition the saga started on (edited in
+    /// place: its steps, matched by position, may be shown wrongly); nil when it is or unknown.
+    public var definitionWarning: String?
     public var now: Instant
     /// `live` (the orchestrator) or `changelog`.
     public var source: String
@@ -124,6 +127,11 @@ public struct SagaTimeline: Encodable {
         gaps.uncovered = Array(Set(gaps.uncovered).union(state.calendarNotCovered ?? [])).sorted()
         gaps.provisional = Array(Set(gaps.provisional).union(state.calendarProvisional ?? [])).sorted()
         calendarWarning = state.status == .new ? nil : calendar.describe(gaps)
+        if let started = state.definitionFingerprint, started != bundle.fingerprint {
+            definitionWarning = "\(bundle.id) v\(bundle.version) in \(bundle.file ?? "the bundle directory") is not the definition this saga "
+                + "started on (fingerprint \(bundle.fingerprint.prefix(12)) now, \(started.prefix(12)) in the saga): edited in place; "
+                + "steps below are matched by position and may be wrong"
+        }
 
         // Agencies' reasons and operators' notes are free text: mask what looks personal in them.
         let text: (String) -> String = { revealPII ? $0 : PersonalData.maskText($0) }

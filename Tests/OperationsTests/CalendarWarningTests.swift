@@ -28,7 +28,12 @@ import YishiTestSupport
         let t1 = Instant(rfc3339: "2026-03-02T09:00:00+08:00")!
         _ = SagaEngine.apply(to: &ok, SagaInput(at: t1, .submit(form: form, licences: [:])), bundle: bundle, calendar: calendar)
         let okText = Render.timeline(SagaTimeline(state: ok, bundle: bundle, calendar: calendar, audit: [], now: t1, source: "test"), style: .plain)
-        #expect(!okText.contains("Calendar "))
+        #expect(!okText.contains("Calendar ") && !okText.contains("Definition "))
+        // A saga that started on another definition of the same version (edited in place).
+        ok.definitionFingerprint = String(repeating: "0", count: 64)
+        let edited = SagaTimeline(state: ok, bundle: bundle, calendar: calendar, audit: [], now: t1, source: "test")
+        #expect(edited.definitionWarning?.contains("edited in place") == true)
+        #expect(Render.timeline(edited, style: .plain).contains("Definition restaurant-opening v1 in "))
     }
 }
 
