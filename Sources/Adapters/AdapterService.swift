@@ -116,7 +116,8 @@ public final class AdapterService: @unchecked Sendable {
         }
         tally.replies += 1
         guard let header = message.headers.first(where: { $0.name == AdapterContext.header })?.value else {
-            return deadLetter(message, MessageRejection(.missingHeader, "reply without \(AdapterContext.header): the department must echo it",
+            let found = Envelope.lookalike(of: AdapterContext.header, in: message.headers).map { " (found '\($0)' instead: header names are case-sensitive)" } ?? ""
+            return deadLetter(message, MessageRejection(.missingHeader, "reply without \(AdapterContext.header): the department must echo it" + found,
                                                         header: AdapterContext.header), into: &out, tally: &tally)
         }
         let context: AdapterContext

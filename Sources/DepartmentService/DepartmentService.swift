@@ -117,7 +117,12 @@ public final class DepartmentService: @unchecked Sendable {
         let now = connection.clock.now()
         let topic = MessageCheck.unprefixed(message.topic, prefix: connection.prefix) ?? message.topic
         // Only the agency's own adapter may send requests (the source policy of the hub).
-        let source = message.headers.string(Envelope.Header.source) ?? ""
+        guard let source = message.headers.string(Envelope.Header.source), !source.isEmpty else {
+            let missing = EnvelopeError.missingAttribute(Envelope.Header.source,
+                                                         foundInstead: Envelope.lookalike(of: Envelope.Header.source, in: message.headers))
+            deadLetters.append(deadLetter(message, MessageRejection(missing)))
+            return
+        }
         do { try SourcePolicy.standard.check(source: source, topic: topic) } catch {
             deadLetters.append(deadLetter(message, MessageRejection(.wrongSource, error.description, header: Envelope.Header.source)))
             return

@@ -144,7 +144,7 @@ public struct Envelope: Sendable, Equatable {
     /// to `content-type` in binary mode), or the HTTP binding's `ce-` prefix for `ce_`. Nil when
     /// there is none. The hub does not read these in place of the real header (two spellings
     /// could disagree); it names them so an operator can repair the record.
-    static func lookalike(of name: String, in headers: [KafkaHeader]) -> String? {
+    public static func lookalike(of name: String, in headers: [KafkaHeader]) -> String? {
         var accepted: Set<String> = [name.lowercased()]
         if name == Header.contentType { accepted.insert("ce_datacontenttype"); accepted.insert("ce-datacontenttype") }
         if name.hasPrefix("ce_") { accepted.insert("ce-" + name.dropFirst(3).lowercased()) }

@@ -50,10 +50,15 @@ enum ListBundles: Command {
         Usage: yishi bundles list [--json]
 
         Lists id, version, step count, SLA and title of every valid bundle in the bundle directory;
-        `*` marks the version new applications get. Invalid files are reported on stderr.
+        `*` marks the version new applications get. Invalid files are reported on stderr. --json
+        adds each version's fingerprint (SHA-256 of its canonical content; running sagas keep it).
         """
 
-    struct Row: Encodable { var id: String; var version: Int; var newest: Bool; var title: String; var steps: Int; var slaWorkingDays: Double; var calendar: String }
+    struct Row: Encodable {
+        var id: String; var version: Int; var newest: Bool; var title: String; var steps: Int; var slaWorkingDays: Double; var calendar: String
+        /// `CompiledBundle.fingerprint`: what running sagas of this version must match.
+        var fingerprint: String
+    }
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
         let json = args.flag("--json")
@@ -62,7 +67,7 @@ enum ListBundles: Command {
         for p in lib.problems { printError("warning: " + p.description) }
         let rows = lib.bundles.map { b in
             Row(id: b.id, version: b.version, newest: lib.newest(b.id) === b, title: b.definition.title, steps: b.steps.count,
-                slaWorkingDays: b.definition.sla.workingDays, calendar: b.definition.sla.calendar)
+                slaWorkingDays: b.definition.sla.workingDays, calendar: b.definition.sla.calendar, fingerprint: b.fingerprint)
         }
         if json { try printJSON(rows); return Exit.ok }
         let w = max(2, rows.map(\.id.count).max() ?? 0)
