@@ -38,6 +38,10 @@ import YishiKafka
         (#"^\s$"#, "\u{FEFF}", "\u{85}"),        // \s: ECMA WhiteSpace + LineTerminator (BOM yes, NEL no)
         (#"^[\d]$"#, "7", "߀"),                 // inside a class too
         (#"^[^\W]$"#, "a", "é"),
+        (#"^[\D]$"#, "a", "5"),                 // complements inside a class
+        (#"^[\S]$"#, "a", "\u{3000}"),
+        (#"^[x\W]$"#, "-", "b"),
+        (#"^[[]$"#, "[", "]"),                   // a literal [ in a class
         (#"^a.c$"#, "a\u{0B}c", "a\nc"),         // . excludes only LF, CR, U+2028, U+2029
         (#"\bfoo\b"#, "éfooé", "xfoox"),     // \b on ASCII word characters (é is not one)
         (#"^[a$]$"#, "$", "b"),                  // $ in a class is literal

@@ -109,6 +109,15 @@ struct DefinitionChangeTests {
             #expect(second.failure?.contains(expected) == true, "\(second.failure ?? "")")
             #expect(second.service.stats.restoredSagas == 0 && second.service.stats.transactions == 0)
         }
+        // The command exits 1 (fatal error, as `--help` says), with the same message on stderr.
+        var env = ProcessInfo.processInfo.environment
+        env["YISHI_BUNDLES"] = removed.path
+        let exited = try YishiCommand(repoRoot: repoRoot, environment: env).run(
+            ["orchestrator", "run", "--bootstrap", hub.bootstrap, "--prefix", hub.prefix, "--partitions", String(hub.partitions),
+             "--instance", "o1", "--session-timeout-ms", "6000"])
+        #expect(exited.status == 1, "\(exited)")
+        #expect(exited.err.contains("yishi: refusing saga-state partitions") && exited.err.contains("enterprise-opening v1 is needed by"), "\(exited)")
+
         // With the definitions as they were, the same sagas restore.
         let third = try BackgroundOrchestrator(hub.config(instance: "o1"))
         defer { third.stop() }
