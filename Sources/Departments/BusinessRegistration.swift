@@ -4,6 +4,13 @@ import Foundation
 /// (食品经营许可, 食品备案, 公共场所卫生许可) and their compensations. Native vocabulary: pinyin
 /// abbreviations as in provincial 企业登记 systems.
 public struct BusinessRegistration: DepartmentModel {
+    /// MCCX, ZXDJ and XKCX find what to undo by saga and step when the hub sends no key.
+    public static let undoTargets: [String: UndoTarget] = [
+        NameRelease.action: UndoTarget(field: "mcblh", effect: "name-reserved"),
+        Deregistration.action: UndoTarget(field: "tyshxydm", effect: "enterprise-registered"),
+        PermitRevocation.action: UndoTarget(field: "xkzbh", effect: "permit-issued"),
+    ]
+
     public static let agency = Agency.businessRegistration
     public static let successCode = "00"
     public static let formatErrorCode = "E1001"

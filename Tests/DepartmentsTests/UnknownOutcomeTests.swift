@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+@testable import Departments
+
+/// Kind 6 of issue 10: the hub undoes a step whose outcome it never learned (its request timed
+/// out), so it sends the compensation without the key the step's answer would have carried. The
+/// department finds what that saga's step did in its own records, and answers success with
+/// nothing undone when the step did nothing.
+@Suite struct UnknownOutcomeTests {
+    let f = sampleForm
+
+    /// A compensation request carrying only the department's envelope (request id, action,
+    /// saga and step references): no key, as the adapter sends it when the hub has none.
+    func keyless<M: DepartmentModel>(_ model: M.Type, action: String, saga: String, step: String) -> Data {
+        let meta = RequestMeta(requestId: "\(saga)/\(step)/undo", sagaId: saga, step: step, action: action)
+        return NativeJSON.encode(NativeMessage(envelope: M.RequestEnvelope(meta: meta), body: NoFields()))
+    }
+
+    /// A real compensation request with its key field (top level) left out, as the adapter
+    /// renders it when the saga has no value for it.
+    func withoutKey<M: DepartmentModel, Body: NativeRequestBody>(_ model: M.Type, _ body: Body, key: String, saga: String, step: String) throws -> Data {
+        let data = M.request(body, requestId: "\(saga)/\(step)/undo", sagaId: saga, step: step)
+        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        object[key] = nil
+        return try JSONSerialization.data(withJSONObject: object)
+    }
+
+    @Test("every department answers a keyless undo of a step that did nothing with success and no effect")
+    func undoOfNothingSucceedsEverywhere() {
+        var hub = Hub()
+        func check<M: DepartmentModel>(_ dept: inout RunningDepartment<M>) {
+            #expect(!M.undoTargets.isEmpty, "\(M.agency) declares no compensation")
+            for action in M.undoTargets.keys.sorted() {
+                let h = dept.receive(keyless(M.self, action: action, saga: "saga-never", step: "s-\(action)"), at: monday)
+                #expect(h.outcome == .completed, "\(M.agency) \(action): \(h.outcome)")
+                #expect(h.effects.isEmpty, "\(M.agency) \(action) undid something: \(h.effects)")
+            }
+        }
+        check(&hub.registration); check(&hub.seals); check(&hub.tax); check(&hub.social); check(&hub.bank)
+    }
+
+    @Test("a name reserved by a request whose answer never reached the hub is released by the keyless undo; the name can be reserved again")
+    func timedOutNameReservationIsReleased() throws {
+        var dept = Hub().registration
+        let reserved = dept.receive(nameReservation(f), at: monday)
+        let mcblh = try #require(string(reserved.reply, "mcblh"))
+        // Another application for the same company is refused while the name is held.
+        var again = f
+        again.applicationId = "APP-20260302-009999"
+        #expect(dept.receive(nameReservation(again), at: minutes(60)).outcome == .rejected(code: "E2005", field: "qymc"))
+        let request = try withoutKey(BusinessRegistration.self, BusinessRegistration.NameRelease(mcblh: "", cxyy: "一件事未办结，撤销名称保留"),
+                                     key: "mcblh", saga: saga(f), step: "name-reservation")
+        let undo = dept.receive(request, at: minutes(90))
+        #expect(undo.outcome == .completed)
+        #expect(undo.effects.map(\.kind) == ["name-released"] && undo.effects.first?.key == mcblh)
+        // Repeating the same undo request answers from the record; nothing more happens.
+        let repeated = dept.receive(request, at: minutes(95))
+        #expect(repeated.replayed && repeated.effects.isEmpty)
+        var third = f
+        third.applicationId = "APP-20260302-009998"
+        #expect(dept.receive(nameReservation(third), at: minutes(120)).outcome == .completed)
+    }
+
+    @Test("nested and data-held keys: a bank account and seals found by saga and step")
+    func nestedAndDataKeys() throws {
+        var hub = Hub()
+        let (_, _, registered) = try registeredSample()
+        let opened = hub.bank.receive(accountOpening(f, uscc: registered), at: monday)
+        #expect(opened.outcome == .completed)
+        let close = hub.bank.receive(keyless(Bank.self, action: "acmt.019", saga: saga(f), step: "bank-account"), at: minutes(30))
+        #expect(close.outcome == .completed && close.effects.map(\.kind) == ["account-closed"])
+        let engraved = hub.seals.receive(engraving(f, uscc: registered), at: monday)
+        #expect(engraved.outcome == .completed)
+        let cancel = hub.seals.receive(try withoutKey(SealEngraving.self, SealEngraving.Cancel(USCC: "", REASON: "一件事未办结，缴销印章"),
+                                                      key: "USCC", saga: saga(f), step: "seal-engraving"), at: minutes(30))
+        #expect(cancel.outcome == .completed)
+        #expect(Set(cancel.effects.map(\.kind)) == ["seal-cancelled"] && cancel.effects.count == engraved.effects.count)
+    }
+}
