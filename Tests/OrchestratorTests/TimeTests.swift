@@ -4,6 +4,7 @@ import Messaging
 @testable import Orchestrator
 import SagaEngine
 import Testing
+import YishiKafka
 import YishiTestSupport
 
 /// Kind 1 of issue 10: instants the hub did not choose. The hub acts at its own now: a timer
@@ -81,5 +82,85 @@ import YishiTestSupport
             pending += drain(&host).filter { $0.type == MessageType.stepRequested }
         }
         #expect(host.state(id)?.status == .completed)
+    }
+}
+
+/// The same kind end to end on Tansu: instants in messages are the sender's, never the hub's now.
+@Suite("Orchestrator on Tansu: the hub's own clock", .serialized)
+struct HubClockTests {
+    /// A saga's audit events (decoded), in order.
+    func audit(_ hub: TestHub, _ sagaId: String) async throws -> [AuditEvent] {
+        try await readAll(hub.topic("saga-events"), partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(3))
+            .filter { $0.keyString == sagaId && $0.headers.string(Envelope.Header.type)?.hasPrefix(MessageType.sagaAudit("")) == true }
+            .compactMap { try? JSONDecoder().decode(AuditEvent.self, from: $0.value ?? Data()) }
+    }
+
+    /// The newest `saga-state` record of a saga.
+    func state(_ hub: TestHub, _ sagaId: String) async throws -> SagaState? {
+        try await readAll(hub.topic("saga-state"), partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(3))
+            .last { $0.keyString == sagaId }
+            .flatMap { try? JSONDecoder().decode(SagaState.self, from: $0.value ?? Data()) }
+    }
+
+    @Test("a dead-lettered application replayed two working days later completes; its steps get full timeouts from when they are sent; the SLA counts from submittedAt", .timeLimit(.minutes(3)))
+    func replayedDeadLetterRunsNow() async throws {
+        // The hub clock is at Wednesday 09:00; the application was handed in on Monday 09:00.
+        let hub = try TestHub(start: "2026-03-04T09:00:00+08:00")
+        try hub.ensureTopics()
+        let responders = try hub.responders()
+        defer { responders.close() }
+        let orchestrator = try BackgroundOrchestrator(hub.config(instance: "o1"))
+        defer { orchestrator.stop() }
+        let seed = try #require(try TestHub.validApplications(limit: 50).first { $0["bundle"]?.stringValue == "enterprise-opening" })
+        guard case .object(var form) = seed else { throw SetupError("seed is not an object") }
+        let id = "APP-20260302-000777"
+        form["applicationId"] = .string(id)
+        form["submittedAt"] = "2026-03-02T09:00:00+08:00"
+        // What `yishi dlq replay` sends: the original record (its Monday ce_time) marked as replayed.
+        let monday = Instant(rfc3339: "2026-03-02T09:00:00+08:00")!
+        let envelope = Envelope(source: "/frontdesk/test", type: MessageType.applicationSubmitted, time: monday.date, subject: id)
+        var record = envelope.record(topic: hub.topic("applications"), key: id, data: Data(JSONValue.object(form).text().utf8))
+        record.headers.append(KafkaHeader(DeadLetter.Header.replayed, hub.topic("dlq") + "[0]@7"))
+        let producer = try KafkaProducer(config: hub.kafka())
+        _ = try await producer.send(record)
+
+        let finished = try await finishedSagas(hub: hub, expecting: 1, timeout: .seconds(90))
+        let trail = try await auditTrail(hub: hub, sagaId: id).joined(separator: "\n")
+        #expect(finished[id] == "completed", "status \(finished[id] ?? "none"); trail:\n\(trail)")
+        let events = try await audit(hub, id)
+        let wednesday = hub.clock.start
+        #expect(!events.contains { $0.kind == .stepTimedOut }, "a step timed out")
+        for e in events where e.kind == .stepDispatched { #expect(e.at >= wednesday, "\(e.step ?? "?") dispatched at \(e.at), before the hub received it") }
+        let saga = try #require(try await state(hub, id))
+        #expect(saga.submittedAt == monday, "SLA start \(saga.submittedAt)")
+        let calendar = try #require(try BundleLibrary.load(bundles: repoRoot.appendingPathComponent("seeds/bundles"),
+                                                           catalogues: repoRoot.appendingPathComponent("adapters"),
+                                                           calendars: repoRoot.appendingPathComponent("seeds/calendar")).calendars["cn-mainland"])
+        #expect(saga.deadline == calendar.addWorkingTime(monday, 7 * 3_600_000))
+        #expect(saga.slaBreached, "a one-day SLA from Monday is breached on Wednesday")
+    }
+
+    @Test("department answers whose ce_time is five hours behind do not change the saga's timing", .timeLimit(.minutes(3)))
+    func skewedSenderClock() async throws {
+        let hub = try TestHub()
+        try hub.ensureTopics()
+        let clock = hub.clock
+        let responders = try ScriptedResponders(config: hub.kafka(), prefix: hub.prefix,
+                                                catalogues: CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")),
+                                                now: { clock.now().date.addingTimeInterval(-5 * 3600) })
+        defer { responders.close() }
+        let orchestrator = try BackgroundOrchestrator(hub.config(instance: "o1"))
+        defer { orchestrator.stop() }
+        let forms = try TestHub.validApplications(limit: 5)
+        try hub.submit(forms, producer: KafkaProducer(config: hub.kafka()))
+        let finished = try await finishedSagas(hub: hub, expecting: forms.count, timeout: .seconds(90))
+        #expect(finished.count == forms.count && finished.values.allSatisfy { $0 == "completed" }, "\(finished)")
+        let end = hub.clock.now()
+        for form in forms {
+            let id = try #require(form["applicationId"]?.stringValue)
+            let events = try await audit(hub, id)
+            #expect(!events.contains { $0.kind == .stepTimedOut }, "\(id): a step timed out")
+            for e in events { #expect(e.at >= hub.clock.start && e.at <= end, "\(id): \(e.kind) at \(e.at), outside the hub's run") }
+        }
     }
 }
