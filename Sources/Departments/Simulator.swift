@@ -313,7 +313,9 @@ public struct DepartmentSimulator<Model: DepartmentModel>: Sendable {
             if let filled = Self.fillUndoKey(request, target, meta, ledger: state.ledger) {
                 decision = model.process(filled, meta: meta, books: &state.books, now: now)
             } else {
-                decision = model.complete(meta, NothingToUndo(), effects: [])
+                // Envelope only (no result fields): success, nothing undone.
+                let envelope = Model.ReplyEnvelope(meta: meta, code: Model.successCode, message: "nothing on record for this saga step; nothing undone", field: nil)
+                decision = Decision(reply: NativeJSON.encode(NativeMessage(envelope: envelope, body: NoFields())), outcome: .completed)
             }
         } else {
             decision = model.process(request, meta: meta, books: &state.books, now: now)
@@ -329,12 +331,6 @@ public struct DepartmentSimulator<Model: DepartmentModel>: Sendable {
         let lost = delivery == 0 && StableRandom.uniform(seed: seed, meta.requestId, "lost") < profile.lostReplyRate
         return answer(decision.reply, decision.outcome, lost: lost, effects: effects)
     }
-}
-
-/// The reply body of a compensation for a step that did nothing at this department.
-struct NothingToUndo: Codable, Sendable, Equatable {
-    /// Always `nothing on record for this saga step`.
-    var note = "nothing on record for this saga step"
 }
 
 extension DepartmentSimulator {

@@ -31,9 +31,16 @@ import Testing
         func check<M: DepartmentModel>(_ dept: inout RunningDepartment<M>) {
             #expect(!M.undoTargets.isEmpty, "\(M.agency) declares no compensation")
             for action in M.undoTargets.keys.sorted() {
-                let h = dept.receive(keyless(M.self, action: action, saga: "saga-never", step: "s-\(action)"), at: monday)
+                let request = keyless(M.self, action: action, saga: "saga-never", step: "s-\(action)")
+                let h = dept.receive(request, at: monday)
                 #expect(h.outcome == .completed, "\(M.agency) \(action): \(h.outcome)")
                 #expect(h.effects.isEmpty, "\(M.agency) \(action) undid something: \(h.effects)")
+                // The reply is what the adapter accepts (its native schema); the request, with its
+                // reason and without its key, is what the native interface documents.
+                do {
+                    let replyErrors = schemaErrors(try JSONSerialization.jsonObject(with: h.reply ?? Data()), try nativeSchema(M.agency, action, "reply"))
+                    #expect(replyErrors.isEmpty, "\(M.agency) \(action) reply: \(replyErrors)")
+                } catch { Issue.record("\(M.agency) \(action): \(error)") }
             }
         }
         check(&hub.registration); check(&hub.seals); check(&hub.tax); check(&hub.social); check(&hub.bank)
@@ -75,5 +82,19 @@ import Testing
                                                       key: "USCC", saga: saga(f), step: "seal-engraving"), at: minutes(30))
         #expect(cancel.outcome == .completed)
         #expect(Set(cancel.effects.map(\.kind)) == ["seal-cancelled"] && cancel.effects.count == engraved.effects.count)
+    }
+}
+
+/// 容缺 (issue 10, kind 6): the department names what it still needs, in a field the adapter reads.
+@Suite struct NamedMaterialTests {
+    @Test("an E3101 reply lists the missing material types in qbcl and conforms to the native reply schema")
+    func e3101NamesTheMaterials() throws {
+        var (dept, _, uscc) = try registeredSample()
+        let h = dept.receive(permitApplication(sampleForm, uscc: uscc, xklx: "SPJY",
+                                               clqd: [.init(cllx: "lease-contract", sftj: true), .init(cllx: "floor-plan", sftj: false)]), at: monday)
+        #expect(h.outcome == .rejected(code: "E3101", field: "clqd"))
+        #expect(json(h.reply)["qbcl"] as? [String] == ["premises-layout"])
+        let errors = schemaErrors(try JSONSerialization.jsonObject(with: try #require(h.reply)), try nativeSchema(.businessRegistration, "XKSQ", "reply"))
+        #expect(errors.isEmpty, "\(errors)")
     }
 }
