@@ -236,6 +236,39 @@ struct MappingTests {
         #expect(issued.type == MessageType.stepSucceeded, "\(issued.payload)")
     }
 
+    @Test("a name reservation whose answer never came back: the keyless release the hub sends frees the name at the registry")
+    func keylessReleaseThroughTheAdapter() throws {
+        let t = try translator("business-registration")
+        var dept = RunningDepartment(DepartmentSimulator(model: BusinessRegistration(reference: try ReferenceData.load(
+            from: repoRoot.appendingPathComponent("seeds/departments"))), preset: .noFaults))
+        let monday = Date(timeIntervalSince1970: 1_772_413_200)
+        let form = try #require(try SeedApplications.valid(repoRoot: repoRoot).first { $0["bundle"]?.stringValue == "enterprise-opening" })
+        let company = try #require(form["company"])
+        let reserve = command("reserve-name", step: "name-reservation", payload: .object([
+            "proposedName": company["proposedName"]!, "tradeName": company["tradeName"]!, "industryWord": company["industryWord"]!,
+            "organizationForm": company["organizationForm"]!, "region": form["region"]!, "industryCode": company["industryCode"]!,
+            "entityType": company["entityType"]!]))
+        guard case .request(let first) = t.start(command: reserve) else { Issue.record("no request"); return }
+        // The registry reserves the name; its answer never reaches the hub.
+        #expect(dept.receive(Data(first.message.text().utf8), at: monday).outcome == .completed)
+        // The hub undoes the step without knowing the reservation number.
+        var undo = command("release-name", step: "name-reservation", payload: .object([:]), kind: "compensation")
+        if case .object(var o) = undo { o["requestId"] = "APP-1/name-reservation/undo"; undo = .object(o) }
+        guard case .request(let release) = t.start(command: undo) else { Issue.record("no release request"); return }
+        #expect(release.message["mcblh"] == nil && release.message["cxyy"] != nil)
+        let released = dept.receive(Data(release.message.text().utf8), at: monday.addingTimeInterval(3600))
+        #expect(released.outcome == .completed && released.effects.map(\.kind) == ["name-released"])
+        guard case .event(let event) = try t.finish(reply: try JSONValue.parse(try #require(released.reply)), context: release.context) else {
+            Issue.record("no event"); return
+        }
+        #expect(event.type == MessageType.compensationSucceeded)
+        // A new application for the same company gets the name.
+        var again = reserve
+        if case .object(var o) = again { o["sagaId"] = "APP-2"; o["requestId"] = "APP-2/name-reservation/r0"; again = .object(o) }
+        guard case .request(let second) = t.start(command: again) else { Issue.record("no request"); return }
+        #expect(dept.receive(Data(second.message.text().utf8), at: monday.addingTimeInterval(7200)).outcome == .completed)
+    }
+
     @Test("a reply for another request id is refused, not turned into an event")
     func foreignReply() throws {
         let t = try translator("social-security")
