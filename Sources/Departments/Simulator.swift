@@ -244,6 +244,10 @@ public struct DepartmentState<Books: Codable & Sendable & Equatable>: Codable, S
     }
     var memo: [String: Memo]
     var deliveries: [String: Int]
+    /// `saga/step` of every step a compensation was processed for (withdrawn): a forward request
+    /// of that step arriving afterwards (a dead letter replayed late) must not act, or the undo
+    /// would not hold. Optional, so snapshots written before it existed still load.
+    var withdrawn: Set<String>?
 
     public init(books: Books) {
         self.books = books; ledger = []; memo = [:]; deliveries = [:]
@@ -305,7 +309,11 @@ public struct DepartmentSimulator<Model: DepartmentModel>: Sendable {
         }
 
         let decision: Decision
-        if StableRandom.uniform(seed: seed, meta.requestId, "manual-review") < profile.manualRejectionRate {
+        let stepKey = meta.sagaId + "/" + meta.step
+        if Model.undoTargets[meta.action] == nil, state.withdrawn?.contains(stepKey) == true {
+            // The step was undone before this request arrived: acting now would outlive the undo.
+            decision = model.reject(meta, Model.conflictCode, "step \(meta.step) of \(meta.sagaId) was withdrawn (compensated) before this request arrived", field: nil)
+        } else if StableRandom.uniform(seed: seed, meta.requestId, "manual-review") < profile.manualRejectionRate {
             decision = model.reject(meta, Model.manualReviewCode, "rejected by manual review", field: nil)
         } else if let target = Model.undoTargets[meta.action] {
             // A compensation without its key (the hub never learned the step's outcome) undoes
@@ -325,6 +333,9 @@ public struct DepartmentSimulator<Model: DepartmentModel>: Sendable {
                          kind: $0.kind, key: $0.key, data: $0.data, at: now)
         }
         state.ledger += effects
+        if Model.undoTargets[meta.action] != nil, decision.outcome == .completed {
+            state.withdrawn = (state.withdrawn ?? []).union([stepKey])
+        }
         if decision.outcome.isFinal {
             state.memo[meta.requestId] = .init(fingerprint: fingerprint, reply: decision.reply, outcome: decision.outcome)
         }

@@ -98,3 +98,24 @@ import Testing
         #expect(errors.isEmpty, "\(errors)")
     }
 }
+
+@Suite struct WithdrawnStepTests {
+    @Test("a forward request that arrives after its step was undone (a dead letter replayed late) does not act")
+    func forwardAfterUndoIsRefused() throws {
+        var dept = Hub().registration
+        let f = sampleForm
+        // The undo comes first: nothing on record, nothing undone.
+        let undo = dept.receive(BusinessRegistration.request(BusinessRegistration.NameRelease(mcblh: "330106MC2026999999", cxyy: "一件事未办结"),
+                                                             requestId: "\(saga(f))/name-reservation/undo", sagaId: saga(f), step: "name-reservation"), at: monday)
+        #expect(undo.outcome == .completed && undo.effects.isEmpty)
+        // Then the reservation itself: refused, nothing reserved; the same request again answers the same.
+        let late = dept.receive(nameReservation(f), at: minutes(10))
+        #expect(late.outcome == .rejected(code: BusinessRegistration.conflictCode, field: nil), "\(late.outcome)")
+        #expect(late.effects.isEmpty && dept.ledger.isEmpty)
+        #expect(dept.receive(nameReservation(f), at: minutes(20)).replayed)
+        // Another saga's step is not affected.
+        var other = f
+        other.applicationId = "APP-20260302-009997"
+        #expect(dept.receive(nameReservation(other), at: minutes(30)).outcome == .completed)
+    }
+}
