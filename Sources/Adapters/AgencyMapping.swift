@@ -46,6 +46,11 @@ public struct AgencyMapping: Sendable {
     public let otherwise: String
     /// Native codes meaning "accepted with materials missing" (容缺): a supplement is needed.
     public let supplementCodes: Set<String>
+    /// The materials the department names in such a reply, as canonical material types: a
+    /// template over `$.reply` (the native reply), e.g. `{"$each": "$.reply.qbcl", "$item": "@"}`.
+    /// These, not the form's "not provided" list, are what the applicant is asked for. Nil when
+    /// the department names none (the form's not-provided materials are asked for then).
+    public let supplementMaterials: Template?
     public let actions: [String: Action]
     /// Catalogue actions this department's interface does not offer, with the reason given to the saga.
     public let unsupported: [String: String]
@@ -93,6 +98,7 @@ public struct AgencyMapping: Sendable {
             throw MappingError("\(file): $.otherwise", "'\(otherwise)' is not an error code of the \(agency) catalogue")
         }
         supplementCodes = Set(json["supplementCodes"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        supplementMaterials = try json["supplementMaterials"].map { v throws(MappingError) in try Template(v, at: "\(file): $.supplementMaterials") }
         var actions: [String: Action] = [:]
         for (id, a) in json["actions"]?.objectValue ?? [:] {
             let at = "\(file): $.actions.\(id)"

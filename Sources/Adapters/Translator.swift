@@ -122,16 +122,24 @@ public struct Translator: Sendable {
                  "replies": .object(context.replies)])
     }
 
-    /// A supplement (`payload.supplements.<material>`) makes that material provided.
+    /// A supplement (`payload.supplements.<material>`) makes that material provided; a supplied
+    /// material the form did not list at all (the department named it) is added as provided.
     public static func withSupplements(_ payload: JSONValue) -> JSONValue {
         guard var o = payload.objectValue, let supplied = o["supplements"]?.objectValue, let materials = o["materials"]?.arrayValue else {
             return payload
         }
-        o["materials"] = .array(materials.map { m in
-            guard var mo = m.objectValue, let type = mo["type"]?.stringValue, supplied[type] != nil else { return m }
+        var listed = Set<String>()
+        var out: [JSONValue] = materials.map { m in
+            guard var mo = m.objectValue, let type = mo["type"]?.stringValue else { return m }
+            listed.insert(type)
+            guard supplied[type] != nil else { return m }
             mo["provided"] = .bool(true)
             return .object(mo)
-        })
+        }
+        for type in supplied.keys.sorted() where !listed.contains(type) {
+            out.append(.object(["type": .string(type), "provided": .bool(true)]))
+        }
+        o["materials"] = .array(out)
         return .object(o)
     }
 
@@ -143,8 +151,13 @@ public struct Translator: Sendable {
         let nativeField = reply[mapping.reply.field]?.stringValue
         let said = "\(mapping.agency) \(call.native) \(native): \(message)" + (nativeField.map { " (field \($0))" } ?? "")
         if !context.isCompensation, mapping.supplementCodes.contains(native) {
-            let missing = (Self.withSupplements(context.command["payload"] ?? .null)["materials"]?.arrayValue ?? [])
-                .filter { $0["provided"]?.boolValue == false }.compactMap { $0["type"]?.stringValue }
+            // The applicant is asked for what the department named; only a department that names
+            // nothing falls back on the materials the form marked as not provided.
+            var missing = namedMaterials(reply, context)
+            if missing.isEmpty {
+                missing = (Self.withSupplements(context.command["payload"] ?? .null)["materials"]?.arrayValue ?? [])
+                    .filter { $0["provided"]?.boolValue == false }.compactMap { $0["type"]?.stringValue }
+            }
             if !missing.isEmpty { return event(MessageType.supplementNeeded, context, ["materials": .array(missing.map { .string($0) })]) }
         }
         let code = mapping.errors[native] ?? mapping.otherwise
@@ -156,6 +169,17 @@ public struct Translator: Sendable {
         var fields: [String: JSONValue] = ["code": .string(code), "reason": .string(said)]
         if let input = nativeField.flatMap({ call.request.sourceField(of: $0) }) { fields["field"] = .string("$." + input) }
         return event(MessageType.stepRejected, context, fields)
+    }
+
+    /// The materials a 容缺 reply names (`supplementMaterials` of the mapping over `$.reply`), in
+    /// the order named, without repeats; empty when the mapping or the reply names none.
+    func namedMaterials(_ reply: JSONValue, _ context: AdapterContext) -> [String] {
+        guard let template = mapping.supplementMaterials else { return [] }
+        var ctx = templateContext(context).objectValue ?? [:]
+        ctx["reply"] = reply
+        let rendered: JSONValue? = (try? template.render(.object(ctx))) ?? nil
+        var seen = Set<String>()
+        return (rendered?.arrayValue ?? []).compactMap(\.stringValue).filter { !$0.isEmpty && seen.insert($0).inserted }
     }
 
     /// The command cannot be put in the department's terms: a business rejection (not retryable:

@@ -4,6 +4,12 @@ import Foundation
 /// and closing (the compensation), and acquiring merchant onboarding (收单商户入网) and offboarding
 /// (退出, its compensation). Native vocabulary: ISO 20022 acmt-style names and codes.
 public struct Bank: DepartmentModel {
+    /// acmt.019 and mrch.002 find the account or merchant by saga and step when the hub sends no id.
+    public static let undoTargets: [String: UndoTarget] = [
+        AccountClosing.action: UndoTarget(field: "Acct.Id", effect: "account-opened"),
+        MerchantOffboarding.action: UndoTarget(field: "Mrchnt.MrchntId", effect: "merchant-onboarded"),
+    ]
+
     public static let agency = Agency.bank
     public static let successCode = "ACPT"
     public static let formatErrorCode = "FF01"
@@ -293,8 +299,12 @@ public struct Bank: DepartmentModel {
     }
 
     func close(_ r: AccountClosing, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
-        guard let account = books.accounts[r.Acct.Id], r.USCC == nil || account.uscc == r.USCC else {
-            return reject(meta, "AC01", "no account \(r.Acct.Id)" + (r.USCC.map { " held by \($0)" } ?? ""), field: "Acct.Id")
+        // A compensation never fails on what never happened: no such account, nothing to close.
+        guard let account = books.accounts[r.Acct.Id] else {
+            return complete(meta, AccountClosingResult(Acct: ClosedAccount(Id: r.Acct.Id, ClsgDt: CST.day(now))), effects: [])
+        }
+        guard r.USCC == nil || account.uscc == r.USCC else {
+            return reject(meta, "AC01", "account \(r.Acct.Id) is not held by \(r.USCC ?? "")", field: "Acct.Id")
         }
         if let closed = account.closedOn {
             return complete(meta, AccountClosingResult(Acct: ClosedAccount(Id: account.number, ClsgDt: closed)), effects: [])

@@ -4,6 +4,13 @@ import Foundation
 /// (食品经营许可, 食品备案, 公共场所卫生许可) and their compensations. Native vocabulary: pinyin
 /// abbreviations as in provincial 企业登记 systems.
 public struct BusinessRegistration: DepartmentModel {
+    /// MCCX, ZXDJ and XKCX find what to undo by saga and step when the hub sends no key.
+    public static let undoTargets: [String: UndoTarget] = [
+        NameRelease.action: UndoTarget(field: "mcblh", effect: "name-reserved"),
+        Deregistration.action: UndoTarget(field: "tyshxydm", effect: "enterprise-registered"),
+        PermitRevocation.action: UndoTarget(field: "xkzbh", effect: "permit-issued"),
+    ]
+
     public static let agency = Agency.businessRegistration
     public static let successCode = "00"
     public static let formatErrorCode = "E1001"
@@ -448,7 +455,14 @@ public struct BusinessRegistration: DepartmentModel {
         let missing = required.filter { type in !clqd.contains { $0.cllx == type && $0.sftj } }
         guard !missing.isEmpty else { return nil }
         let field = clqd.firstIndex { missing.contains($0.cllx) && !$0.sftj }.map { "clqd[\($0)].sftj" } ?? "clqd"
-        return reject(meta, "E3101", "材料容缺，待补正: \(missing.joined(separator: ", "))", field: field)
+        let envelope = ReplyEnvelope(meta: meta, code: "E3101", message: "材料容缺，待补正: \(missing.joined(separator: ", "))", field: field)
+        return Decision(reply: NativeJSON.encode(NativeMessage(envelope: envelope, body: MissingMaterials(qbcl: missing))),
+                        outcome: .rejected(code: "E3101", field: field))
+    }
+
+    /// The body of an E3101 reply: 缺补材料, the material types still to be handed in.
+    public struct MissingMaterials: Codable, Sendable, Equatable {
+        public var qbcl: [String]
     }
 
     /// Frees the reservation's name for others (unless the name has since passed to another

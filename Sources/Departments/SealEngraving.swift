@@ -3,6 +3,11 @@ import Foundation
 /// 公安 seal management (印章治安管理信息系统): engraving and record-keeping of seals, and
 /// cancellation (the compensation). Native vocabulary: upper-case English field names.
 public struct SealEngraving: DepartmentModel {
+    /// CANCEL finds the unit by saga and step when the hub sends no USCC.
+    public static let undoTargets: [String: UndoTarget] = [
+        Cancel.action: UndoTarget(field: "USCC", effect: "seal-engraved", dataField: "USCC"),
+    ]
+
     public static let agency = Agency.sealEngraving
     public static let successCode = "0000"
     public static let formatErrorCode = "1001"

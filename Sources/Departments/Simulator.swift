@@ -161,6 +161,31 @@ public protocol DepartmentModel: Sendable {
 
     /// The business logic for a request whose envelope was read.
     func process(_ request: Data, meta: RequestMeta, books: inout Books, now: Date) -> Decision
+
+    /// For each compensation action (by native code): which request field names what to undo,
+    /// and which ledger effect of the forward action holds that value. When the hub never
+    /// learned a step's outcome (its request timed out) it sends the compensation without
+    /// that field; the department then finds what the same saga's step did in its own records
+    /// (the request's saga and step references), and answers success with nothing undone when
+    /// the step did nothing. Empty by default.
+    static var undoTargets: [String: UndoTarget] { get }
+}
+
+/// Where a compensation request's key comes from when the hub could not send it: `field` is a
+/// dotted path in the native request (`mcblh`, `Acct.Id`), filled from the newest ledger effect
+/// of kind `effect` recorded for the same saga and step (its `key`, or `data[dataField]`).
+public struct UndoTarget: Sendable, Equatable {
+    public var field: String
+    public var effect: String
+    public var dataField: String?
+
+    public init(field: String, effect: String, dataField: String? = nil) {
+        self.field = field; self.effect = effect; self.dataField = dataField
+    }
+}
+
+extension DepartmentModel {
+    public static var undoTargets: [String: UndoTarget] { [:] }
 }
 
 extension DepartmentModel {
@@ -219,6 +244,10 @@ public struct DepartmentState<Books: Codable & Sendable & Equatable>: Codable, S
     }
     var memo: [String: Memo]
     var deliveries: [String: Int]
+    /// `saga/step` of every step a compensation was processed for (withdrawn): a forward request
+    /// of that step arriving afterwards (a dead letter replayed late) must not act, or the undo
+    /// would not hold. Optional, so snapshots written before it existed still load.
+    var withdrawn: Set<String>?
 
     public init(books: Books) {
         self.books = books; ledger = []; memo = [:]; deliveries = [:]
@@ -280,8 +309,22 @@ public struct DepartmentSimulator<Model: DepartmentModel>: Sendable {
         }
 
         let decision: Decision
-        if StableRandom.uniform(seed: seed, meta.requestId, "manual-review") < profile.manualRejectionRate {
+        let stepKey = meta.sagaId + "/" + meta.step
+        if Model.undoTargets[meta.action] == nil, state.withdrawn?.contains(stepKey) == true {
+            // The step was undone before this request arrived: acting now would outlive the undo.
+            decision = model.reject(meta, Model.conflictCode, "step \(meta.step) of \(meta.sagaId) was withdrawn (compensated) before this request arrived", field: nil)
+        } else if StableRandom.uniform(seed: seed, meta.requestId, "manual-review") < profile.manualRejectionRate {
             decision = model.reject(meta, Model.manualReviewCode, "rejected by manual review", field: nil)
+        } else if let target = Model.undoTargets[meta.action] {
+            // A compensation without its key (the hub never learned the step's outcome) undoes
+            // what this saga's step did here, if anything.
+            if let filled = Self.fillUndoKey(request, target, meta, ledger: state.ledger) {
+                decision = model.process(filled, meta: meta, books: &state.books, now: now)
+            } else {
+                // Envelope only (no result fields): success, nothing undone.
+                let envelope = Model.ReplyEnvelope(meta: meta, code: Model.successCode, message: "nothing on record for this saga step; nothing undone", field: nil)
+                decision = Decision(reply: NativeJSON.encode(NativeMessage(envelope: envelope, body: NoFields())), outcome: .completed)
+            }
         } else {
             decision = model.process(request, meta: meta, books: &state.books, now: now)
         }
@@ -290,11 +333,39 @@ public struct DepartmentSimulator<Model: DepartmentModel>: Sendable {
                          kind: $0.kind, key: $0.key, data: $0.data, at: now)
         }
         state.ledger += effects
+        if Model.undoTargets[meta.action] != nil, decision.outcome == .completed {
+            state.withdrawn = (state.withdrawn ?? []).union([stepKey])
+        }
         if decision.outcome.isFinal {
             state.memo[meta.requestId] = .init(fingerprint: fingerprint, reply: decision.reply, outcome: decision.outcome)
         }
         let lost = delivery == 0 && StableRandom.uniform(seed: seed, meta.requestId, "lost") < profile.lostReplyRate
         return answer(decision.reply, decision.outcome, lost: lost, effects: effects)
+    }
+}
+
+extension DepartmentSimulator {
+    /// The request to process for a compensation: unchanged when it names its target; with the
+    /// target filled in from the ledger when it does not; nil when the saga's step left no such
+    /// effect here (nothing to undo).
+    static func fillUndoKey(_ request: Data, _ target: UndoTarget, _ meta: RequestMeta, ledger: [LedgerEffect]) -> Data? {
+        guard var object = (try? JSONSerialization.jsonObject(with: request)) as? [String: Any] else { return request }
+        let path = target.field.split(separator: ".").map(String.init)
+        func value(_ o: [String: Any], _ p: ArraySlice<String>) -> Any? {
+            guard let first = p.first else { return nil }
+            return p.count == 1 ? o[first] : (o[first] as? [String: Any]).flatMap { value($0, p.dropFirst()) }
+        }
+        if let present = value(object, path[...]) as? String, !present.isEmpty { return request }
+        guard let effect = ledger.last(where: { $0.sagaId == meta.sagaId && $0.step == meta.step && $0.kind == target.effect }),
+              let key = target.dataField.map({ effect.data[$0] }) ?? effect.key else { return nil }
+        func setting(_ o: [String: Any], _ p: ArraySlice<String>) -> [String: Any] {
+            var o = o
+            guard let first = p.first else { return o }
+            o[first] = p.count == 1 ? key : setting(o[first] as? [String: Any] ?? [:], p.dropFirst())
+            return o
+        }
+        object = setting(object, path[...])
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? request
     }
 }
 

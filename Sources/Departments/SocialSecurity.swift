@@ -4,6 +4,11 @@ import Foundation
 /// (单位参保登记注销). Native vocabulary:
 /// camelCase envelope, body fields in the style of the 金保工程 data dictionary (`aab…` = employer).
 public struct SocialSecurity: DepartmentModel {
+    /// DWZX finds the employer by saga and step when the hub sends no 单位编号.
+    public static let undoTargets: [String: UndoTarget] = [
+        EmployerDeregistration.action: UndoTarget(field: "aab001", effect: "employer-registered"),
+    ]
+
     public static let agency = Agency.socialSecurity
     public static let successCode = "0"
     public static let formatErrorCode = "4001"

@@ -4,6 +4,12 @@ import Foundation
 /// approval (票种核定), tax UKey issuance (税务UKey发放) and their compensations (注销税务登记,
 /// 发票缴销及UKey注销). Native vocabulary: pinyin abbreviations as in 金税 systems.
 public struct Tax: DepartmentModel {
+    /// ZXSW and ZFUK find what to undo by saga and step when the hub sends no key.
+    public static let undoTargets: [String: UndoTarget] = [
+        Deregistration.action: UndoTarget(field: "nsrsbh", effect: "taxpayer-registered"),
+        UKeyRevocation.action: UndoTarget(field: "sbbh", effect: "tax-ukey-issued"),
+    ]
+
     public static let agency = Agency.tax
     public static let successCode = "0000"
     public static let formatErrorCode = "1001"

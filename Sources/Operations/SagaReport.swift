@@ -221,7 +221,8 @@ public struct SagaTimeline: Encodable {
                                    reason: "容缺: waiting for " + st.missing.joined(separator: ", ")))
             case .compensating, .compensationBackoff:
                 out.append(Blocker(step: s.id, agency: s.agency, status: st.status.rawValue, turn: st.status == .compensating ? "agency" : "hub",
-                                   since: nil, reason: "undoing \(s.id) (compensation attempt \(st.compensationAttempt))"))
+                                   since: nil, reason: "undoing \(s.id) (compensation attempt \(st.compensationAttempt))"
+                                       + (st.isUnconfirmed ? "; its outcome was unknown (timed out), so it is undone in case it acted" : "")))
             case .failed:
                 out.append(Blocker(step: s.id, agency: s.agency, status: "failed", turn: "nobody", since: s.attempts.last?.endedAt,
                                    reason: "failed: \(st.lastError ?? "?")"))

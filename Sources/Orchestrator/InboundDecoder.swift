@@ -35,8 +35,10 @@ struct InboundDecoder {
         case .success(let ok): checked = ok
         }
         let json = checked.json
-        // Inputs carry the sender's instant (on the shared hub clock), so a replay sees the same times.
-        let at = Instant(ms: Int64(checked.envelope.time.timeIntervalSince1970 * 1000))
+        // The hub decides with its own clock at the moment it acts (`now`), never with the
+        // sender's `ce_time`: a replayed dead letter is days old, a department's clock may be
+        // off. The instant goes into the audit events and the new state.
+        let at = now
         let type = checked.envelope.type
         do {
             switch type {

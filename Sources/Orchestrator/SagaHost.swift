@@ -74,13 +74,17 @@ struct SagaHost {
         for output in outputs { route(output) }
     }
 
-    /// Fires the timers due by `now`, each at its own due instant so replays
-    /// match. Popped timers leave the index; an abort puts them back.
+    /// Fires the timers due by `now` (the hub clock), each once and at `now`: a timer that came
+    /// due while nothing ran (the orchestrator down, the broker frozen, a rebalance) fires late,
+    /// and the retry, timeout or backoff it leads to is measured from the instant the hub acts,
+    /// not from the old due instant. The instant is recorded in the audit events and the
+    /// new state, so the saga's history stays exact. Popped timers leave the index; an abort
+    /// puts them back.
     mutating func fireDueTimers(now: Instant, limit: Int) throws -> Int {
         let due = timers.popDue(now: now, limit: limit)
         firedInBatch += due
         for timer in due where state(timer.sagaId) != nil {
-            try apply(timer.sagaId, SagaInput(at: timer.due, .timerFired(timer.key)))
+            try apply(timer.sagaId, SagaInput(at: max(now, timer.due), .timerFired(timer.key)))
         }
         return due.count
     }

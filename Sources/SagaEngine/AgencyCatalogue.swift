@@ -23,6 +23,10 @@ public struct AgencyCatalogue: Codable, Sendable, Equatable {
         public var compensation: String?
         /// Licence type issued on success (免证办: later sagas reuse it via `$.licences.<type>`).
         public var issuesLicence: String?
+        /// Material types the agency may ask for as 容缺 (a `supplement-needed` answer) on this
+        /// action; a bundle step may only defer these (`deferrableMaterials`). Nil or empty: the
+        /// action never asks for a supplement.
+        public var supplementMaterials: [String]?
     }
     public var agency: String
     public var title: String

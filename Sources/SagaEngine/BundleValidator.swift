@@ -10,6 +10,8 @@ public struct BundleProblem: Error, Equatable, Sendable, CustomStringConvertible
         case missingInput, unknownInput, compensation
         /// A saga submitted at the checked instant gets a deadline in a year its calendar does not cover.
         case calendarNotCovered
+        /// A deferrable (容缺) material the step's action never asks for.
+        case deferrableMaterial
     }
     public var file: String
     public var path: String
@@ -173,6 +175,16 @@ public struct BundleValidator: Sendable {
                 if case .array(let xs) = d {
                     deferrable = xs.enumerated().compactMap { w.string($0.element, p.key("deferrableMaterials").index($0.offset)) }
                 } else { w.add(.wrongType, p.key("deferrableMaterials"), "'deferrableMaterials' must be an array of material types") }
+                // A material the action never asks for can never be deferred: the author meant
+                // another one, and the applicant would be asked for what the agency does not need.
+                if let action, let catalogue {
+                    let asks = action.supplementMaterials ?? []
+                    for (k, m) in deferrable.enumerated() where !asks.contains(m) {
+                        w.add(.deferrableMaterial, p.key("deferrableMaterials").index(k),
+                              "action '\(action.id)' of agency '\(catalogue.agency)' never asks for '\(m)' as 容缺"
+                              + (asks.isEmpty ? " (it asks for no supplement)" : " (it may ask for: \(asks.joined(separator: ", ")))"))
+                    }
+                }
             }
             nodes.append(Node(id: sid, agency: agencyId, action: actionId, after: after, input: input))
             if let sid, let agencyId, let actionId, let timeout, let policy {

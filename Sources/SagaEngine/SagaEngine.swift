@@ -84,6 +84,9 @@ extension SagaState {
             return submit(form, licences, &c, calendar)
         }
         guard status != .new else { return ignore(&c, "not submitted yet") }
+        if case .stepSucceeded(let step, let attempt, let outputs) = event, let i = c.b.stepIndex(of: step), lateSuccessApplies(i, attempt, &c) {
+            return lateSuccess(i, attempt, outputs, &c)
+        }
         guard !status.isFinal else { return ignore(&c, "saga is \(status.rawValue)") }
 
         switch event {
@@ -97,6 +100,7 @@ extension SagaState {
             steps[i].outputs = st.retain(outputs)
             steps[i].lastError = nil
             steps[i].missing = []
+            steps[i].unconfirmed = nil
             completionOrder.append(UInt16(i))
             audit(&c, .stepSucceeded, step: st.id, attempt: attempt)
             if let type = st.issuesLicence {
@@ -179,13 +183,18 @@ extension SagaState {
 
     private mutating func submit(_ form: JSONValue, _ licences: [String: JSONValue], _ c: inout Context, _ calendar: BusinessCalendar) {
         seq &+= 1
-        submittedAt = c.at
-        deadline = calendar.addWorkingTime(c.at, c.b.slaWorkingMs)
-        atRiskAt = calendar.addWorkingTime(c.at, max(0, c.b.slaWorkingMs - c.b.atRiskRemainingMs))
+        // The SLA counts from the form's `submittedAt` (when the applicant handed it in), never
+        // from later than the hub's own instant of receipt (`at`): a dead letter replayed days
+        // later keeps its SLA start, a sender clock running ahead cannot push the deadline out.
+        let start = SagaState.slaStart(form: form, receivedAt: c.at)
+        submittedAt = start
+        deadline = calendar.addWorkingTime(start, c.b.slaWorkingMs)
+        atRiskAt = calendar.addWorkingTime(start, max(0, c.b.slaWorkingMs - c.b.atRiskRemainingMs))
         external = c.b.project(form: form, licences: licences)
         status = .running
-        let gaps = noteCalendar(c.at, deadline, calendar)
-        audit(&c, .submitted, detail: "\(bundleId) v\(bundleVersion), due \(calendar.localText(deadline))"
+        let gaps = noteCalendar(start, deadline, calendar)
+        let from = start == c.at ? "" : ", SLA from \(calendar.localText(start))"
+        audit(&c, .submitted, detail: "\(bundleId) v\(bundleVersion), due \(calendar.localText(deadline))\(from)"
               + (calendar.describe(gaps).map { " (\($0))" } ?? ""))
         c.out.append(.scheduleTimer(timer(.slaAtRisk, atRiskAt)))
         c.out.append(.scheduleTimer(timer(.slaBreach, deadline)))
@@ -209,6 +218,8 @@ extension SagaState {
             guard let i = index(step, &c) else { return }
             guard steps[i].status == .running, Int(steps[i].attempt) == attempt, c.at >= steps[i].due else { return ignore(&c, "timer \(key.id(sagaId: sagaId)) is stale") }
             seq &+= 1
+            // No answer is not a failure: the agency may have acted (an unknown outcome).
+            steps[i].unconfirmed = true
             audit(&c, .stepTimedOut, step: step, attempt: attempt)
             technicalFailure(i, code: HubErrorCode.timeout, message: "no answer within \(DurationText.format(c.b.steps[i].timeoutMs))", &c)
         case .retryBackoff(let step, let attempt):
@@ -228,7 +239,7 @@ extension SagaState {
             guard let i = index(step, &c) else { return }
             guard steps[i].status == .compensationBackoff, Int(steps[i].compensationAttempt) == attempt, c.at >= steps[i].due else { return ignore(&c, "timer \(key.id(sagaId: sagaId)) is stale") }
             seq &+= 1
-            // Back to "completed, not yet undone": continueAbort picks it up (unless paused).
+            // Back to "done, not yet undone" (completed or unconfirmed): continueAbort picks it up (unless paused).
             steps[i].status = .succeeded
             audit(&c, .retryScheduled, step: step, attempt: attempt, detail: "compensation retry due")
             continueAbort(&c)
@@ -425,7 +436,12 @@ extension SagaState {
         let st = c.b.steps[i]
         switch st.onFailure {
         case .fail:
-            finish(.failed, &c)
+            // Confirmed successes stay; but a request still out, or one that timed out, may have
+            // acted: wait for the former and undo every unconfirmed compensable step first.
+            let loose = steps.indices.contains { j in
+                c.b.steps[j].compensationAction != nil && (steps[j].status == .running || steps[j].isUnconfirmed)
+            }
+            if loose { beginAbort(.fail, &c) } else { finish(.failed, &c) }
         case .compensate:
             beginAbort(.failure, &c)
         case .manual:
@@ -465,11 +481,62 @@ extension SagaState {
             default: continue
             }
         }
+        // Unconfirmed steps first (their requests are the newest; nothing depends on them), in
+        // reverse step order; then completed steps in reverse completion order.
+        for i in steps.indices.reversed() where !completionOrder.contains(UInt16(i)) && needsUndo(i, &c) { return dispatchCompensation(i, &c) }
         for idx in completionOrder.reversed() {
             let i = Int(idx)
-            if steps[i].status == .succeeded, c.b.steps[i].compensationAction != nil { return dispatchCompensation(i, &c) }
+            if steps[i].status == .succeeded, needsUndo(i, &c) { return dispatchCompensation(i, &c) }
         }
-        finish(abortedBy == .cancel ? .cancelled : .compensated, &c)
+        switch abortedBy {
+        case .cancel: finish(.cancelled, &c)
+        case .fail: finish(.failed, &c)
+        case .failure, nil: finish(.compensated, &c)
+        }
+    }
+
+    /// Whether step `i` still has to be undone in this abort: its action is compensable and it
+    /// completed (kept instead under `fail`), or its outcome is unknown or a late success showed
+    /// it acted (`unconfirmed`) and it has not been undone yet.
+    private func needsUndo(_ i: Int, _ c: inout Context) -> Bool {
+        guard c.b.steps[i].compensationAction != nil else { return false }
+        switch steps[i].status {
+        case .succeeded: return abortedBy != .fail || steps[i].isUnconfirmed
+        // Skipped by an operator after a timeout: "done without outputs", yet it may have acted.
+        case .failed, .cancelled, .skipped: return steps[i].isUnconfirmed
+        default: return false
+        }
+    }
+
+    /// A success for a step the saga gave up on: it timed out and has not been undone; the saga
+    /// is aborting or ended failed, compensated or cancelled. Any attempt
+    /// up to the last one counts (the answer may be to an earlier revision's request).
+    private func lateSuccessApplies(_ i: Int, _ attempt: Int, _ c: inout Context) -> Bool {
+        guard status == .compensating || (status.isFinal && status != .completed) else { return false }
+        guard c.b.steps[i].compensationAction != nil, steps[i].compensationAttempt == 0 else { return false }
+        guard steps[i].status == .failed || steps[i].status == .cancelled || steps[i].status == .skipped else { return false }
+        // Only a step whose outcome was unknown: a request that timed out (states written before
+        // `unconfirmed` existed say so in `lastError`). A rejected step cannot have acted.
+        guard steps[i].isUnconfirmed || steps[i].lastError == HubErrorCode.timeout else { return false }
+        return attempt >= 1 && attempt <= Int(steps[i].attempt)
+    }
+
+    /// The agency did act: keep the outputs (the compensation reads them) and undo the step. A
+    /// saga that had already ended reopens (`compensating`) and ends again with the same status
+    /// once the step is undone.
+    private mutating func lateSuccess(_ i: Int, _ attempt: Int, _ outputs: [String: JSONValue], _ c: inout Context) {
+        seq &+= 1
+        let st = c.b.steps[i]
+        steps[i].status = .succeeded
+        steps[i].outputs = st.retain(outputs)
+        steps[i].unconfirmed = true
+        audit(&c, .lateSuccess, step: st.id, attempt: attempt, detail: "saga is \(status.rawValue); \(st.id) will be undone")
+        if status.isFinal {
+            abortedBy = status == .cancelled ? .cancel : status == .failed ? .fail : .failure
+            status = .compensating
+            audit(&c, .compensationStarted, step: st.id, detail: "late success of \(st.id)")
+        }
+        continueAbort(&c)
     }
 
     private mutating func dispatchCompensation(_ i: Int, _ c: inout Context) {

@@ -8,7 +8,8 @@ public enum SagaStatus: String, Codable, Sendable, CaseIterable {
     /// Undoing completed compensable steps one at a time, newest first.
     case compensating
     case completed
-    /// A step failed under `onFailure: fail`; nothing was undone.
+    /// A step failed under `onFailure: fail`; confirmed successes are kept, unconfirmed steps
+    /// (timed out, outcome unknown) were undone.
     case failed
     /// A step failed under `onFailure: compensate` and every undo is done.
     case compensated
@@ -69,6 +70,13 @@ public struct StepState: Codable, Equatable, Sendable {
     /// field existed still decode).
     public var paused: Bool?
     public var isPaused: Bool { paused == true }
+    /// The agency may have acted on this step although the saga never accepted a success: a
+    /// forward request ended by timeout (its outcome is unknown, not failed), or a success came
+    /// after the saga gave up on the step. Set by a step timeout or a late success, cleared only
+    /// by an accepted success. When the saga aborts or fails, such a step is undone like a
+    /// completed one (if its action is compensable). Optional, so older states still decode.
+    public var unconfirmed: Bool?
+    public var isUnconfirmed: Bool { unconfirmed == true }
 }
 
 /// A 办不成事 case: a step a human has to sort out.
@@ -116,7 +124,10 @@ public struct SagaState: Codable, Equatable, Sendable {
     /// Provisional calendar years its deadlines reach; nil when none.
     public var calendarProvisional: [Int]?
 
-    public enum AbortCause: String, Codable, Sendable { case failure, cancel }
+    /// `failure`: a step failed under `onFailure: compensate` (ends `compensated`); `cancel`: an
+    /// operator cancelled (ends `cancelled`); `fail`: a step failed under `onFailure: fail` (ends
+    /// `failed`): only unconfirmed steps are undone, confirmed successes are kept.
+    public enum AbortCause: String, Codable, Sendable { case failure, cancel, fail }
 
     /// A fresh saga for `bundle`; apply `.submit` next.
     public init(sagaId: String, bundle: CompiledBundle) {
@@ -244,6 +255,9 @@ public struct AuditEvent: Codable, Equatable, Sendable {
         case supplementRequested, supplementProvided, stepRetried, stepSkipped, stepResolvedManually
         case manualCaseOpened, paused, resumed, cancelRequested, compensationStarted, compensationDispatched
         case compensationSucceeded, compensationFailed, slaAtRisk, slaBreached, sagaFinished
+        /// A success for a step the saga had already given up on (timed out, or the saga was
+        /// aborting or had ended): the effect exists, so the step is undone.
+        case lateSuccess
         /// An operator command that does not apply now; recorded so its redelivery stays a no-op.
         case commandRejected
         /// A duplicate, stale or unknown input; the state did not change.
@@ -279,4 +293,16 @@ public enum SagaOutput: Codable, Equatable, Sendable {
     case licenceIssued(LicenceIssued)
     case manualCaseOpened(sagaId: String, ManualCase)
     case finished(sagaId: String, status: SagaStatus, at: Instant)
+}
+
+extension SagaState {
+    /// Where a saga's SLA starts: the form's `submittedAt` (RFC 3339, the instant the applicant
+    /// handed the application in at the window or portal), but never later than `receivedAt`,
+    /// the hub's own instant when it first acted on the application. A form without a readable
+    /// `submittedAt` starts at `receivedAt`. So a dead letter replayed days later keeps its SLA
+    /// start, and a sender whose clock runs ahead cannot push the deadline out.
+    public static func slaStart(form: JSONValue, receivedAt: Instant) -> Instant {
+        guard let text = form["submittedAt"]?.stringValue, let submitted = Instant(rfc3339: text) else { return receivedAt }
+        return min(submitted, receivedAt)
+    }
 }

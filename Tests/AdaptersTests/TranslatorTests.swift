@@ -1,6 +1,7 @@
 import Adapters
 import Departments
 import Foundation
+import HubTestKit
 import Messaging
 import SagaEngine
 import Testing
@@ -189,6 +190,83 @@ struct MappingTests {
         guard case .event(let event) = try t.finish(reply: reply, context: request.context) else { Issue.record("no event"); return }
         #expect(event.type == MessageType.supplementNeeded)
         #expect(event.payload["materials"] == .array(["lease-contract"]))
+    }
+
+    @Test("容缺: the applicant is asked for the materials the department named, not those the form marked missing; the supplement satisfies the department")
+    func supplementAsksForWhatTheDepartmentNamed() throws {
+        let t = try translator("business-registration")
+        var dept = RunningDepartment(DepartmentSimulator(model: BusinessRegistration(reference: try ReferenceData.load(
+            from: repoRoot.appendingPathComponent("seeds/departments"))), preset: .noFaults))
+        // The enterprise the permit is for: reserve the name and register it at the same department.
+        let monday = Date(timeIntervalSince1970: 1_772_413_200)
+        let form = try #require(try SeedApplications.valid(repoRoot: repoRoot).first { $0["bundle"]?.stringValue == "restaurant-opening" })
+        func run(_ action: String, step: String, payload: JSONValue, revision: Int = 0) throws -> CanonicalEvent {
+            var cmd = command(action, step: step, payload: payload)
+            if case .object(var o) = cmd { o["requestId"] = .string("APP-1/\(step)/r\(revision)"); o["revision"] = .number(Double(revision)); cmd = .object(o) }
+            guard case .request(let request) = t.start(command: cmd) else { throw SetupError("no request for \(action)") }
+            let handling = dept.receive(Data(request.message.text().utf8), at: monday)
+            let reply = try JSONValue.parse(try #require(handling.reply))
+            guard case .event(let event) = try t.finish(reply: reply, context: request.context) else { throw SetupError("no event for \(action)") }
+            return event
+        }
+        let company = try #require(form["company"])
+        let reserved = try run("reserve-name", step: "name-reservation", payload: .object([
+            "proposedName": company["proposedName"]!, "tradeName": company["tradeName"]!, "industryWord": company["industryWord"]!,
+            "organizationForm": company["organizationForm"]!, "region": form["region"]!, "industryCode": company["industryCode"]!,
+            "entityType": company["entityType"]!]))
+        let names = try #require(reserved.payload["outputs"])
+        let registered = try run("register-enterprise", step: "registration", payload: .object([
+            "reservationId": names["reservationId"]!, "approvedName": names["approvedName"]!, "entityType": company["entityType"]!,
+            "registeredCapital": company["registeredCapital"]!, "address": company["address"]!, "businessScope": company["businessScope"]!,
+            "region": form["region"]!, "industryCode": company["industryCode"]!, "legalRepresentative": form["legalRepresentative"]!,
+            "shareholders": form["shareholders"]!,
+            "materials": .array(["articles-of-association", "lease-contract", "id-copy-legal-representative"].map { .object(["type": .string($0), "provided": true]) })]))
+        let uscc = try #require(registered.payload["outputs"]?["uscc"])
+        // The form says the floor plan is missing; the department needs the premises layout.
+        var permit: [String: JSONValue] = [
+            "uscc": uscc, "approvedName": names["approvedName"]!, "address": company["address"]!,
+            "legalRepresentativeName": form["legalRepresentative"]!["name"]!, "businessScope": company["businessScope"]!,
+            "materials": .array([.object(["type": "lease-contract", "provided": true]), .object(["type": "floor-plan", "provided": false])])]
+        let asked = try run("issue-food-business-permit", step: "food-business-permit", payload: .object(permit))
+        #expect(asked.type == MessageType.supplementNeeded)
+        #expect(asked.payload["materials"] == .array(["premises-layout"]), "asked for \(asked.payload["materials"] ?? .null)")
+        // The applicant hands in what was asked for; the department then issues the permit.
+        permit["supplements"] = .object(["premises-layout": "补正材料已在窗口提交"])
+        let issued = try run("issue-food-business-permit", step: "food-business-permit", payload: .object(permit), revision: 1)
+        #expect(issued.type == MessageType.stepSucceeded, "\(issued.payload)")
+    }
+
+    @Test("a name reservation whose answer never came back: the keyless release the hub sends frees the name at the registry")
+    func keylessReleaseThroughTheAdapter() throws {
+        let t = try translator("business-registration")
+        var dept = RunningDepartment(DepartmentSimulator(model: BusinessRegistration(reference: try ReferenceData.load(
+            from: repoRoot.appendingPathComponent("seeds/departments"))), preset: .noFaults))
+        let monday = Date(timeIntervalSince1970: 1_772_413_200)
+        let form = try #require(try SeedApplications.valid(repoRoot: repoRoot).first { $0["bundle"]?.stringValue == "enterprise-opening" })
+        let company = try #require(form["company"])
+        let reserve = command("reserve-name", step: "name-reservation", payload: .object([
+            "proposedName": company["proposedName"]!, "tradeName": company["tradeName"]!, "industryWord": company["industryWord"]!,
+            "organizationForm": company["organizationForm"]!, "region": form["region"]!, "industryCode": company["industryCode"]!,
+            "entityType": company["entityType"]!]))
+        guard case .request(let first) = t.start(command: reserve) else { Issue.record("no request"); return }
+        // The registry reserves the name; its answer never reaches the hub.
+        #expect(dept.receive(Data(first.message.text().utf8), at: monday).outcome == .completed)
+        // The hub undoes the step without knowing the reservation number.
+        var undo = command("release-name", step: "name-reservation", payload: .object([:]), kind: "compensation")
+        if case .object(var o) = undo { o["requestId"] = "APP-1/name-reservation/undo"; undo = .object(o) }
+        guard case .request(let release) = t.start(command: undo) else { Issue.record("no release request"); return }
+        #expect(release.message["mcblh"] == nil && release.message["cxyy"] != nil)
+        let released = dept.receive(Data(release.message.text().utf8), at: monday.addingTimeInterval(3600))
+        #expect(released.outcome == .completed && released.effects.map(\.kind) == ["name-released"])
+        guard case .event(let event) = try t.finish(reply: try JSONValue.parse(try #require(released.reply)), context: release.context) else {
+            Issue.record("no event"); return
+        }
+        #expect(event.type == MessageType.compensationSucceeded)
+        // A new application for the same company gets the name.
+        var again = reserve
+        if case .object(var o) = again { o["sagaId"] = "APP-2"; o["requestId"] = "APP-2/name-reservation/r0"; again = .object(o) }
+        guard case .request(let second) = t.start(command: again) else { Issue.record("no request"); return }
+        #expect(dept.receive(Data(second.message.text().utf8), at: monday.addingTimeInterval(7200)).outcome == .completed)
     }
 
     @Test("a reply for another request id is refused, not turned into an event")

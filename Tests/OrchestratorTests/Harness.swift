@@ -17,11 +17,11 @@ struct TestHub {
     let clock: HubClock
     let bootstrap: String
 
-    init(partitions: Int32 = 3, speed: Double = 120) throws {
+    init(partitions: Int32 = 3, speed: Double = 120, start: String = "2026-03-02T09:00:00+08:00") throws {
         prefix = uniqueName("t") + "."
         self.partitions = partitions
-        // 09:00 on a Monday working day; by default 120 virtual seconds per real second.
-        clock = HubClock(start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: speed)
+        // By default 09:00 on a Monday working day, 120 virtual seconds per real second.
+        clock = HubClock(start: Instant(rfc3339: start)!, speed: speed)
         bootstrap = try Broker.bootstrap
     }
 

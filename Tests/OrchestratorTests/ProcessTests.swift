@@ -9,13 +9,15 @@ import YishiTestSupport
 
 /// An orchestrator as a separate OS process (`yishi orchestrator run`), so it can be SIGKILLed;
 /// each one logs to a file of its own.
-func orchestratorProcess(hub: TestHub, instance: String, logDirectory: URL) throws -> YishiProcess {
-    try YishiProcess("\(instance)-\(UUID().uuidString.prefix(4))",
+/// `clock`: the hub's clock unless given (a restart after virtual downtime continues another one).
+func orchestratorProcess(hub: TestHub, instance: String, logDirectory: URL, clock: HubClock? = nil) throws -> YishiProcess {
+    let clock = clock ?? hub.clock
+    return try YishiProcess("\(instance)-\(UUID().uuidString.prefix(4))",
                      ["orchestrator", "run", "--bootstrap", hub.bootstrap, "--prefix", hub.prefix,
                       "--partitions", String(hub.partitions), "--instance", instance, "--group", hub.prefix + "orchestrator",
                       "--session-timeout-ms", "6000",
-                      "--clock-start", hub.clock.start.description, "--clock-speed", String(hub.clock.speed),
-                      "--clock-wall-start", String(Int64(hub.clock.wallStart.timeIntervalSince1970 * 1000))],
+                      "--clock-start", clock.start.description, "--clock-speed", String(clock.speed),
+                      "--clock-wall-start", String(Int64(clock.wallStart.timeIntervalSince1970 * 1000))],
                      command: YishiCommand(repoRoot: repoRoot, environment: ProcessInfo.processInfo.environment), logDirectory: logDirectory)
 }
 

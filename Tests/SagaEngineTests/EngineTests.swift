@@ -70,9 +70,13 @@ import Testing
                 _ = h.apply(.timerFired(t.key), at: t.due + 1)
             }
         }
-        #expect(h.state.status == .failed)  // name-reservation: onFailure fail, 4 tries
         #expect(h.state.steps[0].attempt == 4)
         #expect(h.outputs.dispatched.count == 4)
+        // name-reservation: onFailure fail, 4 tries, all timed out: the outcome is unknown, so the
+        // name is released before the saga ends failed.
+        #expect(h.state.status == .compensating && h.outputs.compensations.map(\.step) == ["name-reservation"])
+        _ = h.apply(.compensationSucceeded(step: "name-reservation", attempt: 1))
+        #expect(h.state.status == .failed)
     }
 
     @Test func businessRejectionOfRegistrationCompensatesTheNameReservation() {
@@ -126,17 +130,17 @@ import Testing
         var h = Harness("restaurant-opening")
         _ = h.submit(); _ = h.succeed("name-reservation")
         var out = h.succeed("registration")
-        #expect(out.dispatched.contains { $0.step == "food-business-permit" && $0.payload["deferrableMaterials"] == .array([.string("floor-plan"), .string("health-certificates")]) })
-        out = h.apply(.supplementNeeded(step: "food-business-permit", attempt: 1, materials: ["health-certificates"]))
+        #expect(out.dispatched.contains { $0.step == "food-business-permit" && $0.payload["deferrableMaterials"] == .array([.string("lease-contract"), .string("premises-layout")]) })
+        out = h.apply(.supplementNeeded(step: "food-business-permit", attempt: 1, materials: ["premises-layout"]))
         #expect(h.status("food-business-permit") == .waitingSupplement)
-        #expect(h.state.steps[h.bundle.stepIndex(of: "food-business-permit")!].missing == ["health-certificates"])
+        #expect(h.state.steps[h.bundle.stepIndex(of: "food-business-permit")!].missing == ["premises-layout"])
         for s in ["seals", "tax-registration", "social-security"] { _ = h.succeed(s) }
         _ = h.succeed("bank-account"); _ = h.succeed("invoices-ukey")
         #expect(h.state.status == .running)  // only the permit branch is waiting
-        out = h.apply(.supplementProvided(step: "food-business-permit", attempt: 1, materials: ["health-certificates": .string("doc-77")]))
+        out = h.apply(.supplementProvided(step: "food-business-permit", attempt: 1, materials: ["premises-layout": .string("doc-77")]))
         #expect(out.dispatched.count == 1)
         #expect(out.dispatched[0].attempt == 2 && out.dispatched[0].requestId.hasSuffix("/r1"))
-        #expect(out.dispatched[0].payload["supplements"] == .object(["health-certificates": .string("doc-77")]))
+        #expect(out.dispatched[0].payload["supplements"] == .object(["premises-layout": .string("doc-77")]))
         _ = h.succeed("food-business-permit", attempt: 2)
         #expect(h.state.status == .completed)
     }
@@ -144,7 +148,7 @@ import Testing
     @Test func supplementForANonDeferrableMaterialIsARejection() {
         var h = Harness("restaurant-opening")
         _ = h.submit(); _ = h.succeed("name-reservation"); _ = h.succeed("registration")
-        _ = h.apply(.supplementNeeded(step: "food-business-permit", attempt: 1, materials: ["lease-contract"]))
+        _ = h.apply(.supplementNeeded(step: "food-business-permit", attempt: 1, materials: ["id-copy-legal-representative"]))
         #expect(h.status("food-business-permit") == .failed)
         #expect(h.state.manualCases.first?.code == HubErrorCode.materialMissing)
     }

@@ -33,6 +33,9 @@ private struct Interleaving {
     var completions = Set<String>()               // "step#attempt"
     var completionOrder: [String] = []            // steps that succeeded (or were resolved), in order
     var compensatedOrder: [String] = []
+    /// Steps whose last forward request timed out with no accepted success since: outcome unknown.
+    var unknown = Set<String>()
+    var lateSuccesses = Set<String>()
     let seed: UInt64
 
     init(bundleId: String, seed: UInt64) {
@@ -57,11 +60,43 @@ private struct Interleaving {
                 let old = h.log[Int(rng.next() % UInt64(h.log.count))]
                 let before = h.state
                 let out = SagaEngine.apply(to: &h.state, old, bundle: h.bundle, calendar: calendar)
-                #expect(h.state == before, "seed \(seed): duplicate \(old.event) changed the state")
-                #expect(out.allSatisfy { if case .audit(let a) = $0 { return a.kind == .inputIgnored }; return false })
+                if out.audits.contains(where: { $0.kind == .lateSuccess }) {
+                    // The one exception: a success for a step given up on after a timeout (ignored
+                    // while a retry was out) is evidence that the agency acted; it counts once.
+                    h.state = before
+                    try step(old.event, at: old.at)
+                } else {
+                    #expect(h.state == before, "seed \(seed): duplicate \(old.event) changed the state")
+                    #expect(out.allSatisfy { if case .audit(let a) = $0 { return a.kind == .inputIgnored }; return false })
+                }
             } else {
                 try operatorAction()
             }
+        }
+        // After the end: a late success for a step the saga gave up on, then let the
+        // compensation it leads to run out.
+        if [.failed, .compensated, .cancelled].contains(h.state.status), rng.chance(0.7),
+           let late = outstanding.first(where: { !$0.compensation && unknown.contains($0.cmd.step) }) {
+            let st = h.bundle.steps[h.bundle.stepIndex(of: late.cmd.step)!]
+            try step(.stepSucceeded(step: late.cmd.step, attempt: late.cmd.attempt, outputs: outputs(for: st, tag: "#late")))
+        }
+        var drain = 80
+        while h.state.status == .compensating && drain > 0 {
+            drain -= 1
+            h.now = h.now + 60_000
+            if h.state.paused {
+                opCount += 1
+                try step(.operatorCommand(OperatorCommand(id: "op-\(opCount)", by: "operator:test", .resume)))
+            } else if let i = outstanding.firstIndex(where: { $0.compensation }) {
+                let (cmd, _) = outstanding.remove(at: i)
+                try step(.compensationSucceeded(step: cmd.step, attempt: cmd.attempt))
+            } else if let i = h.state.steps.firstIndex(where: { $0.status == .compensationFailed }) {
+                opCount += 1
+                try step(.operatorCommand(OperatorCommand(id: "op-\(opCount)", by: "operator:test",
+                                                          .resolveManually(step: h.bundle.steps[i].id, outputs: [:], note: "undone by hand"))))
+            } else if let (key, due) = timers.min(by: { $0.value < $1.value }).map({ ($0.key, $0.value) }) {
+                try step(.timerFired(key), at: Instant(ms: max(due.ms, h.now.ms)))
+            } else { break }
         }
         try checkEnd()
         return h.state.status
@@ -176,6 +211,13 @@ private struct Interleaving {
                     #expect(completions.insert("\(a.step!)#\(a.attempt!)").inserted, "seed \(seed): second completion of \(a.step!) attempt \(a.attempt!)")
                     #expect(!completionOrder.contains(a.step!), "seed \(seed): \(a.step!) completed twice")
                     completionOrder.append(a.step!)
+                    unknown.remove(a.step!)
+                case .stepTimedOut:
+                    unknown.insert(a.step!)
+                case .lateSuccess:
+                    #expect(unknown.contains(a.step!), "seed \(seed): late success of \(a.step!), which never timed out")
+                    #expect(!lateSuccesses.contains(a.step!), "seed \(seed): second late success of \(a.step!)")
+                    lateSuccesses.insert(a.step!)
                 case .stepResolvedManually where before.status != .compensating:
                     completionOrder.append(a.step!)
                 case .compensationSucceeded:
@@ -194,11 +236,29 @@ private struct Interleaving {
 
     mutating func checkEnd() throws {
         let s = h.state
+        let compensable = { (step: String) in self.h.bundle.steps[self.h.bundle.stepIndex(of: step)!].compensationAction != nil }
+        let completedCompensable = completionOrder.filter(compensable)
+        // Unknown outcome: timed out, never accepted as a success since (a late success included).
+        let unknownCompensable = Set(unknown.filter(compensable)).subtracting(completedCompensable)
         if s.status == .compensated || s.status == .cancelled {
-            let compensable = completionOrder.filter { h.bundle.steps[h.bundle.stepIndex(of: $0)!].compensationAction != nil }
-            #expect(compensatedOrder == compensable.reversed(), "seed \(seed): compensated \(compensatedOrder), completed \(completionOrder)")
+            // Completed steps are undone in reverse completion order; unconfirmed ones before them.
+            #expect(compensatedOrder.filter { completedCompensable.contains($0) } == completedCompensable.reversed(),
+                    "seed \(seed): compensated \(compensatedOrder), completed \(completionOrder)")
+            #expect(Set(compensatedOrder) == Set(completedCompensable).union(unknownCompensable),
+                    "seed \(seed): compensated \(compensatedOrder), completed \(completionOrder), unknown \(unknown.sorted())")
+        } else if s.status == .failed {
+            // `fail` keeps confirmed work; it never leaves a step whose outcome is unknown.
+            #expect(Set(compensatedOrder) == unknownCompensable, "seed \(seed): failed; compensated \(compensatedOrder), unknown \(unknown.sorted())")
         } else {
             #expect(compensatedOrder.isEmpty || s.status == .compensating)
+        }
+        // Every compensable step whose outcome is succeeded-or-unknown ends compensated when the
+        // saga ends compensated or cancelled (for failed: the unknown ones).
+        if [.failed, .compensated, .cancelled].contains(s.status) {
+            let mustBeUndone = s.status == .failed ? unknownCompensable : Set(completedCompensable).union(unknownCompensable)
+            for step in mustBeUndone {
+                #expect(s.steps[h.bundle.stepIndex(of: step)!].status == .compensated, "seed \(seed): \(step) is \(s.steps[h.bundle.stepIndex(of: step)!].status) at \(s.status)")
+            }
         }
         if s.status == .completed { #expect(s.steps.allSatisfy { $0.status.isDone }) }
 

@@ -133,6 +133,28 @@ import Testing
         #expect(ps.contains { $0.hasPrefix("misc.json: $.steps[1].timout: unknown key 'timout'") })
     }
 
+    @Test("容缺: a deferrable material the step's action can never ask for is a problem at its path")
+    func deferrableMaterialsMustBeAskable() throws {
+        // The restaurant bundle as shipped before issue 10: the food-permit department asks for
+        // lease-contract and premises-layout, never for a floor plan or health certificates.
+        let shipped = try Data(contentsOf: repoRoot.appendingPathComponent("seeds/bundles/restaurant-opening.v1.json"))
+        guard case .object(var bundle) = try JSONValue.parse(shipped), case .array(var steps)? = bundle["steps"],
+              let i = steps.firstIndex(where: { $0["id"]?.stringValue == "food-business-permit" }), case .object(var permit) = steps[i] else {
+            Issue.record("no food-business-permit step"); return
+        }
+        permit["deferrableMaterials"] = .array(["floor-plan", "premises-layout", "health-certificates"])
+        steps[i] = .object(permit)
+        bundle["steps"] = .array(steps)
+        let ps = problems(JSONValue.object(bundle).text(), file: "restaurant-opening.v1.json")
+        #expect(ps == [
+            "restaurant-opening.v1.json: $.steps[\(i)].deferrableMaterials[0]: action 'issue-food-business-permit' of agency 'business-registration' never asks for 'floor-plan' as 容缺 (it may ask for: lease-contract, premises-layout)",
+            "restaurant-opening.v1.json: $.steps[\(i)].deferrableMaterials[2]: action 'issue-food-business-permit' of agency 'business-registration' never asks for 'health-certificates' as 容缺 (it may ask for: lease-contract, premises-layout)",
+        ], "\(ps)")
+        // An action that asks for nothing cannot defer anything.
+        let text = Self.mini([Self.a + #","deferrableMaterials":["lease-contract"]}"#].joined(separator: ","))
+        #expect(problems(text, file: "mini.json") == ["mini.json: $.steps[0].deferrableMaterials[0]: action 'reserve-name' of agency 'business-registration' never asks for 'lease-contract' as 容缺 (it asks for no supplement)"])
+    }
+
     @Test func everyProblemIsReportedNotJustTheFirst() {
         let text = Self.mini([Self.a.replacingOccurrences(of: "business-registration", with: "police") + #","timeout":"soon","after":["b"]}"#,
                               Self.release("b", after: #""a""#), Self.release("b", after: #""q""#)].joined(separator: ","))
