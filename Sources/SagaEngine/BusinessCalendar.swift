@@ -109,6 +109,9 @@ public struct BusinessCalendar: Sendable {
     /// working hours does not count, so a submission at 20:00 starts the clock next working morning.
     /// A deadline that lands exactly on a period end stays there (17:30, not 09:00 the next day).
     public func addWorkingTime(_ start: Instant, _ workingMs: Int64) -> Instant {
+        // Instants and durations can come from messages: outside ±10,000 years the walk below
+        // would overflow, so such an instant only moves by plain (saturating) addition.
+        guard abs(start.ms) < Self.walkableMs, workingMs < Self.walkableMs else { return start + max(0, workingMs) }
         let local = start.ms + offsetMs
         var day = floorDiv(local, CivilDate.msPerDay)
         var inDay = local - day * CivilDate.msPerDay
@@ -127,8 +130,11 @@ public struct BusinessCalendar: Sendable {
             day += 1
             inDay = 0
         }
-        return Instant(ms: start.ms + workingMs)
+        return start + workingMs
     }
+
+    /// Instants (ms from the epoch) and durations (ms) the day walk handles: about 10,000 years.
+    static let walkableMs: Int64 = 315_569_520_000_000
 
     /// Working time between two instants (0 when `b <= a`).
     public func workingTime(from a: Instant, to b: Instant) -> Int64 {
