@@ -46,3 +46,32 @@ struct UnreadableChangelogTests {
         #expect(one.skipped.all.count == 1)
     }
 }
+
+/// A dead letter of a near-1 MB record is a cut copy (it must fit message.max.bytes itself);
+/// `dlq replay` sends the whole original, read back from its topic, never the cut copy.
+@Suite("Cut dead letters replay the whole original", .serialized)
+struct CutDeadLetterTests {
+    @Test func replayReadsTheOriginal() async throws {
+        let fixture = try OpsFixture(partitions: 1)
+        let producer = try KafkaProducer(config: fixture.hub.kafka())
+        let headers = Envelope(source: "/frontdesk/test", type: MessageType.applicationSubmitted, time: Date(), subject: "APP-CUT-1").headers
+        let applications = fixture.hub.topic("applications")
+        let empty = RecordSizeLimit.wireSize(ProducerRecord(topic: applications, key: "APP-CUT-1", value: Data(), headers: headers))
+        let value = Data((0..<(RecordSizeLimit.librdkafkaDefault - empty - 10)).map { UInt8(truncatingIfNeeded: $0 % 251) })
+        let at = try await producer.send(ProducerRecord(topic: applications, partition: 0, key: "APP-CUT-1", value: value, headers: headers))
+        let original = KafkaMessage(topic: applications, partition: 0, offset: at.offset, key: Data("APP-CUT-1".utf8), value: value, headers: headers)
+        let dead = DeadLetter.record(for: original, group: "g", error: MessageRejection(.notJSON, "not JSON"), at: Date(),
+                                     dlqTopic: fixture.hub.topic("dlq"))
+        _ = try await producer.send(dead)
+
+        let letters = DeadLetters(hub: fixture.hub)
+        let onDLQ = try letters.read()
+        let entry = DeadLetters.entry(try #require(onDLQ.first), detail: false, revealPII: false)
+        #expect(entry.truncated == ["value"] && entry.originalSize == RecordSizeLimit.librdkafkaDefault - 10)
+        _ = try letters.replay(onDLQ)
+        let back = try TopicReader(hub: fixture.hub).read(topic: applications, partitions: [0]).filter { $0.offset > at.offset }
+        let replayed = try #require(back.first)
+        #expect(replayed.value == value, "the replay is not the whole original")
+        #expect(replayed.headers.string(DeadLetter.Header.replayed) != nil)
+    }
+}
