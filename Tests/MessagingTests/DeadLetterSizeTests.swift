@@ -51,3 +51,16 @@ import YishiKafka
         #expect(text.utf8.count <= DeadLetter.maxErrorMessageBytes && text.hasSuffix("…"))
     }
 }
+
+/// Decoding poison: JSON nested far deeper than any message (a stack-overflow attempt) is
+/// `not-json`, never a crash.
+@Suite struct DeepJSONTests {
+    @Test(arguments: [1_000, 200_000])
+    func deeplyNestedValueIsRejected(depth: Int) {
+        let text = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
+        do {
+            _ = try JSON.parse(text)
+            Issue.record("JSON nested \(depth) deep was accepted")
+        } catch {}
+    }
+}
