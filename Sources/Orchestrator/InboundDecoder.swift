@@ -36,18 +36,29 @@ struct InboundDecoder {
     /// leave `stateHeadroom`, and every record the input leads to must fit. Nil when all fit.
     func admit(sagaId: String, state: Data?, outbound: ArraySlice<SagaHost.Outbound>) -> String? {
         let limit = outboundGuard.limit
-        if let state {
+        // Fast path: an upper bound of the record's size from its parts; the exact size (the
+        // record built with its envelope) only when the bound is not clearly below the limit.
+        func bound(key: String, data: Data, _ parts: String?...) -> Int {
+            RecordSizeLimit.recordOverhead + key.utf8.count + data.count + Self.envelopeAllowance
+                + parts.reduce(0) { $0 + ($1?.utf8.count ?? 0) }
+        }
+        if let state, bound(key: sagaId, data: state, sagaId, sagaId, sagaId, source) > limit.maxBytes - stateHeadroom {
             let size = RecordSizeLimit.wireSize(stateRecord(sagaId: sagaId, data: state, partition: nil))
             if size > limit.maxBytes - stateHeadroom {
                 return "the saga-state record for \(config.topic("saga-state")) key '\(sagaId)' would be \(size) bytes, above "
                     + "\(limit.maxBytes - stateHeadroom) (message.max.bytes \(limit.maxBytes) less \(stateHeadroom) kept for the saga's later steps)"
             }
         }
-        for out in outbound {
+        for out in outbound where bound(key: out.key, data: out.data, out.sagaId, out.subject, out.step, out.type, source,
+                                         out.payload["requestId"]?.stringValue, config.topic(out.topic)) > limit.maxBytes {
             do { try limit.check(record(out)) } catch { return error.description }
         }
         return nil
     }
+
+    /// Bytes of an envelope's headers besides its variable fields (names, specversion, id, time,
+    /// trace parent, content type, attempt, and their varints), generously.
+    static let envelopeAllowance = 1_024
 
     func decode(_ message: KafkaMessage, now: Instant) -> Decoded {
         guard let topic = MessageCheck.unprefixed(message.topic, prefix: config.connection.prefix) else {
@@ -133,7 +144,7 @@ struct InboundDecoder {
         let envelope = Envelope(source: source, type: out.type, time: config.clock.now().date, subject: out.subject,
                                 traceParent: Self.trace(for: out.sagaId), sagaId: out.sagaId, step: out.step, attempt: out.attempt,
                                 requestId: out.payload["requestId"]?.stringValue)
-        return envelope.record(topic: config.topic(out.topic), key: out.key, data: Data(out.payload.text().utf8))
+        return envelope.record(topic: config.topic(out.topic), key: out.key, data: out.data)
     }
 
     func stateRecord(_ state: SagaState, partition: Int32?) -> ProducerRecord {

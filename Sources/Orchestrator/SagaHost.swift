@@ -37,6 +37,8 @@ struct SagaHost {
         var step: String?
         var attempt: Int?
         var payload: JSONValue
+        /// `payload` as the record's value (its canonical text), encoded once.
+        var data: Data
     }
 
     enum Rejection: Error, CustomStringConvertible {
@@ -188,7 +190,8 @@ struct SagaHost {
                                              sagaId: String? = nil) {
         let sagaId = sagaId ?? key
         let payload = (try? JSONValue.encode(body)) ?? .null
-        outbound.append(Outbound(topic: topic, key: key, sagaId: sagaId, type: type, subject: sagaId, step: step, attempt: attempt, payload: payload))
+        outbound.append(Outbound(topic: topic, key: key, sagaId: sagaId, type: type, subject: sagaId, step: step, attempt: attempt,
+                                 payload: payload, data: Data(payload.text().utf8)))
     }
 }
 
