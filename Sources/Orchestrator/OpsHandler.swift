@@ -86,7 +86,7 @@ public struct SagaFilter: Codable, Sendable, Equatable {
         if let after, !after.precedes(saga) { return false }
         if agency != nil || step != nil {
             guard let bundle else { return false }
-            let blocking = saga.blockingSteps.map { bundle.steps[$0] }
+            let blocking = saga.blockingSteps.filter { $0 < bundle.steps.count }.map { bundle.steps[$0] }
             if let agency, !blocking.contains(where: { $0.agency == agency }) { return false }
             if let step, !blocking.contains(where: { $0.id == step }) { return false }
         }
