@@ -40,3 +40,19 @@ import Testing
         #expect(two.map(\.sagaId) == ["a", "x"] && next == SagaCursor(submittedAt: Instant(ms: 15), sagaId: "x"))
     }
 }
+
+/// A decodable saga-state record whose steps do not match its bundle version (more steps than
+/// the bundle has) is listed and filtered as far as it matches, never an index trap.
+@Suite struct MismatchedStateTests {
+    @Test func moreStepsThanTheBundle() {
+        let bundle = library.newest("enterprise-opening")!
+        var s = SagaState(sagaId: "APP-ODD", bundle: bundle)
+        s.status = .running
+        var extra = s.steps[0]
+        extra.status = .running
+        s.steps.append(extra)
+        #expect(!SagaFilter(agency: "tax").matches(s, bundle: bundle))
+        let summary = SagaSummary(s, bundle: bundle, calendar: library.calendar(for: bundle), now: Instant(ms: 0), revealPII: false)
+        #expect(summary.blockedAt.isEmpty)
+    }
+}
