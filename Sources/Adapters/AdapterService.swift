@@ -45,6 +45,7 @@ public final class AdapterService: @unchecked Sendable {
         self.connection = connection
         self.instanceId = instanceId
         self.log = log ?? JSONLog(component: "adapter." + agency)
+        outboundGuard = OutboundGuard(connection: connection, group: HubGroups.adapter(prefix: connection.prefix, agency: agency))
         let adapters = repository.appendingPathComponent("adapters")
         let catalogues = try CatalogueSet.load(directory: adapters)
         guard let catalogue = catalogues.agencies[agency] else {
@@ -87,7 +88,7 @@ public final class AdapterService: @unchecked Sendable {
             guard !messages.isEmpty else { continue }
             var out: [ProducerRecord] = []
             var tally = Counters()
-            for message in messages { transform(message, into: &out, tally: &tally) }
+            for message in messages { out += guarded(message, tally: &tally) }
             guard try producer.commitBatch(out, consumed: messages, consumer: consumer) else {
                 log.warn("transaction aborted; the batch is read again")
                 counters.withLock { $0.aborted += 1 }
@@ -99,6 +100,26 @@ public final class AdapterService: @unchecked Sendable {
             }
         }
     }
+
+    /// What one consumed record leads to, whole or not at all: when a record it leads to would
+    /// not fit `message.max.bytes`, only its dead letter (class `too-large`, naming that record).
+    func guarded(_ message: KafkaMessage, tally: inout Counters) -> [ProducerRecord] {
+        var out: [ProducerRecord] = []
+        var mine = Counters()
+        transform(message, into: &out, tally: &mine)
+        let (records, why) = outboundGuard.guarded(out, from: message, at: connection.clock.now().date)
+        if let why {
+            log.warn("dead-letter", ["topic": message.topic, "partition": String(message.partition), "offset": String(message.offset),
+                                     "class": why.errorClass.rawValue, "reason": why.message])
+            mine = Counters(commands: mine.commands, replies: mine.replies, deadLetters: 1)
+        }
+        tally.commands += mine.commands; tally.replies += mine.replies; tally.nativeRequests += mine.nativeRequests
+        tally.events += mine.events; tally.deadLetters += mine.deadLetters
+        return records
+    }
+
+    /// The size check of everything this adapter writes (its producer's `message.max.bytes`).
+    let outboundGuard: OutboundGuard
 
     /// The records one consumed record leads to (pure apart from the clock).
     func transform(_ message: KafkaMessage, into out: inout [ProducerRecord], tally: inout Counters) {
@@ -141,7 +162,7 @@ public final class AdapterService: @unchecked Sendable {
 
     private func deadLetter(_ message: KafkaMessage, _ why: MessageRejection, into out: inout [ProducerRecord], tally: inout Counters) {
         tally.deadLetters += 1
-        out.append(DeadLetter.record(for: message, group: groupId, error: why, at: connection.clock.now().date, dlqTopic: connection.topic("dlq")))
+        out.append(outboundGuard.deadLetter(message, why, at: connection.clock.now().date))
         log.warn("dead-letter", ["topic": message.topic, "partition": String(message.partition), "offset": String(message.offset),
                                  "class": why.errorClass.rawValue])
     }

@@ -69,7 +69,8 @@ public struct Translator: Sendable {
     /// What a native reply leads to. Throws when the reply does not belong to the context (its
     /// request id differs): the caller dead-letters it.
     public func finish(reply: JSONValue, context: AdapterContext) throws(MappingError) -> Outcome {
-        guard let action = context.command["action"]?.stringValue.flatMap({ mapping.actions[$0] }), context.call < action.calls.count else {
+        guard let action = context.command["action"]?.stringValue.flatMap({ mapping.actions[$0] }),
+              context.call >= 0, context.call < action.calls.count else {
             throw MappingError(AdapterContext.header, "context names no call of a mapped action")
         }
         let call = action.calls[context.call]

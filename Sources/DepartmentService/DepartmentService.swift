@@ -66,13 +66,29 @@ public final class DepartmentService: @unchecked Sendable {
         self.calendar = calendar
         self.stateFile = stateFile
         self.log = log ?? JSONLog(component: "dept." + agency.rawValue)
+        outboundGuard = OutboundGuard(connection: connection, group: HubGroups.department(prefix: connection.prefix, agency: agency.rawValue))
         if let stateFile, FileManager.default.fileExists(atPath: stateFile.path) {
-            let checkpoint = try JSONDecoder().decode(Checkpoint.self, from: Data(contentsOf: stateFile))
-            try self.endpoint.restore(checkpoint.state)
-            pending = checkpoint.pending
+            do {
+                let checkpoint = try JSONDecoder().decode(Checkpoint.self, from: Data(contentsOf: stateFile))
+                try self.endpoint.restore(checkpoint.state)
+                pending = checkpoint.pending
+            } catch {
+                // An unreadable state file must not stop the department for good: it is kept aside
+                // (nothing is deleted) and the department starts with empty books.
+                let aside = stateFile.appendingPathExtension("unreadable-\(Int64(Date().timeIntervalSince1970 * 1000))")
+                try FileManager.default.moveItem(at: stateFile, to: aside)
+                self.log.error("state file unreadable; moved aside, starting with empty books",
+                               ["file": stateFile.path, "moved_to": aside.path, "error": "\(error)"])
+                quarantinedStateFile = aside
+            }
         }
         ledgerCopy.withLock { $0 = self.endpoint.ledger }
     }
+
+    /// Where an unreadable state file was moved at start, if one was.
+    public private(set) var quarantinedStateFile: URL?
+    /// The size check of the replies and dead letters this department writes.
+    let outboundGuard: OutboundGuard
 
     /// The effect ledger in a state file written by a department service.
     public static func ledger(in stateFile: URL, endpoint: any DepartmentEndpoint) throws -> [LedgerEffect] {
@@ -143,18 +159,34 @@ public final class DepartmentService: @unchecked Sendable {
                                 time: due.date, subject: meta.sagaId, sagaId: meta.sagaId, step: meta.step)
         var headers = envelope.headers.filter { $0.name != Envelope.Header.traceParent }
         headers += message.headers.filter { Self.echoedHeaders.contains($0.name) }
-        pending.append(PendingReply(dueMs: due.ms, key: meta.sagaId, value: reply,
-                                    headers: headers.map { [$0.name, String(decoding: $0.value ?? Data(), as: UTF8.self)] }))
+        let pendingReply = PendingReply(dueMs: due.ms, key: meta.sagaId, value: reply,
+                                        headers: headers.map { [$0.name, String(decoding: $0.value ?? Data(), as: UTF8.self)] })
+        // A reply the producer would refuse is never queued (it would stop the department when due).
+        if let why = outboundGuard.rejection(for: [replyRecord(pendingReply)]) {
+            deadLetters.append(deadLetter(message, why))
+            return
+        }
+        pending.append(pendingReply)
+    }
+
+    private func replyRecord(_ reply: PendingReply) -> ProducerRecord {
+        ProducerRecord(topic: connection.topic("dept.\(agency.rawValue).replies"), key: reply.key, value: reply.value,
+                       headers: reply.headers.compactMap { $0.count == 2 ? KafkaHeader($0[0], $0[1]) : nil })
     }
 
     private func sendDueReplies(_ producer: KafkaProducer) throws {
         let now = connection.clock.now().ms
         guard pending.contains(where: { $0.dueMs <= now }) else { return }
-        let topic = connection.topic("dept.\(agency.rawValue).replies")
         let due = pending.filter { $0.dueMs <= now }
         for reply in due {
-            try producer.enqueue(ProducerRecord(topic: topic, key: reply.key, value: reply.value,
-                                                headers: reply.headers.map { KafkaHeader($0[0], $0[1]) }))
+            let record = replyRecord(reply)
+            // Checked when queued; a reply restored from an older state file may not have been.
+            guard outboundGuard.limit.fits(record) else {
+                log.error("reply dropped: too large", ["key": reply.key, "size": String(RecordSizeLimit.wireSize(record)),
+                                                       "limit": String(outboundGuard.limit.maxBytes)])
+                continue
+            }
+            try producer.enqueue(record)
         }
         pending.removeAll { $0.dueMs <= now }
         counters.withLock { $0.replies += due.count }
@@ -170,6 +202,6 @@ public final class DepartmentService: @unchecked Sendable {
         counters.withLock { $0.deadLetters += 1 }
         log.warn("dead-letter", ["topic": message.topic, "partition": String(message.partition), "offset": String(message.offset),
                                  "class": why.errorClass.rawValue])
-        return DeadLetter.record(for: message, group: groupId, error: why, at: connection.clock.now().date, dlqTopic: connection.topic("dlq"))
+        return outboundGuard.deadLetter(message, why, at: connection.clock.now().date)
     }
 }

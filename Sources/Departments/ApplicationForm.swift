@@ -122,7 +122,8 @@ public struct FrontDeskCheck: Sendable {
         } else {
             out.append(FormFinding(code: "entity-type", field: "$.company.entityType", message: "unknown entity type \(form.company.entityType)"))
         }
-        if form.company.registeredCapital <= 0 || form.shareholders.map(\.contribution).reduce(0, +) != form.company.registeredCapital {
+        if form.company.registeredCapital <= 0
+            || CheckedArithmetic.sum(form.shareholders.map(\.contribution)) != form.company.registeredCapital {
             out.append(FormFinding(code: "capital", field: "$.company.registeredCapital",
                                    message: "registered capital must be positive and equal the shareholders' contributions"))
         }

@@ -419,7 +419,12 @@ public struct BusinessRegistration: DepartmentModel {
         if let phone = r.fddbr.yddh, !MobilePhone.isValid(phone) {
             return reject(meta, "E3008", "移动电话无效", field: "fddbr.yddh")
         }
-        guard r.zczb > 0, !r.gdxx.isEmpty, r.gdxx.map(\.rjcze).reduce(0, +) == r.zczb else {
+        // Amounts come from the request: summed with overflow checks, never trapping.
+        if let i = CheckedArithmetic.overflowIndex(r.gdxx.map(\.rjcze)) {
+            return reject(meta, "E3005", "注册资本 \(r.zczb) 须等于股东认缴出资额之和; 加上股东 \(i + 1) 的出资额 \(r.gdxx[i].rjcze) 后出资额之和超出可表示范围",
+                          field: "gdxx[\(i)].rjcze")
+        }
+        guard r.zczb > 0, !r.gdxx.isEmpty, CheckedArithmetic.sum(r.gdxx.map(\.rjcze)) == r.zczb else {
             return reject(meta, "E3005", "注册资本须为正且等于股东认缴出资额之和", field: "zczb")
         }
         guard let region = reference.regions[r.xzqhdm] else {

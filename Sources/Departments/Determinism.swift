@@ -94,3 +94,23 @@ public struct DepartmentProfile: Codable, Sendable, Equatable {
 
     public func latency(for action: String) -> LatencyDistribution { latency[action] ?? fallbackLatency }
 }
+
+/// Arithmetic on amounts read from messages (capital, contributions, counts): overflow is an
+/// answer (nil), never a trap that would stop the department process on every redelivery.
+public enum CheckedArithmetic {
+    /// The sum of `values`, or nil when it does not fit in `Int`.
+    public static func sum(_ values: [Int]) -> Int? {
+        overflowIndex(values) == nil ? values.reduce(0, &+) : nil
+    }
+
+    /// The index of the value whose addition makes the running sum of `values` overflow `Int`; nil when none does.
+    public static func overflowIndex(_ values: [Int]) -> Int? {
+        var total = 0
+        for (i, v) in values.enumerated() {
+            let (next, overflow) = total.addingReportingOverflow(v)
+            if overflow { return i }
+            total = next
+        }
+        return nil
+    }
+}

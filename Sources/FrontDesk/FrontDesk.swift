@@ -50,7 +50,9 @@ public final class FrontDesk: @unchecked Sendable {
                 o["submittedAt"] = .string(RFC3339.format(at.date))
                 let envelope = Envelope(source: source, type: MessageType.applicationSubmitted, time: at.date, subject: id)
                 do {
-                    try producer.enqueue(envelope.record(topic: connection.topic("applications"), key: id, data: Data(JSONValue.object(o).text().utf8)))
+                    let record = envelope.record(topic: connection.topic("applications"), key: id, data: Data(JSONValue.object(o).text().utf8))
+                    try connection.recordLimit.check(record)  // refused here, with its size, rather than by librdkafka
+                    try producer.enqueue(record)
                 } catch { log.error("submit failed", ["application": id, "error": "\(error)"]) }
                 progress?(n + 1)
             }
@@ -72,14 +74,28 @@ public final class FrontDesk: @unchecked Sendable {
                 var asks: [AuditEvent] = []
                 trails.withLock { trails in
                     for m in messages {
-                        guard let value = m.value, let event = try? decoder.decode(AuditEvent.self, from: value) else { continue }
+                        // Only audit events (the other saga-events types are skipped); an unreadable one is reported and skipped.
+                        guard let type = m.headers.string(Envelope.Header.type), type.hasPrefix(MessageType.sagaAuditPrefix),
+                              type != MessageType.manualCaseOpened, type != MessageType.sagaFinished else { continue }
+                        let event: AuditEvent
+                        do { event = try decoder.decode(AuditEvent.self, from: m.value ?? Data()) } catch {
+                            log.warn("skipped unreadable audit event", ["topic": m.topic, "partition": String(m.partition),
+                                                                        "offset": String(m.offset), "error": "\(error)"])
+                            continue
+                        }
                         trails[event.sagaId, default: SagaTrail(sagaId: event.sagaId)].add(event)
                         if event.kind == .supplementRequested, event.detail?.contains("abandoned") != true { asks.append(event) }
                     }
                 }
                 for ask in asks { due.append((calendar.addWorkingTime(ask.at, supplementDelayMs), ask)) }
                 let now = connection.clock.now()
-                for item in due where item.at <= now { try? producer.enqueue(supplement(for: item.ask)) }
+                for item in due where item.at <= now {
+                    let record = supplement(for: item.ask)
+                    do {
+                        try connection.recordLimit.check(record)
+                        try producer.enqueue(record)
+                    } catch { log.error("supplement not sent", ["saga": item.ask.sagaId, "error": "\(error)"]) }
+                }
                 due.removeAll { $0.at <= now }
             }
             try? consumer.close()

@@ -28,6 +28,10 @@ public struct HubConnection: Sendable {
         return KafkaConfig(bootstrapServers: bootstrap, properties)
     }
 
+    /// The largest record this service's producers accept (their `message.max.bytes`, from
+    /// `kafka` or librdkafka's default): what `OutboundGuard` checks every record against.
+    public var recordLimit: RecordSizeLimit { RecordSizeLimit(config: clientConfig(clientId: "")) }
+
     /// Consumer settings for a group member that may be killed: a short session so its
     /// partitions move on quickly.
     public func consumerConfig(clientId: String, _ extra: [String: String] = [:]) -> KafkaConfig {

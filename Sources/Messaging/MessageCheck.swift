@@ -19,6 +19,9 @@ public struct MessageRejection: Error, Sendable, Equatable, CustomStringConverti
         case unknownSaga = "unknown-saga"
         /// Well-formed but the consumer cannot act on it (e.g. an adapter cannot map it).
         case unprocessable
+        /// Acting on it would write a record above the producer's `message.max.bytes` (the
+        /// message names that record's topic, key and size); nothing of it was written.
+        case tooLarge = "too-large"
     }
 
     public var errorClass: Class

@@ -8,21 +8,29 @@ import YishiKafka
 /// The read-only path when no orchestrator answers: `saga-state` (compacted; the last record per
 /// key wins, a tombstone deletes) and `saga-events` (the audit trail), read to their end.
 /// A saga's records all live on the partition its id hashes to, so one saga costs one partition.
+///
+/// A read-only reader never stops at a record it cannot decode: it skips it and says so in
+/// `skipped` (topic, partition, offset and why), which the CLI prints as notes.
 public struct Changelog: Sendable {
     public let hub: Hub
+    /// Records skipped because they did not decode, one line each.
+    public let skipped: SkipLog
 
-    public init(hub: Hub) { self.hub = hub }
+    public init(hub: Hub, skipped: SkipLog = SkipLog()) { self.hub = hub; self.skipped = skipped }
 
     /// The saga's latest state, reading only its partition of `saga-state`.
     public func state(of sagaId: String) throws -> SagaState? {
         let topic = hub.topic("saga-state")
         let partition = try hub.partition(ofSaga: sagaId)
         let records = try TopicReader(hub: hub).read(topic: topic, partitions: [partition], key: sagaId)
-        guard let last = records.last else { return nil }
-        guard let value = last.value else { return nil }  // tombstone
-        do { return try JSONDecoder().decode(SagaState.self, from: value) } catch {
-            throw OperationsError.badRecord("saga-state record of \(sagaId) at \(topic)[\(partition)]@\(last.offset) is not a SagaState: \(error)")
+        // The newest readable record; an unreadable one is skipped and reported, never fatal.
+        for record in records.reversed() {
+            guard let value = record.value else { return nil }  // tombstone
+            do { return try JSONDecoder().decode(SagaState.self, from: value) } catch {
+                skipped.add("skipped \(topic)[\(record.partition)]@\(record.offset) (saga \(sagaId)): not a SagaState: \(error)")
+            }
         }
+        return nil
     }
 
     /// Every saga's latest state (all partitions).
@@ -35,10 +43,11 @@ public struct Changelog: Sendable {
             latest[key] = message
         }
         let decoder = JSONDecoder()
-        return try latest.values.compactMap { message in
+        return latest.values.sorted { ($0.partition, $0.offset) < ($1.partition, $1.offset) }.compactMap { message in
             guard let value = message.value else { return nil }
             do { return try decoder.decode(SagaState.self, from: value) } catch {
-                throw OperationsError.badRecord("saga-state record at \(topic)[\(message.partition)]@\(message.offset) is not a SagaState: \(error)")
+                skipped.add("skipped \(topic)[\(message.partition)]@\(message.offset) (key \(message.keyString ?? "-")): not a SagaState: \(error)")
+                return nil
             }
         }
     }
@@ -48,7 +57,7 @@ public struct Changelog: Sendable {
         let topic = hub.topic("saga-events")
         let partition = try hub.partition(ofSaga: sagaId, topic: "saga-events")
         let records = try TopicReader(hub: hub).read(topic: topic, partitions: [partition], key: sagaId)
-        return Self.auditEvents(records)
+        return Self.auditEvents(records, skipped: skipped)
     }
 
     /// Reads the audit trail on another thread while `body` runs (both are one partition's read).
@@ -69,14 +78,26 @@ public struct Changelog: Sendable {
     }
 
     /// Audit events among `records` (the other `saga-events` types — case opened, finished — are skipped).
-    static func auditEvents(_ records: [KafkaMessage]) -> [AuditEvent] {
+    /// An audit record that does not decode is skipped and reported in `skipped`.
+    static func auditEvents(_ records: [KafkaMessage], skipped: SkipLog = SkipLog()) -> [AuditEvent] {
         let decoder = JSONDecoder()
         return records.compactMap { message in
             guard let type = message.headers.string(Envelope.Header.type), type.hasPrefix(MessageType.sagaAuditPrefix),
                   type != MessageType.manualCaseOpened, type != MessageType.sagaFinished, let value = message.value else { return nil }
-            return try? decoder.decode(AuditEvent.self, from: value)
+            do { return try decoder.decode(AuditEvent.self, from: value) } catch {
+                skipped.add("skipped \(message.topic)[\(message.partition)]@\(message.offset) (\(type)): not an audit event: \(error)")
+                return nil
+            }
         }
     }
+}
+
+/// Lines a read-only reader reports about records it skipped (any thread).
+public final class SkipLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    public init() {}
+    public func add(_ line: String) { lines.withLock { $0.append(line) } }
+    public var all: [String] { lines.withLock { $0 } }
 }
 
 /// Reading sagas: live from the orchestrator, or from the changelog when none answers.
@@ -92,8 +113,12 @@ public struct SagaSource {
     public let mode: Mode
     /// Where the last answer came from (`live` or `changelog`).
     public private(set) var answeredBy: Mode = .auto
-    /// Said to the operator when the live path failed and the changelog answered instead.
-    public private(set) var notes: [String] = []
+    /// Said to the operator when the live path failed and the changelog answered instead, and
+    /// the changelog records skipped as unreadable.
+    public var notes: [String] { said + skipped.all }
+    private var said: [String] = []
+    /// Shared with the changelog reads this source makes.
+    public let skipped = SkipLog()
 
     public init(hub: Hub, mode: Mode) { self.hub = hub; self.mode = mode }
 
@@ -109,11 +134,11 @@ public struct SagaSource {
                 return state
             } catch let error as OperationsError {
                 guard mode == .auto, case .unreachable(let why) = error else { throw error }
-                notes.append("live: \(why); answered from the changelog (\(hub.topic("saga-state")))")
+                said.append("live: \(why); answered from the changelog (\(hub.topic("saga-state")))")
             }
         }
         answeredBy = .changelog
-        guard let state = try Changelog(hub: hub).state(of: sagaId) else {
+        guard let state = try Changelog(hub: hub, skipped: skipped).state(of: sagaId) else {
             throw OperationsError.notFound("no saga \(sagaId) in \(hub.topic("saga-state"))[\(try hub.partition(ofSaga: sagaId))]")
         }
         return state
@@ -125,20 +150,49 @@ public struct SagaSource {
         if mode != .changelog {
             let client = OpsClient(hub: hub)
             do {
-                let replies = try client.broadcast(OpsRequest(requestId: client.newRequestId(), by: hub.operatorName, action: .list, filter: filter))
-                answeredBy = .live
-                if let bad = replies.first(where: { !$0.ok }) {
-                    throw OperationsError.refused("partition \(bad.partition): \(bad.error ?? "refused")")
+                // Each reply is one ops-replies record: when the orchestrator had to cut a partition's
+                // page to fit message.max.bytes, follow the pages until the limit is reached.
+                var sagas: [SagaState] = []
+                var after = filter.after
+                let limit = filter.effectiveLimit
+                while true {
+                    var request = filter
+                    request.after = after
+                    request.limit = limit - sagas.count
+                    let replies = try client.broadcast(OpsRequest(requestId: client.newRequestId(), by: hub.operatorName, action: .list, filter: request))
+                    answeredBy = .live
+                    if let bad = replies.first(where: { !$0.ok }) {
+                        throw OperationsError.refused("partition \(bad.partition): \(bad.error ?? "refused")")
+                    }
+                    let (page, next) = Self.merge(replies, limit: limit - sagas.count)
+                    sagas += page
+                    guard let next, sagas.count < limit, !page.isEmpty else {
+                        return (sagas, next == nil ? nil : sagas.last.map(SagaCursor.init(after:)))
+                    }
+                    after = next
                 }
-                return Self.page(replies.flatMap { $0.sagas ?? [] }, more: replies.contains { $0.more == true }, limit: filter.effectiveLimit)
             } catch let error as OperationsError {
                 guard mode == .auto, case .unreachable(let why) = error else { throw error }
-                notes.append("live: \(why); answered from the changelog (\(hub.topic("saga-state")))")
+                said.append("live: \(why); answered from the changelog (\(hub.topic("saga-state")))")
             }
         }
         answeredBy = .changelog
-        let selected = filter.select(try Changelog(hub: hub).allStates()) { library.bundle($0.bundleId, version: $0.bundleVersion) }
+        let selected = filter.select(try Changelog(hub: hub, skipped: skipped).allStates()) { library.bundle($0.bundleId, version: $0.bundleVersion) }
         return Self.page(selected.sagas, more: selected.more, limit: filter.effectiveLimit)
+    }
+
+    /// Merges one reply per partition into the global page. A partition that said `more` gave
+    /// its first sagas after the cursor, up to its last one: sagas of other partitions beyond
+    /// that point may come after sagas it has not sent yet, so the merge stops at the earliest
+    /// such last saga (then at `limit`). The cursor continues from the page's last saga.
+    static func merge(_ replies: [OpsReply], limit: Int) -> (sagas: [SagaState], next: SagaCursor?) {
+        var sagas = replies.flatMap { $0.sagas ?? [] }
+        for reply in replies where reply.more == true {
+            guard let last = reply.sagas?.max(by: SagaCursor.order) else { continue }
+            let boundary = SagaCursor(after: last)
+            sagas.removeAll { boundary.precedes($0) }
+        }
+        return page(sagas, more: replies.contains { $0.more == true }, limit: limit)
     }
 
     /// Merges per-partition pages: each partition gave its first `limit` after the cursor, so the

@@ -30,6 +30,10 @@ public struct DeadLetters {
         public var payloadText: String?
         /// Set when the record could not be read as a dead letter.
         public var problem: String?
+        /// What the DLQ copy lacks (`value`, `headers`, `key`): cut to fit message.max.bytes; `replay` reads the original.
+        public var truncated: [String]?
+        /// The original record's size (bytes), for a cut copy.
+        public var originalSize: Int?
 
         init(id: String, partition: Int32, offset: Int64) {
             self.id = id; self.partition = partition; self.offset = offset
@@ -61,6 +65,7 @@ public struct DeadLetters {
             e.errorPath = letter.errorPath
             e.consumerGroup = letter.consumerGroup
             e.failedAt = RFC3339.format(letter.failedAt)
+            if !letter.truncated.isEmpty { e.truncated = letter.truncated; e.originalSize = letter.originalSize }
             if detail {
                 e.headers = Dictionary(letter.headers.map { ($0.name, mask($0.value.map { String(decoding: $0, as: UTF8.self) } ?? "")) }) { _, b in b }
                 if let value = letter.value {
@@ -115,27 +120,57 @@ public struct DeadLetters {
     /// Sends each dead letter's original record back to its origin topic (same key, value and
     /// headers, marked `yishi.dlq.replayed` and `yishi.dlq.replayed.by`, with `edits` applied to
     /// the original headers) and waits for the broker.
+    ///
+    /// The two `replayed` headers make a record that just fitted `message.max.bytes` a few dozen
+    /// bytes too large for the same limit: the replay producer's limit is raised to the largest
+    /// replay (the broker's own limit still applies).
     public func replay(_ messages: [KafkaMessage], edits: HeaderEdits = HeaderEdits()) throws -> [String] {
-        let producer = try KafkaProducer(config: hub.kafka())
+        var records: [ProducerRecord] = []
         var done: [String] = []
         for message in messages {
-            let letter: DeadLetter
+            var letter: DeadLetter
             do { letter = try DeadLetter(message) } catch {
                 throw OperationsError.badRecord("cannot replay \(hub.topic("dlq"))[\(message.partition)]@\(message.offset): \(error)")
             }
-            var original = letter
-            original.headers = edits.apply(to: letter.headers)
-            var record = original.replayRecord(from: TopicPartitionOffset(message.topic, message.partition, message.offset))
+            if !letter.truncated.isEmpty { letter = try whole(letter, dlq: message) }
+            letter.headers = edits.apply(to: letter.headers)
+            var record = letter.replayRecord(from: TopicPartitionOffset(message.topic, message.partition, message.offset))
             record.headers.append(KafkaHeader(DeadLetter.Header.replayedBy, hub.operatorName))
-            try producer.enqueue(record)
+            records.append(record)
             done.append("\(message.topic)[\(message.partition)]@\(message.offset)")
         }
+        var config = hub.kafka()
+        let largest = records.map(RecordSizeLimit.wireSize).max() ?? 0
+        if largest > RecordSizeLimit(config: config).maxBytes { config["message.max.bytes"] = String(largest) }
+        let producer = try KafkaProducer(config: config)
+        for record in records { try producer.enqueue(record) }
         try producer.flush(timeout: hub.timeout)
         let counts = producer.deliveryCounts
         guard counts.failed == 0, counts.delivered == messages.count else {
             throw OperationsError.unreachable("only \(counts.delivered) of \(messages.count) replays were acknowledged by the broker")
         }
         return done
+    }
+}
+
+extension DeadLetters {
+    /// A dead letter cut to fit `message.max.bytes` holds only the start of the original: the
+    /// original itself is read back from where it came from, as long as that topic keeps it.
+    func whole(_ letter: DeadLetter, dlq message: KafkaMessage) throws -> DeadLetter {
+        let origin = letter.origin
+        let found = try TopicReader(hub: hub).read(topic: origin.topic, partitions: [origin.partition],
+                                                   from: [origin.partition: origin.offset]) { $0.offset == origin.offset }
+        guard let original = found.first else {
+            throw OperationsError.notFound("dead letter \(hub.topic("dlq"))[\(message.partition)]@\(message.offset) is a cut copy "
+                + "(\(letter.truncated.joined(separator: ", ")) cut to fit message.max.bytes) and its original \(origin) is no longer "
+                + "on its topic (retention): it cannot be replayed whole")
+        }
+        var whole = letter
+        whole.key = original.key
+        whole.value = original.value
+        whole.headers = original.headers.filter { !$0.name.hasPrefix(DeadLetter.Header.prefix) }
+        whole.truncated = []
+        return whole
     }
 }
 
@@ -156,6 +191,10 @@ extension Render {
         out.append("failed at  \(e.failedAt)")
         out.append("class      " + style.paint(e.errorClass, .red) + (e.errorPath.map { " at \($0)" } ?? ""))
         out.append("message    \(e.errorMessage)")
+        if let cut = e.truncated {
+            out.append("cut        \(cut.joined(separator: ", ")) cut to fit message.max.bytes (original \(e.originalSize.map(String.init) ?? "?") bytes, "
+                       + "whole at \(e.origin) while that topic keeps it; replay sends the original)")
+        }
         out.append("key        \(e.key ?? "-")")
         out.append("headers")
         for (name, value) in (e.headers ?? [:]).sorted(by: { $0.key < $1.key }) { out.append("  \(name): \(value)") }

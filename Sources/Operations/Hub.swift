@@ -181,7 +181,12 @@ public struct AccessLog {
         let envelope = Envelope(source: hub.source, type: MessageType.opsAudit, time: now, subject: hub.operatorName)
         let producer = try KafkaProducer(config: hub.kafka(["message.timeout.ms": String(max(1000, Int(hub.timeout.seconds * 1000)))]))
         try ensureTopic()
-        try producer.enqueue(envelope.record(topic: hub.topic("ops-audit"), key: hub.operatorName, payload: entry))
+        let record = try envelope.record(topic: hub.topic("ops-audit"), key: hub.operatorName, payload: entry)
+        do { try RecordSizeLimit(config: hub.kafka()).check(record) } catch {
+            throw OperationsError.refused("the access record would not fit (\(error)); refusing to \(what == .revealPII ? "reveal personal data" : "replay") "
+                                          + "so many at once: narrow the filter or --limit")
+        }
+        try producer.enqueue(record)
         try producer.flush(timeout: hub.timeout)
         let counts = producer.deliveryCounts
         guard counts.failed == 0, counts.delivered == 1 else {

@@ -46,12 +46,14 @@ public struct OpsClient {
         try consumer.assign([TopicPartitionOffset(repliesTopic, replyPartition, start)])
 
         let producer = try KafkaProducer(config: hub.kafka())
+        let limit = RecordSizeLimit(config: hub.kafka())
         let envelope = Envelope(source: hub.source, type: MessageType.opsRequest, time: Date(), subject: request.requestId,
                                 sagaId: request.sagaId, step: request.step)
         let single = request.sagaId != nil
         for partition in partitions {
             var record = try envelope.record(topic: hub.topic("ops"), key: key, payload: request)
             if !single { record.partition = partition }
+            do { try limit.check(record) } catch { throw OperationsError.refused("not sent: \(error) (less --set/--output data?)") }
             try producer.enqueue(record)
         }
         do { try producer.flush(timeout: hub.timeout) } catch {

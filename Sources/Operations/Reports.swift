@@ -58,7 +58,7 @@ public struct SagaSummary: Encodable {
         submittedAt = s.submittedAt
         deadline = s.deadline
         if let calendar, !s.status.isFinal { slaLeft = .until(s.deadline, from: now, on: calendar) }
-        blockedAt = bundle.map { b in s.blockingSteps.map { "\(b.steps[$0].id) (\(s.steps[$0].status.rawValue))" } } ?? []
+        blockedAt = bundle.map { b in s.blockingSteps.filter { $0 < b.steps.count }.map { "\(b.steps[$0].id) (\(s.steps[$0].status.rawValue))" } } ?? []
         openCases = s.manualCases.count
         region = bundle.flatMap { s.region(bundle: $0) }
         if let bundle, let i = bundle.external.firstIndex(of: .form([.key("legalRepresentative"), .key("name")])), i < s.external.count,

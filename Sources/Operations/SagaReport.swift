@@ -205,7 +205,7 @@ public struct SagaTimeline: Encodable {
             out.append(Blocker(step: c.step, agency: agency, status: c.kind == .forward ? "failed" : "compensationFailed", turn: "operator",
                                since: c.openedAt, reason: "办不成事 case open: " + (c.code.map { "\($0): " } ?? "") + c.reason))
         }
-        for i in state.blockingSteps {
+        for i in state.blockingSteps where i < steps.count {  // a state with more steps than its bundle: show what matches
             let s = steps[i], st = state.steps[i]
             if state.manualCases.contains(where: { $0.step == s.id }) { continue }
             let since = s.attempts.last?.dispatchedAt

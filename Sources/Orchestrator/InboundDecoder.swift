@@ -11,6 +11,8 @@ struct InboundDecoder {
     let registry: SchemaRegistry
     let policy = SourcePolicy.standard
     let source: String
+    /// The size check of everything the orchestrator writes (its producer's `message.max.bytes`).
+    let outboundGuard: OutboundGuard
 
     enum Decoded {
         case submit(sagaId: String, bundleId: String, form: JSONValue, at: Instant)
@@ -23,7 +25,40 @@ struct InboundDecoder {
         self.config = config
         registry = try SchemaRegistry.load(directory: config.schemasDirectory)
         source = "/yishi/orchestrator/\(config.instanceId)"
+        outboundGuard = OutboundGuard(connection: config.connection, group: config.groupId)
     }
+
+    /// Bytes of `message.max.bytes` a saga-state record leaves free when an input is admitted,
+    /// so that what timers add later (attempt counters, a manual case) still fits.
+    var stateHeadroom: Int { outboundGuard.limit.maxBytes / 16 }
+
+    /// The size check of one input's result (`SagaHost.admit`): the saga's new state record must
+    /// leave `stateHeadroom`, and every record the input leads to must fit. Nil when all fit.
+    func admit(sagaId: String, state: Data?, outbound: ArraySlice<SagaHost.Outbound>) -> String? {
+        let limit = outboundGuard.limit
+        // Fast path: an upper bound of the record's size from its parts; the exact size (the
+        // record built with its envelope) only when the bound is not clearly below the limit.
+        func bound(key: String, data: Data, _ parts: String?...) -> Int {
+            RecordSizeLimit.recordOverhead + key.utf8.count + data.count + Self.envelopeAllowance
+                + parts.reduce(0) { $0 + ($1?.utf8.count ?? 0) }
+        }
+        if let state, bound(key: sagaId, data: state, sagaId, sagaId, sagaId, source) > limit.maxBytes - stateHeadroom {
+            let size = RecordSizeLimit.wireSize(stateRecord(sagaId: sagaId, data: state, partition: nil))
+            if size > limit.maxBytes - stateHeadroom {
+                return "the saga-state record for \(config.topic("saga-state")) key '\(sagaId)' would be \(size) bytes, above "
+                    + "\(limit.maxBytes - stateHeadroom) (message.max.bytes \(limit.maxBytes) less \(stateHeadroom) kept for the saga's later steps)"
+            }
+        }
+        for out in outbound where bound(key: out.key, data: out.data, out.sagaId, out.subject, out.step, out.type, source,
+                                         out.payload["requestId"]?.stringValue, config.topic(out.topic)) > limit.maxBytes {
+            do { try limit.check(record(out)) } catch { return error.description }
+        }
+        return nil
+    }
+
+    /// Bytes of an envelope's headers besides its variable fields (names, specversion, id, time,
+    /// trace parent, content type, attempt, and their varints), generously.
+    static let envelopeAllowance = 1_024
 
     func decode(_ message: KafkaMessage, now: Instant) -> Decoded {
         guard let topic = MessageCheck.unprefixed(message.topic, prefix: config.connection.prefix) else {
@@ -100,7 +135,7 @@ struct InboundDecoder {
     // MARK: Writing
 
     func deadLetter(_ message: KafkaMessage, _ rejection: MessageRejection) -> ProducerRecord {
-        DeadLetter.record(for: message, group: config.groupId, error: rejection, at: Date(), dlqTopic: config.topic("dlq"))
+        outboundGuard.deadLetter(message, rejection, at: Date())
     }
 
     func deadLetter(_ message: KafkaMessage, reason: MessageRejection.Class, detail: String) -> ProducerRecord {
@@ -111,14 +146,18 @@ struct InboundDecoder {
         let envelope = Envelope(source: source, type: out.type, time: config.clock.now().date, subject: out.subject,
                                 traceParent: Self.trace(for: out.sagaId), sagaId: out.sagaId, step: out.step, attempt: out.attempt,
                                 requestId: out.payload["requestId"]?.stringValue)
-        return envelope.record(topic: config.topic(out.topic), key: out.key, data: Data(out.payload.text().utf8))
+        return envelope.record(topic: config.topic(out.topic), key: out.key, data: out.data)
     }
 
     func stateRecord(_ state: SagaState, partition: Int32?) -> ProducerRecord {
-        let envelope = Envelope(source: source, type: MessageType.sagaState, time: config.clock.now().date, subject: state.sagaId,
-                                traceParent: Self.trace(for: state.sagaId), sagaId: state.sagaId)
-        var record = envelope.record(topic: config.topic("saga-state"), key: state.sagaId,
-                                     data: (try? JSONEncoder().encode(state)) ?? Data())
+        stateRecord(sagaId: state.sagaId, data: (try? JSONEncoder().encode(state)) ?? Data(), partition: partition)
+    }
+
+    /// The changelog record of a saga whose state is already encoded (`data`).
+    func stateRecord(sagaId: String, data: Data, partition: Int32?) -> ProducerRecord {
+        let envelope = Envelope(source: source, type: MessageType.sagaState, time: config.clock.now().date, subject: sagaId,
+                                traceParent: Self.trace(for: sagaId), sagaId: sagaId)
+        var record = envelope.record(topic: config.topic("saga-state"), key: sagaId, data: data)
         record.partition = partition
         return record
     }
@@ -136,10 +175,22 @@ struct InboundDecoder {
         return TraceParent("00-\(traceId)-\(TraceParent.newTrace().spanId)-01")
     }
 
+    /// The `ops-replies` record of `reply`. One that would not fit `message.max.bytes` (the
+    /// handler pages lists and bulk actions, so only a saga alone too large for a record) is
+    /// replaced by a refusal naming its size, so an operator request never stops the orchestrator.
     func opsReply(_ reply: OpsReply) -> ProducerRecord {
         let envelope = Envelope(source: source, type: MessageType.opsReply, time: config.clock.now().date, subject: reply.requestId)
-        return envelope.record(topic: config.topic("ops-replies"), key: reply.requestId,
-                               data: (try? JSONEncoder().encode(reply)) ?? Data())
+        let record = envelope.record(topic: config.topic("ops-replies"), key: reply.requestId,
+                                     data: (try? JSONEncoder().encode(reply)) ?? Data())
+        do { try outboundGuard.limit.check(record) } catch {
+            var refusal = OpsReply(requestId: reply.requestId, ok: false, error: "\(error); not sent. The request's effect, if any, "
+                                   + "stands (see the saga's audit trail); ask for less (a smaller --limit or a narrower filter)",
+                                   partition: reply.partition)
+            refusal.more = reply.more
+            return envelope.record(topic: config.topic("ops-replies"), key: reply.requestId,
+                                   data: (try? JSONEncoder().encode(refusal)) ?? Data())
+        }
+        return record
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Messaging
 import SagaEngine
 import Synchronization
 import YishiKafka
@@ -17,7 +18,9 @@ final class LicenceTable: Sendable {
         let byHolder = Mutex<[String: [String: JSONValue]]>([:])
     }
 
-    init(config: OrchestratorConfig) throws {
+    /// A record that is not a licence (no `<uscc>/<type>` key, no JSON value with `data`) is
+    /// skipped and logged with its topic, partition and offset; reading goes on.
+    init(config: OrchestratorConfig, log: JSONLog) throws {
         consumer = try KafkaConsumer(config: config.consumerConfig(),
                                      groupId: "\(config.groupId)-licences-\(config.instanceId)")
         try consumer.assign((0..<config.partitions).map {
@@ -28,7 +31,13 @@ final class LicenceTable: Sendable {
             guard let batch = try? consumer.poll(maxMessages: 1000, timeout: .milliseconds(200)) else { return }
             for message in batch {
                 guard let key = message.keyString, let slash = key.lastIndex(of: "/"), let value = message.value,
-                      let data = (try? JSONValue.parse(value))?["data"] else { continue }
+                      let data = (try? JSONValue.parse(value))?["data"] else {
+                    if message.value != nil {  // a tombstone is no licence, and no problem either
+                        log.warn("skipped unreadable licence record", ["topic": message.topic, "partition": String(message.partition),
+                                                                       "offset": String(message.offset), "key": message.keyString ?? "-"])
+                    }
+                    continue
+                }
                 let holder = String(key[..<slash]), type = String(key[key.index(after: slash)...])
                 entries.byHolder.withLock { $0[holder, default: [:]][type] = data }
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Messaging
 import SagaEngine
+import YishiKafka
 
 /// An operator request from the `ops` topic (request/reply; `requestId` correlates).
 ///
@@ -85,7 +86,7 @@ public struct SagaFilter: Codable, Sendable, Equatable {
         if let after, !after.precedes(saga) { return false }
         if agency != nil || step != nil {
             guard let bundle else { return false }
-            let blocking = saga.blockingSteps.map { bundle.steps[$0] }
+            let blocking = saga.blockingSteps.filter { $0 < bundle.steps.count }.map { bundle.steps[$0] }
             if let agency, !blocking.contains(where: { $0.agency == agency }) { return false }
             if let step, !blocking.contains(where: { $0.id == step }) { return false }
         }
@@ -168,26 +169,62 @@ public struct OpsReply: Codable, Sendable, Equatable {
     /// Actions: the sagas it did not (would not) apply to, with the reason.
     public var refused: [OpsRefusal]?
     public var dryRun: Bool?
-    /// `list` and bulk actions: more sagas matched on this partition than the limit.
+    /// `list` and bulk actions: more sagas matched on this partition than this reply covers,
+    /// because of the filter's limit or because one `ops-replies` record (`message.max.bytes`)
+    /// holds no more. A `list` continues after the last saga returned; a bulk action applied
+    /// to the sagas it names only, and is run again for the rest.
     public var more: Bool?
 
     public init(requestId: String, ok: Bool, error: String? = nil, partition: Int32, sagas: [SagaState]? = nil) {
         self.requestId = requestId; self.ok = ok; self.error = error; self.partition = partition; self.sagas = sagas
     }
+
+    /// Longest refusal reason a bulk reply carries per saga (bytes of UTF-8); longer ones end in `…`.
+    static let maxReasonBytes = 500
+
+    static func capped(_ reason: String) -> String {
+        guard reason.utf8.count > maxReasonBytes else { return reason }
+        var out = "", bytes = 0
+        for c in reason {
+            bytes += String(c).utf8.count
+            if bytes > maxReasonBytes - 3 { break }
+            out.append(c)
+        }
+        return out + "…"
+    }
 }
 
 enum OpsHandler {
+    /// Bytes of one reply's own fields and envelope kept out of the budget for its sagas or ids.
+    static let replyAllowance = 8_192
+
+    /// The answer to `request` for `partition`. `maxReplyBytes` is the largest record the
+    /// orchestrator may write (its `message.max.bytes`): a `list` returns as many sagas as fit
+    /// (and `more`), a bulk action applies to as many sagas as its reply can name (and `more`).
     static func answer(_ request: OpsRequest, host: inout SagaHost, sagaPartition: [String: Int32], partition: Int32,
-                       library: BundleLibrary, now: Instant) -> OpsReply {
+                       library: BundleLibrary, now: Instant, maxReplyBytes: Int = RecordSizeLimit.librdkafkaDefault) -> OpsReply {
         var reply = OpsReply(requestId: request.requestId, ok: true, partition: partition)
+        var budget = maxReplyBytes - replyAllowance - request.requestId.utf8.count
         func fail(_ message: String) -> OpsReply { reply.ok = false; reply.error = message; return reply }
         let owned = host.sagas.values.lazy.filter { sagaPartition[$0.sagaId] == partition }
         let bundleOf = { (s: SagaState) in library.bundle(s.bundleId, version: s.bundleVersion) }
 
         if request.action == .list {
             let selected = (request.filter ?? SagaFilter()).select(owned, bundle: bundleOf)
-            reply.sagas = selected.sagas
-            reply.more = selected.more
+            let encoder = JSONEncoder()
+            var page: [SagaState] = []
+            for saga in selected.sagas {
+                let size = ((try? encoder.encode(saga))?.count ?? 0) + 1
+                if size > budget { break }
+                budget -= size
+                page.append(saga)
+            }
+            if page.isEmpty, let first = selected.sagas.first {
+                return fail("saga \(first.sagaId) alone does not fit one ops-replies record (\(maxReplyBytes) bytes, message.max.bytes); "
+                    + "read it from the changelog (--source changelog)")
+            }
+            reply.sagas = page
+            reply.more = selected.more || page.count < selected.sagas.count
             return reply
         }
         guard let sagaId = request.sagaId else {
@@ -201,12 +238,20 @@ enum OpsHandler {
             reply.dryRun = request.dryRun ?? false
             reply.more = selected.more
             for saga in selected.sagas {
+                // Apply to no more sagas than the reply can name (id, and a reason when refused).
+                let room = saga.sagaId.utf8.count + 8 + 2 * OpsReply.maxReasonBytes + 32
+                if room > budget { reply.more = true; break }
                 let outcome = request.dryRun == true
                     ? preview(request, saga: saga, library: library, now: now)
                     : perform(request, sagaId: saga.sagaId, host: &host, now: now)
                 switch outcome {
-                case .success: reply.affected!.append(saga.sagaId)
-                case .failure(let why): reply.refused!.append(OpsRefusal(sagaId: saga.sagaId, reason: why.message))
+                case .success:
+                    reply.affected!.append(saga.sagaId)
+                    budget -= saga.sagaId.utf8.count + 3
+                case .failure(let why):
+                    let reason = OpsReply.capped(why.message)
+                    reply.refused!.append(OpsRefusal(sagaId: saga.sagaId, reason: reason))
+                    budget -= saga.sagaId.utf8.count + 2 * reason.utf8.count + 32
                 }
             }
             return reply

@@ -67,6 +67,7 @@ public final class OrchestratorService: @unchecked Sendable {
         }
         inbound = try InboundDecoder(config: config)
         host = SagaHost(library: library)
+        host.admit = { [inbound] in inbound.admit(sagaId: $0, state: $1, outbound: $2) }
     }
 
     public func stop() { stopping.store(true, ordering: .relaxed) }
@@ -85,7 +86,7 @@ public final class OrchestratorService: @unchecked Sendable {
         producer = try KafkaProducer(config: config.clientConfig(["transaction.timeout.ms": "10000"]),
                                      transactionalId: "\(config.groupId)-\(config.instanceId)")
         try producer.initTransactions()
-        licenceTable = try LicenceTable(config: config)
+        licenceTable = try LicenceTable(config: config, log: log)
         consumer = try KafkaConsumer(
             config: config.consumerConfig([
                 "partition.assignment.strategy": "range",  // co-partitioned topics: same numbers to one member
@@ -153,22 +154,45 @@ public final class OrchestratorService: @unchecked Sendable {
             // 免证办: an existing enterprise's e-licences come from the licences table, not from paper.
             let licences = form["company"]?["uscc"]?.stringValue.map { licenceTable.licences(holder: $0) } ?? [:]
             do { try host.submit(sagaId: sagaId, bundleId: bundleId, form: form, licences: licences, at: at) } catch {
-                extra.append(inbound.deadLetter(message, reason: .unprocessable, detail: "\(error)"))
+                extra.append(refused(message, error))
             }
         case .input(let sagaId, let input):
             do { try host.apply(sagaId, input) } catch {
-                extra.append(inbound.deadLetter(message, reason: .unprocessable, detail: "\(error)"))
+                extra.append(refused(message, error))
             }
         case .ops(let request):
             extra.append(contentsOf: answer(request, partition: message.partition))
         }
     }
 
+    /// The dead letter of an input the saga host did not take: `too-large` when its result would
+    /// not fit `message.max.bytes` (the saga is unchanged), else `unprocessable`.
+    private func refused(_ message: KafkaMessage, _ error: any Error) -> ProducerRecord {
+        let record: ProducerRecord
+        if case SagaHost.Rejection.tooLarge(let why) = error {
+            record = inbound.deadLetter(message, reason: .tooLarge, detail: why)
+        } else {
+            record = inbound.deadLetter(message, reason: .unprocessable, detail: "\(error)")
+        }
+        log.warn("dead-letter", ["topic": message.topic, "partition": String(message.partition), "offset": String(message.offset),
+                                 "reason": record.headers.string(DeadLetter.Header.errorMessage) ?? "?"])
+        return record
+    }
+
     private func commit(consumed: [KafkaMessage], extra: [ProducerRecord], fired: Int) throws {
         var records = extra
         for out in host.outbound { records.append(inbound.record(out)) }
         for state in host.changedStates {
-            records.append(inbound.stateRecord(state, partition: sagaPartition[state.sagaId]))
+            if let data = host.encodedStates[state.sagaId] {
+                records.append(inbound.stateRecord(sagaId: state.sagaId, data: data, partition: sagaPartition[state.sagaId]))
+            } else {
+                records.append(inbound.stateRecord(state, partition: sagaPartition[state.sagaId]))
+            }
+        }
+        for (timer, why) in host.heldTimers {
+            // Cannot happen while inputs leave `stateHeadroom`; said loudly if it does.
+            log.error("timer held", ["saga": timer.sagaId, "timer": timer.id, "reason": why,
+                                     "action": "the saga keeps its state; act on it with yishi sagas (cancel, resolve)"])
         }
         // A fatal error (e.g. fenced by a newer instance with our id) is thrown: stop; a supervisor restarts us.
         guard try producer.commitBatch(records, consumed: consumed, consumer: consumer) else {
@@ -269,7 +293,7 @@ public final class OrchestratorService: @unchecked Sendable {
 
     private func answer(_ request: OpsRequest, partition: Int32) -> [ProducerRecord] {
         let reply = OpsHandler.answer(request, host: &host, sagaPartition: sagaPartition, partition: partition,
-                                      library: library, now: config.clock.now())
+                                      library: library, now: config.clock.now(), maxReplyBytes: inbound.outboundGuard.limit.maxBytes)
         return [inbound.opsReply(reply)]
     }
 }

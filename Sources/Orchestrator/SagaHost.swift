@@ -16,6 +16,14 @@ struct SagaHost {
     private var overlay: [String: SagaState] = [:]
     private var timerOps: [(schedule: Bool, TimerCommand)] = []
     private(set) var outbound: [Outbound] = []
+    /// The encoded `saga-state` value of each saga changed in this batch (encoded once, when
+    /// the input was admitted; the changelog record carries these bytes).
+    private(set) var encodedStates: [String: Data] = [:]
+
+    /// Decides whether one input's result may join the batch: given the saga's new encoded
+    /// state and the records the input leads to, nil to accept or why not (the orchestrator's
+    /// `OutboundGuard`: a record above `message.max.bytes`). A refused input changes nothing.
+    var admit: (@Sendable (_ sagaId: String, _ state: Data?, _ outbound: ArraySlice<Outbound>) -> String?)?
 
     init(library: BundleLibrary) { self.library = library }
 
@@ -29,17 +37,22 @@ struct SagaHost {
         var step: String?
         var attempt: Int?
         var payload: JSONValue
+        /// `payload` as the record's value (its canonical text), encoded once.
+        var data: Data
     }
 
     enum Rejection: Error, CustomStringConvertible {
         case unknownBundle(String)
         case unknownSaga(String)
         case bundleVersionGone(String, Int)
+        /// The input would write a record the producer refuses (see `admit`); nothing changed.
+        case tooLarge(String)
         var description: String {
             switch self {
             case .unknownBundle(let id): return "no bundle named '\(id)' is loaded"
             case .unknownSaga(let id): return "no saga '\(id)' on this instance"
             case .bundleVersionGone(let id, let v): return "bundle \(id) v\(v) is no longer loaded"
+            case .tooLarge(let why): return why
             }
         }
     }
@@ -53,11 +66,15 @@ struct SagaHost {
     /// A new application: starts a saga on the newest version of its bundle.
     /// A repeated application for an existing saga changes nothing (the engine ignores a second submit).
     mutating func submit(sagaId: String, bundleId: String, form: JSONValue, licences: [String: JSONValue], at: Instant) throws {
-        if state(sagaId) == nil {
+        let created = state(sagaId) == nil
+        if created {
             guard let bundle = library.newest(bundleId) else { throw Rejection.unknownBundle(bundleId) }
             overlay[sagaId] = SagaState(sagaId: sagaId, bundle: bundle)
         }
-        try apply(sagaId, SagaInput(at: at, .submit(form: form, licences: licences)))
+        do { try apply(sagaId, SagaInput(at: at, .submit(form: form, licences: licences))) } catch {
+            if created { overlay[sagaId] = nil }  // a refused application leaves no saga behind
+            throw error
+        }
     }
 
     mutating func apply(_ sagaId: String, _ input: SagaInput) throws {
@@ -68,10 +85,19 @@ struct SagaHost {
         }
         let before = saga.seq
         let outputs = SagaEngine.apply(to: &saga, input, bundle: bundle, calendar: calendar)
-        if saga.seq != before || overlay[sagaId] != nil {
-            overlay[sagaId] = saga
-        }
+        let written = outbound.count, scheduled = timerOps.count
         for output in outputs { route(output) }
+        let changed = saga.seq != before || overlay[sagaId] != nil
+        let encoded = changed ? (try? JSONEncoder().encode(saga)) : nil
+        if let admit, let why = admit(sagaId, encoded, outbound[written...]) {
+            outbound.removeSubrange(written...)
+            timerOps.removeSubrange(scheduled...)
+            throw Rejection.tooLarge(why)
+        }
+        if changed {
+            overlay[sagaId] = saga
+            encodedStates[sagaId] = encoded
+        }
     }
 
     /// Fires the timers due by `now` (the hub clock), each once and at `now`: a timer that came
@@ -80,14 +106,21 @@ struct SagaHost {
     /// not from the old due instant. The instant is recorded in the audit events and the
     /// new state, so the saga's history stays exact. Popped timers leave the index; an abort
     /// puts them back.
+    ///
+    /// A timer cannot be refused like a consumed record: one whose result `admit` refuses is
+    /// dropped (the saga keeps its state) and listed in `heldTimers`, for the caller to report.
     mutating func fireDueTimers(now: Instant, limit: Int) throws -> Int {
         let due = timers.popDue(now: now, limit: limit)
         firedInBatch += due
         for timer in due where state(timer.sagaId) != nil {
-            try apply(timer.sagaId, SagaInput(at: max(now, timer.due), .timerFired(timer.key)))
+            do { try apply(timer.sagaId, SagaInput(at: max(now, timer.due), .timerFired(timer.key))) } catch Rejection.tooLarge(let why) {
+                heldTimers.append((timer, why))
+            }
         }
         return due.count
     }
+    /// Timers of this batch whose result was refused as too large, and why.
+    private(set) var heldTimers: [(timer: TimerCommand, why: String)] = []
     private var firedInBatch: [TimerCommand] = []
 
     /// Sagas changed in this batch, for the `saga-state` changelog.
@@ -110,6 +143,8 @@ struct SagaHost {
         overlay.removeAll(keepingCapacity: true)
         timerOps.removeAll(keepingCapacity: true)
         outbound.removeAll(keepingCapacity: true)
+        encodedStates.removeAll(keepingCapacity: true)
+        heldTimers.removeAll(keepingCapacity: true)
         firedInBatch.removeAll(keepingCapacity: true)
     }
 
@@ -159,7 +194,8 @@ struct SagaHost {
                                              sagaId: String? = nil) {
         let sagaId = sagaId ?? key
         let payload = (try? JSONValue.encode(body)) ?? .null
-        outbound.append(Outbound(topic: topic, key: key, sagaId: sagaId, type: type, subject: sagaId, step: step, attempt: attempt, payload: payload))
+        outbound.append(Outbound(topic: topic, key: key, sagaId: sagaId, type: type, subject: sagaId, step: step, attempt: attempt,
+                                 payload: payload, data: Data(payload.text().utf8)))
     }
 }
 

@@ -47,7 +47,7 @@ public struct BusinessCalendar: Sendable {
 
     /// `2026-03-02 09:30` in the calendar's time zone.
     public func localText(_ t: Instant) -> String {
-        let local = t.ms + offsetMs
+        let local = Self.clamped(t) + offsetMs
         let day = floorDiv(local, CivilDate.msPerDay)
         let minutes = (local - day * CivilDate.msPerDay) / 60_000
         return "\(CivilDate(dayNumber: day)) " + String(format: "%02d:%02d", minutes / 60, minutes % 60)
@@ -135,7 +135,11 @@ public struct BusinessCalendar: Sendable {
     }
 
     /// Day number (days since 1970-01-01, local) of an instant.
-    public func localDay(_ t: Instant) -> Int64 { floorDiv(t.ms + offsetMs, CivilDate.msPerDay) }
+    public func localDay(_ t: Instant) -> Int64 { floorDiv(Self.clamped(t) + offsetMs, CivilDate.msPerDay) }
+
+    /// `t` (ms) held within ±`walkableMs`: instants read from messages may be anywhere in Int64,
+    /// and the calendar's day arithmetic must not overflow on them.
+    static func clamped(_ t: Instant) -> Int64 { min(max(t.ms, -walkableMs), walkableMs) }
 
     public func isWorkingDay(_ day: Int64) -> Bool {
         if workdays.contains(day) { return true }
@@ -150,6 +154,9 @@ public struct BusinessCalendar: Sendable {
     /// working hours does not count, so a submission at 20:00 starts the clock next working morning.
     /// A deadline that lands exactly on a period end stays there (17:30, not 09:00 the next day).
     public func addWorkingTime(_ start: Instant, _ workingMs: Int64) -> Instant {
+        // Instants and durations can come from messages: outside ±10,000 years the walk below
+        // would overflow, so such an instant only moves by plain (saturating) addition.
+        guard start.ms > -Self.walkableMs, start.ms < Self.walkableMs, workingMs < Self.walkableMs else { return start + max(0, workingMs) }
         let local = start.ms + offsetMs
         var day = floorDiv(local, CivilDate.msPerDay)
         var inDay = local - day * CivilDate.msPerDay
@@ -168,12 +175,16 @@ public struct BusinessCalendar: Sendable {
             day += 1
             inDay = 0
         }
-        return Instant(ms: start.ms + workingMs)
+        return start + workingMs
     }
+
+    /// Instants (ms from the epoch) and durations (ms) the day walk handles: about 10,000 years.
+    static let walkableMs: Int64 = 315_569_520_000_000
 
     /// Working time between two instants (0 when `b <= a`).
     public func workingTime(from a: Instant, to b: Instant) -> Int64 {
         guard a < b else { return 0 }
+        let a = Instant(ms: Self.clamped(a)), b = Instant(ms: Self.clamped(b))
         var total: Int64 = 0
         let firstDay = localDay(a), lastDay = localDay(b)
         var day = firstDay

@@ -5,14 +5,18 @@ public enum DurationText {
     public static func parse(_ text: String) -> Int64? {
         let digits = text.prefix { $0.isASCII && $0.isNumber }
         guard !digits.isEmpty, digits.count <= 12, let n = Int64(digits), n > 0 else { return nil }
+        let unit: Int64
         switch text.dropFirst(digits.count) {
-        case "ms": return n
-        case "s": return n * 1000
-        case "m": return n * 60_000
-        case "h": return n * 3_600_000
-        case "d": return n * 86_400_000
+        case "ms": unit = 1
+        case "s": unit = 1000
+        case "m": unit = 60_000
+        case "h": unit = 3_600_000
+        case "d": unit = 86_400_000
         default: return nil
         }
+        // 12 digits of days overflow Int64 milliseconds: such a duration is not a duration.
+        let (ms, overflow) = n.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : ms
     }
 
     /// The inverse, choosing the largest exact unit.

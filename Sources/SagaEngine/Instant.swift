@@ -14,13 +14,21 @@ public struct Instant: Codable, Comparable, Hashable, Sendable, CustomStringConv
     }
 
     public static func < (a: Instant, b: Instant) -> Bool { a.ms < b.ms }
-    public static func + (a: Instant, d: Int64) -> Instant { Instant(ms: a.ms + d) }
+    /// `a` moved by `d` ms, saturating at the ends of Int64 (a duration read from a message
+    /// must not trap the process).
+    public static func + (a: Instant, d: Int64) -> Instant {
+        let (sum, overflow) = a.ms.addingReportingOverflow(d)
+        return Instant(ms: overflow ? (d > 0 ? .max : .min) : sum)
+    }
 
     public var description: String { rfc3339(offsetMinutes: 480) }
 
     /// `2026-03-02T09:15:00+08:00` (or `Z` for offset 0), with milliseconds only when non-zero.
     public func rfc3339(offsetMinutes: Int) -> String {
-        let local = ms + Int64(offsetMinutes) * 60_000
+        // An instant read from a message may be anywhere in Int64: beyond ±10,000 years it is
+        // written as that bound rather than trap in the calendar arithmetic.
+        let bound = BusinessCalendar.walkableMs
+        let local = min(max(ms, -bound), bound) + Int64(offsetMinutes) * 60_000
         let day = floorDiv(local, CivilDate.msPerDay)
         let inDay = local - day * CivilDate.msPerDay
         let d = CivilDate(dayNumber: day)

@@ -14,11 +14,16 @@ struct KafkaOptions {
     var bootstrap: String
     var prefix: String
     var partitions: Int32
+    /// Extra librdkafka properties (`--kafka-property`), e.g. `message.max.bytes` to match the broker.
+    var properties: [String: String] = [:]
 
     static let help = """
           --bootstrap HOST:PORT  Kafka bootstrap servers (env YISHI_BOOTSTRAP; required)
           --prefix P             topic prefix (env YISHI_TOPIC_PREFIX, default yishi.)
           --partitions N         partitions of saga-keyed topics (env YISHI_PARTITIONS, default 6)
+          --kafka-property K=V   a librdkafka property for every client of the service (repeatable), e.g.
+                                 message.max.bytes=1000000: the largest record it writes; bigger results are
+                                 dead-lettered (too-large), operator lists paged
         """
 
     static func read(_ args: inout Arguments) throws -> KafkaOptions {
@@ -28,8 +33,13 @@ struct KafkaOptions {
         }
         let partitionsText = try args.option("--partitions") ?? env["YISHI_PARTITIONS"] ?? "6"
         guard let partitions = Int32(partitionsText), partitions > 0 else { throw UsageError("--partitions must be a positive number, not '\(partitionsText)'") }
+        var properties: [String: String] = [:]
+        for pair in try args.options("--kafka-property") {
+            guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else { throw UsageError("--kafka-property wants KEY=VALUE, not '\(pair)'") }
+            properties[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+        }
         return KafkaOptions(bootstrap: bootstrap, prefix: try args.option("--prefix") ?? env["YISHI_TOPIC_PREFIX"] ?? "yishi.",
-                            partitions: partitions)
+                            partitions: partitions, properties: properties)
     }
 }
 

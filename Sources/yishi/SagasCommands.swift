@@ -70,7 +70,7 @@ struct LoadedSaga {
 
     static func load(_ id: String, _ options: OperatorOptions, _ env: Environment) throws -> LoadedSaga {
         var source = SagaSource(hub: options.hub, mode: options.source)
-        let (state, audit) = try Changelog(hub: options.hub).audit(of: id) { try source.state(of: id) }
+        let (state, audit) = try Changelog(hub: options.hub, skipped: source.skipped).audit(of: id) { try source.state(of: id) }
         options.notes(source)
         let library = try env.library()
         guard let bundle = library.bundle(state.bundleId, version: state.bundleVersion), let calendar = library.calendar(for: bundle) else {

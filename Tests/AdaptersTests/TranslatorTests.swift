@@ -280,3 +280,23 @@ struct MappingTests {
         }
     }
 }
+
+/// A reply's echoed `yishi-adapter-context` comes from the department's side: any `call` in it
+/// is answered with a MappingError (dead letter), never an out-of-range index (issue 10, kind 2).
+@Suite("Poison adapter contexts")
+struct PoisonContextTests {
+    @Test(arguments: [-1, Int.min, 1, Int.max])
+    func callOutOfRange(call: Int) throws {
+        let t = try translator("bank")
+        // As the adapter reads it: the header's JSON.
+        let header = JSONValue.object(["command": command("open-basic-account", step: "bank-account", payload: .object([:])),
+                                       "call": .number(Double(call)), "replies": .object([:])]).text()
+        guard let context = try? JSONDecoder().decode(AdapterContext.self, from: Data(header.utf8)) else { return }  // not even an Int: dead-lettered as bad-header
+        do {
+            _ = try t.finish(reply: .object([:]), context: context)
+            Issue.record("a context naming call \(call) was accepted")
+        } catch {
+            #expect(error.at == AdapterContext.header)
+        }
+    }
+}

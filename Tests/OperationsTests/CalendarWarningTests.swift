@@ -9,8 +9,11 @@ import YishiTestSupport
     @Test func sagasShowFlagsADeadlineInAnUncoveredYear() throws {
         let bundle = try #require(library.newest("restaurant-opening"))
         let calendar = try #require(library.calendar(for: bundle))
-        let form = try #require(try SeedApplicationsForm.restaurant())
         let t0 = Instant(rfc3339: "2028-01-24T09:00:00+08:00")!
+        // The SLA counts from the form's submittedAt: the application was handed in at t0.
+        guard case .object(var fields) = try #require(try SeedApplicationsForm.restaurant()) else { Issue.record("form is not an object"); return }
+        fields["submittedAt"] = .string("2028-01-24T09:00:00+08:00")
+        let form = JSONValue.object(fields)
         var state = SagaState(sagaId: "APP-2028", bundle: bundle)
         var audit: [AuditEvent] = []
         for out in SagaEngine.apply(to: &state, SagaInput(at: t0, .submit(form: form, licences: [:])), bundle: bundle, calendar: calendar) {
