@@ -13,6 +13,8 @@ public struct HubConnection: Sendable {
     public var clock: HubClock = .real
     /// `session.timeout.ms` of the service's consumer group: how long a vanished member keeps its partitions.
     public var sessionTimeoutMs = 10_000
+    /// How the transactional loops (orchestrator, adapters) bound retries, rebuilds and outages.
+    public var transactionPolicy = TransactionPolicy()
 
     public init(bootstrap: String) { self.bootstrap = bootstrap }
 

@@ -34,7 +34,7 @@ public final class OrchestratorService: @unchecked Sendable {
     private let partitionSnapshot = Mutex<[String: Int32]>([:])
     private var consumer: KafkaConsumer!
     private var licenceTable: LicenceTable!
-    private var producer: KafkaProducer!
+    private var producer: TransactionalProducer!
     private let stopping = Atomic<Bool>(false)
     private let statsLock = Mutex(Stats())
 
@@ -47,6 +47,10 @@ public final class OrchestratorService: @unchecked Sendable {
         public var restoreSeconds = 0.0
         public var ownedPartitions: [Int32] = []
         public var ownedSagas = 0
+        /// The transactional producer's reactions to librdkafka's error classes (aborts, retries, rebuilds).
+        public var kafka = TransactionCounts()
+        /// Batches after which the owned sagas were re-read from `saga-state` (commit outcome unknown).
+        public var stateReloads = 0
     }
 
     public var stats: Stats { statsLock.withLock { $0 } }
@@ -79,9 +83,10 @@ public final class OrchestratorService: @unchecked Sendable {
         let admin = try KafkaAdmin(config: config.clientConfig())
         log.info("connecting", ["bootstrap": config.connection.bootstrap, "prefix": config.connection.prefix])
         try admin.ensureTopics(HubTopics.all(prefix: config.connection.prefix, partitions: config.partitions, agencies: config.agencies))
-        producer = try KafkaProducer(config: config.clientConfig(["transaction.timeout.ms": "10000"]),
-                                     transactionalId: "\(config.groupId)-\(config.instanceId)")
-        try producer.initTransactions()
+        producer = try TransactionalProducer(config: config.clientConfig(["transaction.timeout.ms": "10000"]),
+                                             transactionalId: "\(config.groupId)-\(config.instanceId)",
+                                             policy: config.transactionPolicy,
+                                             onEvent: { [log] in log.warn("transaction", $0.logFields) })
         licenceTable = try LicenceTable(config: config)
         consumer = try KafkaConsumer(
             config: config.consumerConfig([
@@ -100,7 +105,9 @@ public final class OrchestratorService: @unchecked Sendable {
         defer {
             try? consumer.close()
             licenceTable.close()
-            log.info("stopped", ["instance": config.instanceId])
+            let k = producer.counts
+            log.info("stopped", ["instance": config.instanceId, "commits": String(k.commits), "aborts": String(k.aborts),
+                                 "retries": String(k.retries), "producer_rebuilds": String(k.rebuilds)])
         }
         while !stopping.load(ordering: .relaxed) {
             try runOnce()
@@ -165,10 +172,18 @@ public final class OrchestratorService: @unchecked Sendable {
         for state in host.changedStates {
             records.append(inbound.stateRecord(state, partition: sagaPartition[state.sagaId]))
         }
-        // A fatal error (e.g. fenced by a newer instance with our id) is thrown: stop; a supervisor restarts us.
-        guard try producer.commitBatch(records, consumed: consumed, consumer: consumer) else {
-            log.warn("transaction aborted; the batch is read again")
+        // Fenced by a newer instance with our id, or no commit for the policy's outage limit: thrown;
+        // the process exits and its supervisor restarts it. Every other error class is handled inside.
+        let outcome = try producer.commitBatch(records, consumed: consumed, consumer: consumer)
+        statsLock.withLock { $0.kafka = producer.counts }
+        guard outcome == .committed else {
             host.abortBatch()
+            // Time the hub could not act must not count against steps: before timers fire again,
+            // read the inputs to their end, so answers that arrived meanwhile count first.
+            caughtUp.removeAll()
+            lastAssignment = .now
+            if outcome == .unknown { try reloadOwnedSagas() }
+            log.warn("transaction not committed; the batch is read again", ["outcome": "\(outcome)"])
             return
         }
         host.commitBatch()
@@ -207,6 +222,19 @@ public final class OrchestratorService: @unchecked Sendable {
             log.error("restore failed", ["error": "\(error)"])
             stop()
         }
+    }
+
+    /// After a commit with an unknown outcome the batch may have been committed after all: the
+    /// owned sagas are re-read from `saga-state` (read_committed), as after an assignment.
+    private func reloadOwnedSagas() throws {
+        let numbers = owned.sorted()
+        host.drop { _ in true }
+        sagaPartition.removeAll()
+        partitionSnapshot.withLock { $0.removeAll() }
+        let restored = numbers.isEmpty ? 0 : try restore(partitions: numbers)
+        statsLock.withLock { $0.stateReloads += 1; $0.ownedSagas = host.sagas.count }
+        log.warn("owned sagas re-read from saga-state after a commit with unknown outcome", ["partitions": numbers.map(String.init).joined(separator: ","),
+                                                                                             "restored_sagas": String(restored)])
     }
 
     private func revoked(_ partitions: [TopicPartition], lost: Bool) {
