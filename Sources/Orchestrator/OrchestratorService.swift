@@ -29,6 +29,14 @@ public final class OrchestratorService: @unchecked Sendable {
     private var assignedInputs: Set<TopicPartition> = []
     private var lastAssignment = ContinuousClock.now
     static let catchUpLimit: Duration = .seconds(30)
+    /// When batches stopped committing promptly (broker or coordinator away); nil while they commit.
+    private var outageStart: ContinuousClock.Instant?
+    /// Timers do not fire before this instant: while transactions fail, and after an outage for
+    /// as long as it lasted (at most `catchUpLimit`), so that answers the departments and adapters
+    /// send once the broker is back count before deadlines that passed while nobody could act.
+    private var timersHeldUntil = ContinuousClock.now
+    /// A transaction that takes longer than this counts as an outage.
+    static let outageThreshold: Duration = .seconds(5)
     private var sagaPartition: [String: Int32] = [:]
     /// A copy of `sagaPartition` other threads may read (kept in step at each change).
     private let partitionSnapshot = Mutex<[String: Int32]>([:])
@@ -51,6 +59,8 @@ public final class OrchestratorService: @unchecked Sendable {
         public var kafka = TransactionCounts()
         /// Batches after which the owned sagas were re-read from `saga-state` (commit outcome unknown).
         public var stateReloads = 0
+        /// Outages (no prompt commit for over `outageThreshold`) after which timers were held.
+        public var outages = 0
     }
 
     public var stats: Stats { statsLock.withLock { $0 } }
@@ -138,7 +148,8 @@ public final class OrchestratorService: @unchecked Sendable {
     }
 
     private var timersMayFire: Bool {
-        assignedInputs.isSubset(of: caughtUp) || ContinuousClock.now - lastAssignment > Self.catchUpLimit
+        guard ContinuousClock.now >= timersHeldUntil else { return false }
+        return assignedInputs.isSubset(of: caughtUp) || ContinuousClock.now - lastAssignment > Self.catchUpLimit
     }
 
     private func process(_ message: KafkaMessage, into extra: inout [ProducerRecord]) {
@@ -174,17 +185,33 @@ public final class OrchestratorService: @unchecked Sendable {
         }
         // Fenced by a newer instance with our id, or no commit for the policy's outage limit: thrown;
         // the process exits and its supervisor restarts it. Every other error class is handled inside.
+        let started = ContinuousClock.now
         let outcome = try producer.commitBatch(records, consumed: consumed, consumer: consumer)
         statsLock.withLock { $0.kafka = producer.counts }
+        if outcome != .committed || ContinuousClock.now - started > Self.outageThreshold {
+            outageStart = outageStart ?? started
+        }
         guard outcome == .committed else {
             host.abortBatch()
-            // Time the hub could not act must not count against steps: before timers fire again,
-            // read the inputs to their end, so answers that arrived meanwhile count first.
+            // Time the hub could not act must not count against steps: no timer fires while
+            // transactions fail, and afterwards only once the inputs are read to their end.
+            timersHeldUntil = .now + Self.catchUpLimit
             caughtUp.removeAll()
             lastAssignment = .now
             if outcome == .unknown { try reloadOwnedSagas() }
             log.warn("transaction not committed; the batch is read again", ["outcome": "\(outcome)"])
             return
+        }
+        if let since = outageStart {
+            outageStart = nil
+            let outage = ContinuousClock.now - since
+            let hold = min(outage, Self.catchUpLimit)
+            timersHeldUntil = .now + hold
+            caughtUp.removeAll()
+            lastAssignment = .now
+            statsLock.withLock { $0.outages += 1 }
+            log.warn("transactions commit again after an outage; timers wait for the answers sent meanwhile",
+                     ["outage_seconds": String(format: "%.1f", outage.seconds), "hold_seconds": String(format: "%.1f", hold.seconds)])
         }
         host.commitBatch()
         statsLock.withLock {
