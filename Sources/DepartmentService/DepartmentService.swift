@@ -28,7 +28,7 @@ public final class DepartmentService: @unchecked Sendable {
     private let ledgerCopy = Mutex<[LedgerEffect]>([])
     private let counters = Mutex(Counters())
     /// Records whose delivery failed, handed from the producer's poll thread to the loop.
-    private let undelivered = Mutex<[ProducerRecord]>([])
+    private let undelivered = Mutex<[(record: ProducerRecord, notBefore: ContinuousClock.Instant)]>([])
 
     public struct Counters: Sendable, Equatable {
         public var requests = 0
@@ -115,6 +115,7 @@ public final class DepartmentService: @unchecked Sendable {
             // unusable; a new one takes over (what the old one had not delivered comes back below).
             if let fatal = producer.fatalError {
                 log.warn("producer", ["action": "rebuild", "error": fatal.name, "class": "fatal", "message": fatal.message])
+                producer.purgeUndelivered()  // their callbacks hand them back to be sent by the new instance
                 producer = try KafkaProducer(config: connection.clientConfig(clientId: clientId))
                 producer.onClientError { [log] in log.warn("kafka", ["error": $0.description, "class": "\($0.kind)"]) }
                 counters.withLock { $0.producerRebuilds += 1 }
@@ -123,12 +124,12 @@ public final class DepartmentService: @unchecked Sendable {
             if !messages.isEmpty {
                 var deadLetters: [ProducerRecord] = []
                 for message in messages { receive(message, deadLetters: &deadLetters) }
-                for record in deadLetters { try send(record, producer) }
+                for record in deadLetters { send(record, producer) }
                 try checkpoint()
                 commit(KafkaMessage.offsets(after: messages), consumer)
                 ledgerCopy.withLock { $0 = endpoint.ledger }
             }
-            try resendUndelivered(producer)
+            resendUndelivered(producer)
             try sendDueReplies(producer)
         }
     }
@@ -145,21 +146,36 @@ public final class DepartmentService: @unchecked Sendable {
         }
     }
 
-    /// Enqueues a record whose failed delivery (e.g. `message.timeout.ms` passed while the broker
-    /// was away) hands it back to the loop to be sent again, instead of losing it.
-    private func send(_ record: ProducerRecord, _ producer: KafkaProducer) throws {
-        try producer.enqueue(record) { [weak self] result in
-            guard case .failure(let error) = result, let self else { return }
-            self.log.warn("delivery failed; sending again", ["topic": record.topic, "error": error.name, "message": error.message])
-            self.undelivered.withLock { $0.append(record) }
+    /// Enqueues a record. A failed delivery (e.g. `message.timeout.ms` passed while the broker was
+    /// away) hands it back to the loop, and so does a refused enqueue (e.g. a topic error librdkafka
+    /// keeps until its next metadata refresh): it is sent again a second later, never lost, and
+    /// each failure is a warn line.
+    private func send(_ record: ProducerRecord, _ producer: KafkaProducer) {
+        do {
+            try producer.enqueue(record) { [weak self] result in
+                guard case .failure(let error) = result, let self else { return }
+                self.retryLater(record, error, "delivery failed")
+            }
+        } catch {
+            retryLater(record, error, "enqueue refused")
         }
     }
 
-    private func resendUndelivered(_ producer: KafkaProducer) throws {
-        let again = undelivered.withLock { list in defer { list.removeAll() }; return list }
+    private func retryLater(_ record: ProducerRecord, _ error: KafkaError, _ what: String) {
+        log.warn(what + "; sending again", ["topic": record.topic, "error": error.name, "class": "\(error.kind)", "message": error.message])
+        undelivered.withLock { $0.append((record, .now + .seconds(1))) }
+    }
+
+    private func resendUndelivered(_ producer: KafkaProducer) {
+        let now = ContinuousClock.now
+        let again = undelivered.withLock { list in
+            let due = list.filter { $0.notBefore <= now }.map(\.record)
+            list.removeAll { $0.notBefore <= now }
+            return due
+        }
         guard !again.isEmpty else { return }
         counters.withLock { $0.redelivered += again.count }
-        for record in again { try send(record, producer) }
+        for record in again { send(record, producer) }
     }
 
     private func receive(_ message: KafkaMessage, deadLetters: inout [ProducerRecord]) {
@@ -197,8 +213,8 @@ public final class DepartmentService: @unchecked Sendable {
         let topic = connection.topic("dept.\(agency.rawValue).replies")
         let due = pending.filter { $0.dueMs <= now }
         for reply in due {
-            try send(ProducerRecord(topic: topic, key: reply.key, value: reply.value,
-                                    headers: reply.headers.map { KafkaHeader($0[0], $0[1]) }), producer)
+            send(ProducerRecord(topic: topic, key: reply.key, value: reply.value,
+                                headers: reply.headers.map { KafkaHeader($0[0], $0[1]) }), producer)
         }
         pending.removeAll { $0.dueMs <= now }
         counters.withLock { $0.replies += due.count }

@@ -140,6 +140,14 @@ public final class KafkaProducer: Sendable {
         try check(rd_kafka_flush(handle.rk.pointer, timeout.milliseconds), "flush")
     }
 
+    /// Purges every record not yet delivered (`rd_kafka_purge`, queued and in flight) and waits
+    /// up to `timeout` for their delivery callbacks, which report `_PURGE_QUEUE` /
+    /// `_PURGE_INFLIGHT`: the owner can hand them to a new instance instead of losing them.
+    public func purgeUndelivered(timeout: Duration = .seconds(1)) {
+        _ = rd_kafka_purge(handle.rk.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        _ = rd_kafka_flush(handle.rk.pointer, timeout.milliseconds)
+    }
+
     // MARK: Transactions
     //
     // Each call below is librdkafka's call of the same name; what to do on each error class

@@ -123,6 +123,7 @@ public struct KafkaErrorCode: RawRepresentable, Sendable, Hashable {
     public static let unknownProducerId = KafkaErrorCode(rawValue: RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID.rawValue)
     public static let invalidTxnState = KafkaErrorCode(rawValue: RD_KAFKA_RESP_ERR_INVALID_TXN_STATE.rawValue)
     public static let groupAuthorizationFailed = KafkaErrorCode(rawValue: RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED.rawValue)
+    public static let topicAuthorizationFailed = KafkaErrorCode(rawValue: RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED.rawValue)
     public static let unknownServerError = KafkaErrorCode(rawValue: RD_KAFKA_RESP_ERR_UNKNOWN.rawValue)
     public static let topicAlreadyExists = KafkaErrorCode(rawValue: RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS.rawValue)
 }
