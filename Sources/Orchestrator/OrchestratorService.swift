@@ -149,7 +149,18 @@ public final class OrchestratorService: @unchecked Sendable {
 
     private var timersMayFire: Bool {
         guard ContinuousClock.now >= timersHeldUntil else { return false }
-        return assignedInputs.isSubset(of: caughtUp) || ContinuousClock.now - lastAssignment > Self.catchUpLimit
+        if ContinuousClock.now - lastAssignment > Self.catchUpLimit { return true }
+        let pending = assignedInputs.subtracting(caughtUp)
+        guard !pending.isEmpty else { return true }
+        // librdkafka reports the end of a partition once per end offset: after a rewind to the
+        // committed offsets with nothing new, no end comes again. So compare positions with the
+        // high watermarks librdkafka last saw as well.
+        let positions = consumer.positions(Array(pending))
+        for partition in pending {
+            guard let position = positions[partition], let high = consumer.cachedHighWatermark(partition), position >= high else { return false }
+            caughtUp.insert(partition)
+        }
+        return true
     }
 
     private func process(_ message: KafkaMessage, into extra: inout [ProducerRecord]) {

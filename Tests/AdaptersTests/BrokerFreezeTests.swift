@@ -72,9 +72,17 @@ struct BrokerFreezeTests {
         let atContinue = events()
         #expect(kill(-brokerPid, SIGCONT) == 0)
         let continued = ContinuousClock.now
-        try await eventually(every: .milliseconds(100), timeout: .seconds(90), "a saga moves after SIGCONT") { events() > atContinue }
+        let finishedAtContinue = desk.sagas.values.filter { $0.finished != nil }.count
+        // Resumed: the hub moves sagas again (20 audit events past the freeze; a few may be
+        // commits that were under way when the broker stopped), and a saga finishes.
+        try await eventually(every: .milliseconds(100), timeout: .seconds(90), "sagas move after SIGCONT") { events() >= atContinue + 20 }
         let resume = ContinuousClock.now - continued
-        print("broker freeze: \(unfinishedAtFreeze) sagas in flight; the hub resumed \(String(format: "%.1f", resume.seconds)) s after SIGCONT")
+        try await eventually(every: .milliseconds(100), timeout: .seconds(90), "a saga finishes after SIGCONT") {
+            desk.sagas.values.filter { $0.finished != nil }.count > finishedAtContinue
+        }
+        let firstFinish = ContinuousClock.now - continued
+        print("broker freeze: \(unfinishedAtFreeze) sagas in flight; after SIGCONT the hub moved sagas again within "
+              + "\(String(format: "%.1f", resume.seconds)) s and finished one within \(String(format: "%.1f", firstFinish.seconds)) s")
         #expect(resume < .seconds(30), "the hub took \(resume) to resume after SIGCONT")
 
         let finished = await Task.detached { desk.waitForAll(ids, timeout: .seconds(120)) }.value
