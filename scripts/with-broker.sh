@@ -3,7 +3,8 @@
 #
 #   scripts/with-broker.sh COMMAND [ARGS...]
 #
-# The broker's bootstrap address is exported as YISHI_BOOTSTRAP. When the
+# The broker's bootstrap address is exported as YISHI_BOOTSTRAP, and its process
+# (group) id as YISHI_BROKER_PID, so that a test can freeze it (SIGSTOP/SIGCONT). When the
 # command ends (pass, fail or interrupt) the broker and every process the
 # command started (its whole process group) are stopped: nothing outlives it.
 set -uo pipefail
@@ -42,6 +43,7 @@ trap 'exit 130' INT TERM
 setsid "$TANSU" broker --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" \
   --storage-engine memory://tansu/ >"$LOGDIR/broker.log" 2>&1 &
 broker_pid=$!
+export YISHI_BROKER_PID="$broker_pid"  # setsid: also the broker's process group id
 if ! python3 "$ROOT/scripts/kafka_probe.py" "$YISHI_BOOTSTRAP" 30; then
   echo "with-broker: Tansu did not answer metadata on $YISHI_BOOTSTRAP" >&2; exit 1
 fi

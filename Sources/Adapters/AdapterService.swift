@@ -33,6 +33,8 @@ public final class AdapterService: @unchecked Sendable {
         public var deadLetters = 0
         public var transactions = 0
         public var aborted = 0
+        /// The transactional producer's reactions to librdkafka's error classes (aborts, retries, rebuilds).
+        public var kafka = TransactionCounts()
     }
 
     public var groupId: String { HubGroups.adapter(prefix: connection.prefix, agency: agency) }
@@ -72,16 +74,18 @@ public final class AdapterService: @unchecked Sendable {
         // Any process of the hub may start first: the topics exist once one of them ran.
         try KafkaAdmin(config: connection.clientConfig(clientId: clientId + "-admin"))
             .ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
-        let producer = try KafkaProducer(config: connection.clientConfig(clientId: clientId, ["transaction.timeout.ms": "10000"]),
-                                         transactionalId: "\(groupId)-\(instanceId)")
-        try producer.initTransactions()
+        let producer = try TransactionalProducer(config: connection.clientConfig(clientId: clientId, ["transaction.timeout.ms": "10000"]),
+                                                 transactionalId: "\(groupId)-\(instanceId)", policy: connection.transactionPolicy,
+                                                 onEvent: { [log] in log.warn("transaction", $0.logFields) })
         let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId), groupId: groupId)
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
         try consumer.subscribe([commandsTopic, repliesTopic])
         log.info("started", ["instance": instanceId, "group": groupId])
         defer {
             try? consumer.close()
-            log.info("stopped", ["instance": instanceId])
+            let k = producer.counts
+            log.info("stopped", ["instance": instanceId, "commits": String(k.commits), "aborts": String(k.aborts),
+                                 "retries": String(k.retries), "producer_rebuilds": String(k.rebuilds)])
         }
         while !stopping.load(ordering: .relaxed) {
             let messages = try consumer.poll(maxMessages: 500, timeout: .milliseconds(50))
@@ -89,8 +93,13 @@ public final class AdapterService: @unchecked Sendable {
             var out: [ProducerRecord] = []
             var tally = Counters()
             for message in messages { out += guarded(message, tally: &tally) }
-            guard try producer.commitBatch(out, consumed: messages, consumer: consumer) else {
-                log.warn("transaction aborted; the batch is read again")
+            // Fenced by a newer instance with our id, or no commit for the policy's outage limit: thrown;
+            // the process exits and its supervisor restarts it. Every other error class is handled inside.
+            let outcome = try producer.commitBatch(out, consumed: messages, consumer: consumer)
+            counters.withLock { $0.kafka = producer.counts }
+            guard outcome == .committed else {
+                // The adapter keeps no state of its own: reading the batch again is all it takes.
+                log.warn("transaction not committed; the batch is read again", ["outcome": "\(outcome)"])
                 counters.withLock { $0.aborted += 1 }
                 continue
             }

@@ -27,6 +27,8 @@ public final class DepartmentService: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private let ledgerCopy = Mutex<[LedgerEffect]>([])
     private let counters = Mutex(Counters())
+    /// Records whose delivery failed, handed from the producer's poll thread to the loop.
+    private let undelivered = Mutex<[(record: ProducerRecord, notBefore: ContinuousClock.Instant)]>([])
 
     public struct Counters: Sendable, Equatable {
         public var requests = 0
@@ -34,6 +36,12 @@ public final class DepartmentService: @unchecked Sendable {
         public var replayed = 0
         public var lostReplies = 0
         public var deadLetters = 0
+        /// Records (replies, dead letters) whose delivery failed and that were enqueued again.
+        public var redelivered = 0
+        /// Offset commits that failed (the requests are read again and answered from the memo).
+        public var commitFailures = 0
+        /// Producer instances replaced after a fatal error of the idempotent producer.
+        public var producerRebuilds = 0
     }
 
     /// A reply waiting for its due time (the department is still "working").
@@ -105,28 +113,85 @@ public final class DepartmentService: @unchecked Sendable {
         // Any process of the hub may start first: the topics exist once one of them ran.
         try KafkaAdmin(config: connection.clientConfig(clientId: clientId + "-admin"))
             .ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
-        let producer = try KafkaProducer(config: connection.clientConfig(clientId: clientId))
+        var producer = try KafkaProducer(config: connection.clientConfig(clientId: clientId))
+        producer.onClientError { [log] in log.warn("kafka", ["error": $0.description, "class": "\($0.kind)"]) }
         let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId), groupId: groupId)
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
         try consumer.subscribe([connection.topic("dept.\(agency.rawValue).requests")])
         log.info("started", ["instance": instanceId, "group": groupId, "pending_replies": String(pending.count)])
         defer {
-            try? producer.flush()
+            do { try producer.flush() } catch { log.warn("flush at stop failed; unsent replies stay in the state file", ["error": "\(error)"]) }
             try? consumer.close()
-            log.info("stopped", ["instance": instanceId])
+            let c = counts
+            log.info("stopped", ["instance": instanceId, "redelivered": String(c.redelivered), "commit_failures": String(c.commitFailures),
+                                 "producer_rebuilds": String(c.producerRebuilds)])
         }
         while !stopping.load(ordering: .relaxed) {
+            // The idempotent producer's fatal errors (rdkafka.h "Fatal errors"): the instance is
+            // unusable; a new one takes over (what the old one had not delivered comes back below).
+            if let fatal = producer.fatalError {
+                log.warn("producer", ["action": "rebuild", "error": fatal.name, "class": "fatal", "message": fatal.message])
+                producer.purgeUndelivered()  // their callbacks hand them back to be sent by the new instance
+                producer = try KafkaProducer(config: connection.clientConfig(clientId: clientId))
+                producer.onClientError { [log] in log.warn("kafka", ["error": $0.description, "class": "\($0.kind)"]) }
+                counters.withLock { $0.producerRebuilds += 1 }
+            }
             let messages = try consumer.poll(maxMessages: 500, timeout: .milliseconds(20))
             if !messages.isEmpty {
                 var deadLetters: [ProducerRecord] = []
                 for message in messages { receive(message, deadLetters: &deadLetters) }
-                for record in deadLetters { try producer.enqueue(record) }
+                for record in deadLetters { send(record, producer) }
                 try checkpoint()
-                try consumer.commit(KafkaMessage.offsets(after: messages))
+                commit(KafkaMessage.offsets(after: messages), consumer)
                 ledgerCopy.withLock { $0 = endpoint.ledger }
             }
+            resendUndelivered(producer)
             try sendDueReplies(producer)
         }
+    }
+
+    /// Commits request offsets after the checkpoint. A failed commit (broker away, coordinator
+    /// moving, rebalance) loses nothing: the checkpoint holds the batch's effects, and requests
+    /// read again are answered from the idempotency memo. So it is logged and counted, not thrown;
+    /// the next commit covers these offsets too.
+    private func commit(_ offsets: [TopicPartitionOffset], _ consumer: KafkaConsumer) {
+        do { try consumer.commit(offsets) } catch {
+            counters.withLock { $0.commitFailures += 1 }
+            log.warn("offset commit failed; the requests will be read again and answered from the memo",
+                     ["error": error.name, "class": "\(error.kind)", "message": error.message])
+        }
+    }
+
+    /// Enqueues a record. A failed delivery (e.g. `message.timeout.ms` passed while the broker was
+    /// away) hands it back to the loop, and so does a refused enqueue (e.g. a topic error librdkafka
+    /// keeps until its next metadata refresh): it is sent again a second later, never lost, and
+    /// each failure is a warn line.
+    private func send(_ record: ProducerRecord, _ producer: KafkaProducer) {
+        do {
+            try producer.enqueue(record) { [weak self] result in
+                guard case .failure(let error) = result, let self else { return }
+                self.retryLater(record, error, "delivery failed")
+            }
+        } catch {
+            retryLater(record, error, "enqueue refused")
+        }
+    }
+
+    private func retryLater(_ record: ProducerRecord, _ error: KafkaError, _ what: String) {
+        log.warn(what + "; sending again", ["topic": record.topic, "error": error.name, "class": "\(error.kind)", "message": error.message])
+        undelivered.withLock { $0.append((record, .now + .seconds(1))) }
+    }
+
+    private func resendUndelivered(_ producer: KafkaProducer) {
+        let now = ContinuousClock.now
+        let again = undelivered.withLock { list in
+            let due = list.filter { $0.notBefore <= now }.map(\.record)
+            list.removeAll { $0.notBefore <= now }
+            return due
+        }
+        guard !again.isEmpty else { return }
+        counters.withLock { $0.redelivered += again.count }
+        for record in again { send(record, producer) }
     }
 
     private func receive(_ message: KafkaMessage, deadLetters: inout [ProducerRecord]) {
@@ -186,7 +251,7 @@ public final class DepartmentService: @unchecked Sendable {
                                                        "limit": String(outboundGuard.limit.maxBytes)])
                 continue
             }
-            try producer.enqueue(record)
+            send(record, producer)
         }
         pending.removeAll { $0.dueMs <= now }
         counters.withLock { $0.replies += due.count }

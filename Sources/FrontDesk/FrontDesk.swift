@@ -29,6 +29,8 @@ public final class FrontDesk: @unchecked Sendable {
         supplementDelayMs = Int64(supplementDelayMinutes) * 60_000
         self.log = log ?? JSONLog(component: "frontdesk")
         producer = try KafkaProducer(config: connection.clientConfig(clientId: "yishi-frontdesk-\(desk)"))
+        // Failed deliveries and fatal producer errors: a warn line each, never silent.
+        producer.onClientError { [log = self.log] in log.warn("kafka", ["error": $0.description, "class": "\($0.kind)"]) }
     }
 
     var source: String { "/frontdesk/\(desk)" }

@@ -87,7 +87,7 @@ final class Ledger: Sendable {
 }
 
 /// A plausible value for an output: a USCC-shaped code for `uscc` (licence keys use it), else a tag.
-func fakeOutput(_ name: String, saga: String) -> JSONValue {
+public func fakeOutput(_ name: String, saga: String) -> JSONValue {
     guard name == "uscc" else { return .string("\(name)-\(saga)") }
     var hash: UInt64 = 1469598103934665603
     for byte in saga.utf8 { hash = (hash ^ UInt64(byte)) &* 1099511628211 }

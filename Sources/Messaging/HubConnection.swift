@@ -13,6 +13,8 @@ public struct HubConnection: Sendable {
     public var clock: HubClock = .real
     /// `session.timeout.ms` of the service's consumer group: how long a vanished member keeps its partitions.
     public var sessionTimeoutMs = 10_000
+    /// How the transactional loops (orchestrator, adapters) bound retries, rebuilds and outages.
+    public var transactionPolicy = TransactionPolicy()
 
     public init(bootstrap: String) { self.bootstrap = bootstrap }
 
@@ -21,7 +23,10 @@ public struct HubConnection: Sendable {
     /// Client settings; records keyed by saga id land on the same partition whoever writes
     /// them (the Java clients' `murmur2` partitioner).
     public func clientConfig(clientId: String, _ extra: [String: String] = [:]) -> KafkaConfig {
-        var properties = kafka
+        // librdkafka backs off reconnects up to 10 s by default: after a broker freeze or restart
+        // every client then waits up to 10 s more before it tries again. The hub's clients retry
+        // at most every second (overridable through `kafka`).
+        var properties = ["reconnect.backoff.max.ms": "1000"].merging(kafka) { _, mine in mine }
         properties["client.id"] = clientId
         properties["partitioner"] = "murmur2_random"
         for (key, value) in extra { properties[key] = value }

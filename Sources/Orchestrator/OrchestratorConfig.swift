@@ -38,6 +38,7 @@ public struct OrchestratorConfig: Sendable {
     }
 
     var clock: HubClock { connection.clock }
+    var transactionPolicy: TransactionPolicy { connection.transactionPolicy }
     var partitions: Int32 { connection.partitions }
     func topic(_ name: String) -> String { connection.topic(name) }
 

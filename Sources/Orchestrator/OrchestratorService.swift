@@ -29,12 +29,20 @@ public final class OrchestratorService: @unchecked Sendable {
     private var assignedInputs: Set<TopicPartition> = []
     private var lastAssignment = ContinuousClock.now
     static let catchUpLimit: Duration = .seconds(30)
+    /// When batches stopped committing promptly (broker or coordinator away); nil while they commit.
+    private var outageStart: ContinuousClock.Instant?
+    /// Timers do not fire before this instant: while transactions fail, and after an outage for
+    /// as long as it lasted (at most `catchUpLimit`), so that answers the departments and adapters
+    /// send once the broker is back count before deadlines that passed while nobody could act.
+    private var timersHeldUntil = ContinuousClock.now
+    /// A transaction that takes longer than this counts as an outage.
+    static let outageThreshold: Duration = .seconds(5)
     private var sagaPartition: [String: Int32] = [:]
     /// A copy of `sagaPartition` other threads may read (kept in step at each change).
     private let partitionSnapshot = Mutex<[String: Int32]>([:])
     private var consumer: KafkaConsumer!
     private var licenceTable: LicenceTable!
-    private var producer: KafkaProducer!
+    private var producer: TransactionalProducer!
     private let stopping = Atomic<Bool>(false)
     /// Set when a restore refused partitions (definitions changed, restore failed): `run` throws
     /// it instead of going on, so the process exits 1 for its supervisor.
@@ -50,6 +58,12 @@ public final class OrchestratorService: @unchecked Sendable {
         public var restoreSeconds = 0.0
         public var ownedPartitions: [Int32] = []
         public var ownedSagas = 0
+        /// The transactional producer's reactions to librdkafka's error classes (aborts, retries, rebuilds).
+        public var kafka = TransactionCounts()
+        /// Batches after which the owned sagas were re-read from `saga-state` (commit outcome unknown).
+        public var stateReloads = 0
+        /// Outages (no prompt commit for over `outageThreshold`) after which timers were held.
+        public var outages = 0
     }
 
     public var stats: Stats { statsLock.withLock { $0 } }
@@ -83,9 +97,10 @@ public final class OrchestratorService: @unchecked Sendable {
         let admin = try KafkaAdmin(config: config.clientConfig())
         log.info("connecting", ["bootstrap": config.connection.bootstrap, "prefix": config.connection.prefix])
         try admin.ensureTopics(HubTopics.all(prefix: config.connection.prefix, partitions: config.partitions, agencies: config.agencies))
-        producer = try KafkaProducer(config: config.clientConfig(["transaction.timeout.ms": "10000"]),
-                                     transactionalId: "\(config.groupId)-\(config.instanceId)")
-        try producer.initTransactions()
+        producer = try TransactionalProducer(config: config.clientConfig(["transaction.timeout.ms": "10000"]),
+                                             transactionalId: "\(config.groupId)-\(config.instanceId)",
+                                             policy: config.transactionPolicy,
+                                             onEvent: { [log] in log.warn("transaction", $0.logFields) })
         licenceTable = try LicenceTable(config: config, log: log)
         consumer = try KafkaConsumer(
             config: config.consumerConfig([
@@ -104,7 +119,9 @@ public final class OrchestratorService: @unchecked Sendable {
         defer {
             try? consumer.close()
             licenceTable.close()
-            log.info("stopped", ["instance": config.instanceId])
+            let k = producer.counts
+            log.info("stopped", ["instance": config.instanceId, "commits": String(k.commits), "aborts": String(k.aborts),
+                                 "retries": String(k.retries), "producer_rebuilds": String(k.rebuilds)])
         }
         while !stopping.load(ordering: .relaxed) {
             try runOnce()
@@ -137,7 +154,19 @@ public final class OrchestratorService: @unchecked Sendable {
     }
 
     private var timersMayFire: Bool {
-        assignedInputs.isSubset(of: caughtUp) || ContinuousClock.now - lastAssignment > Self.catchUpLimit
+        guard ContinuousClock.now >= timersHeldUntil else { return false }
+        if ContinuousClock.now - lastAssignment > Self.catchUpLimit { return true }
+        let pending = assignedInputs.subtracting(caughtUp)
+        guard !pending.isEmpty else { return true }
+        // librdkafka reports the end of a partition once per end offset: after a rewind to the
+        // committed offsets with nothing new, no end comes again. So compare positions with the
+        // high watermarks librdkafka last saw as well.
+        let positions = consumer.positions(Array(pending))
+        for partition in pending {
+            guard let position = positions[partition], let high = consumer.cachedHighWatermark(partition), position >= high else { return false }
+            caughtUp.insert(partition)
+        }
+        return true
     }
 
     private func process(_ message: KafkaMessage, into extra: inout [ProducerRecord]) {
@@ -194,11 +223,35 @@ public final class OrchestratorService: @unchecked Sendable {
             log.error("timer held", ["saga": timer.sagaId, "timer": timer.id, "reason": why,
                                      "action": "the saga keeps its state; act on it with yishi sagas (cancel, resolve)"])
         }
-        // A fatal error (e.g. fenced by a newer instance with our id) is thrown: stop; a supervisor restarts us.
-        guard try producer.commitBatch(records, consumed: consumed, consumer: consumer) else {
-            log.warn("transaction aborted; the batch is read again")
+        // Fenced by a newer instance with our id, or no commit for the policy's outage limit: thrown;
+        // the process exits and its supervisor restarts it. Every other error class is handled inside.
+        let started = ContinuousClock.now
+        let outcome = try producer.commitBatch(records, consumed: consumed, consumer: consumer)
+        statsLock.withLock { $0.kafka = producer.counts }
+        if outcome != .committed || ContinuousClock.now - started > Self.outageThreshold {
+            outageStart = outageStart ?? started
+        }
+        guard outcome == .committed else {
             host.abortBatch()
+            // Time the hub could not act must not count against steps: no timer fires while
+            // transactions fail, and afterwards only once the inputs are read to their end.
+            timersHeldUntil = .now + Self.catchUpLimit
+            caughtUp.removeAll()
+            lastAssignment = .now
+            if outcome == .unknown { try reloadOwnedSagas() }
+            log.warn("transaction not committed; the batch is read again", ["outcome": "\(outcome)"])
             return
+        }
+        if let since = outageStart {
+            outageStart = nil
+            let outage = ContinuousClock.now - since
+            let hold = min(outage, Self.catchUpLimit)
+            timersHeldUntil = .now + hold
+            caughtUp.removeAll()
+            lastAssignment = .now
+            statsLock.withLock { $0.outages += 1 }
+            log.warn("transactions commit again after an outage; timers wait for the answers sent meanwhile",
+                     ["outage_seconds": String(format: "%.1f", outage.seconds), "hold_seconds": String(format: "%.1f", hold.seconds)])
         }
         host.commitBatch()
         statsLock.withLock {
@@ -238,6 +291,19 @@ public final class OrchestratorService: @unchecked Sendable {
             assignedInputs.subtract(partitions)
             fatal = error
         }
+    }
+
+    /// After a commit with an unknown outcome the batch may have been committed after all: the
+    /// owned sagas are re-read from `saga-state` (read_committed), as after an assignment.
+    private func reloadOwnedSagas() throws {
+        let numbers = owned.sorted()
+        host.drop { _ in true }
+        sagaPartition.removeAll()
+        partitionSnapshot.withLock { $0.removeAll() }
+        let restored = numbers.isEmpty ? 0 : try restore(partitions: numbers)
+        statsLock.withLock { $0.stateReloads += 1; $0.ownedSagas = host.sagas.count }
+        log.warn("owned sagas re-read from saga-state after a commit with unknown outcome", ["partitions": numbers.map(String.init).joined(separator: ","),
+                                                                                             "restored_sagas": String(restored)])
     }
 
     private func revoked(_ partitions: [TopicPartition], lost: Bool) {

@@ -252,6 +252,25 @@ public final class KafkaConsumer: Sendable {
         return PartitionList(owning: list).offsets.map(\.topicPartition)
     }
 
+    /// Per partition, the offset of the next record `poll` returns (`rd_kafka_position`); absent
+    /// while librdkafka does not know it yet (nothing fetched since the assignment or a seek).
+    public func positions(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
+        let list = PartitionList(partitions: partitions)
+        guard rd_kafka_position(handle.rk.pointer, list.pointer) == RD_KAFKA_RESP_ERR_NO_ERROR else { return [:] }
+        var result: [TopicPartition: Int64] = [:]
+        for entry in list.offsets where entry.offset >= 0 { result[entry.topicPartition] = entry.offset }
+        return result
+    }
+
+    /// The high watermark librdkafka last saw in a fetch response for `partition`
+    /// (`rd_kafka_get_watermark_offsets`: no request); nil while unknown.
+    public func cachedHighWatermark(_ partition: TopicPartition) -> Int64? {
+        var low: Int64 = 0, high: Int64 = 0
+        guard rd_kafka_get_watermark_offsets(handle.rk.pointer, partition.topic, partition.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+              high >= 0 else { return nil }
+        return high
+    }
+
     /// Low and high watermark offsets of a partition, asked of the broker.
     public func watermarks(_ partition: TopicPartition, timeout: Duration = .seconds(10)) throws(KafkaError) -> (low: Int64, high: Int64) {
         var low: Int64 = 0, high: Int64 = 0

@@ -76,18 +76,20 @@ public final class KafkaProducer: Sendable {
         let rkt = topics.handle(for: record.topic)
         let opaque = onDelivery.map { Unmanaged.passRetained(DeliveryCallback($0)).toOpaque() }
         while true {
-            let code = produce(rkt: rkt, record: record, opaque: opaque)
-            if code == RD_KAFKA_RESP_ERR_NO_ERROR { return }
-            if code == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+            guard let error = produce(rkt: rkt, record: record, opaque: opaque) else { return }
+            if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                rd_kafka_error_destroy(error)
                 rd_kafka_poll(handle.rk.pointer, 5)
                 continue
             }
             if let opaque { Unmanaged<DeliveryCallback>.fromOpaque(opaque).release() }
-            throw KafkaError(code: code, operation: "produce to \(record.topic)")
+            // Keeps librdkafka's classes: producing in a failed transaction is abortable, on a dead instance fatal.
+            throw KafkaError(consuming: error, operation: "produce to \(record.topic)")
         }
     }
 
-    private func produce(rkt: OpaquePointer, record: ProducerRecord, opaque: UnsafeMutableRawPointer?) -> rd_kafka_resp_err_t {
+    /// `rd_kafka_produceva`: nil on success, else the error object (the caller destroys it).
+    private func produce(rkt: OpaquePointer, record: ProducerRecord, opaque: UnsafeMutableRawPointer?) -> OpaquePointer? {
         var headers: OpaquePointer? = nil
         if !record.headers.isEmpty {
             headers = rd_kafka_headers_new(record.headers.count)
@@ -99,7 +101,7 @@ public final class KafkaProducer: Sendable {
                 }
             }
         }
-        let code = withOptionalBytes(record.key) { key in
+        let error = withOptionalBytes(record.key) { key in
             withOptionalBytes(record.value) { value in
                 // Stack-allocated argument list: no heap allocation per record.
                 withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7) { vus in
@@ -124,18 +126,13 @@ public final class KafkaProducer: Sendable {
                         vus[6].u.headers = headers
                         count = 7
                     }
-                    guard let error = rd_kafka_produceva(handle.rk.pointer, vus.baseAddress, count) else {
-                        return RD_KAFKA_RESP_ERR_NO_ERROR
-                    }
-                    let code = rd_kafka_error_code(error)
-                    rd_kafka_error_destroy(error)
-                    return code
+                    return rd_kafka_produceva(handle.rk.pointer, vus.baseAddress, count)
                 }
             }
         }
         // On success librdkafka owns the headers; on failure they are still ours.
-        if code != RD_KAFKA_RESP_ERR_NO_ERROR, let headers { rd_kafka_headers_destroy(headers) }
-        return code
+        if error != nil, let headers { rd_kafka_headers_destroy(headers) }
+        return error
     }
 
     /// Waits until every enqueued record has its delivery report.
@@ -143,20 +140,39 @@ public final class KafkaProducer: Sendable {
         try check(rd_kafka_flush(handle.rk.pointer, timeout.milliseconds), "flush")
     }
 
-    // MARK: Transactions
-
-    /// Registers the transactional id with the coordinator, fencing older
-    /// producers with the same id. Call once before the first transaction.
-    public func initTransactions(timeout: Duration = .seconds(30)) throws(KafkaError) {
-        try check(rd_kafka_init_transactions(handle.rk.pointer, timeout.milliseconds), "initTransactions")
+    /// Purges every record not yet delivered (`rd_kafka_purge`, queued and in flight) and waits
+    /// up to `timeout` for their delivery callbacks, which report `_PURGE_QUEUE` /
+    /// `_PURGE_INFLIGHT`: the owner can hand them to a new instance instead of losing them.
+    public func purgeUndelivered(timeout: Duration = .seconds(1)) {
+        _ = rd_kafka_purge(handle.rk.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        _ = rd_kafka_flush(handle.rk.pointer, timeout.milliseconds)
     }
 
+    // MARK: Transactions
+    //
+    // Each call below is librdkafka's call of the same name; what to do on each error class
+    // (`KafkaError.kind`) is librdkafka's contract (rdkafka.h, "Transactional producer API"),
+    // which `TransactionalProducer` follows: see docs/kafka-layer.md "Transactions: error classes".
+    // `timeout: nil` passes -1, librdkafka's recommended value (for `initTransactions`
+    // 2 × `transaction.timeout.ms`; in librdkafka 2.8 no limit for commit and abort).
+
+    /// Registers the transactional id with the coordinator, fencing older producers with the same
+    /// id and completing (or aborting) their last transaction. Call once before the first
+    /// transaction. Retriable errors (`_TIMED_OUT`, `COORDINATOR_NOT_AVAILABLE`,
+    /// `CONCURRENT_TRANSACTIONS`) resume the same operation when called again.
+    public func initTransactions(timeout: Duration? = nil) throws(KafkaError) {
+        try check(rd_kafka_init_transactions(handle.rk.pointer, timeout?.milliseconds ?? -1), "initTransactions")
+    }
+
+    /// Starts a transaction. Fails with `_STATE` while another transaction (or a transactional
+    /// call that timed out and was not resumed) is in progress, or after a fatal error.
     public func beginTransaction() throws(KafkaError) {
         try check(rd_kafka_begin_transaction(handle.rk.pointer), "beginTransaction")
     }
 
-    /// Adds the consumer's positions to the transaction, so that they commit
-    /// (or abort) together with the records produced in it.
+    /// Adds the consumer's positions (the next offset to read, per partition) to the transaction,
+    /// so that they commit (or abort) together with the records produced in it. Retriable but not
+    /// resumable: retry with the same `offsets` and consumer. Abortable → abort; fatal → recreate.
     public func sendOffsetsToTransaction(_ offsets: [TopicPartitionOffset], consumer: KafkaConsumer,
                                          timeout: Duration = .seconds(30)) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
@@ -167,14 +183,17 @@ public final class KafkaProducer: Sendable {
                   "sendOffsetsToTransaction")
     }
 
-    /// Flushes and commits. On `.abortable` call `abortTransaction`; on
-    /// `.retriable` call `commitTransaction` again; on `.fatal` recreate the producer.
-    public func commitTransaction(timeout: Duration = .seconds(30)) throws(KafkaError) {
-        try check(rd_kafka_commit_transaction(handle.rk.pointer, timeout.milliseconds), "commitTransaction")
+    /// Flushes and commits. `.retriable` (e.g. `_TIMED_OUT`: the commit goes on in the
+    /// background) → call `commitTransaction` again, which resumes it; `.abortable` → call
+    /// `abortTransaction`; `.fatal` or any other error → recreate the producer.
+    public func commitTransaction(timeout: Duration? = nil) throws(KafkaError) {
+        try check(rd_kafka_commit_transaction(handle.rk.pointer, timeout?.milliseconds ?? -1), "commitTransaction")
     }
 
-    public func abortTransaction(timeout: Duration = .seconds(30)) throws(KafkaError) {
-        try check(rd_kafka_abort_transaction(handle.rk.pointer, timeout.milliseconds), "abortTransaction")
+    /// Aborts the transaction (purging records not yet sent). `.retriable` → call again (resumes);
+    /// `.fatal` or any other error → recreate the producer.
+    public func abortTransaction(timeout: Duration? = nil) throws(KafkaError) {
+        try check(rd_kafka_abort_transaction(handle.rk.pointer, timeout?.milliseconds ?? -1), "abortTransaction")
     }
 
     /// The fatal error that made this producer unusable, if any.
