@@ -124,11 +124,16 @@ struct PoisonProcessTests {
         let yishi = try YishiCommand(repoRoot: repoRoot, environment: env)
         let earlyIds = Set(early.compactMap { $0["applicationId"]?.stringValue })
         var listed: [String] = []
-        try await eventually(every: .seconds(1), timeout: .seconds(60), "all \(earlyIds.count) early sagas listed") {
+        var lastAnswer = ""
+        do { try await eventually(every: .seconds(1), timeout: .seconds(60), "all \(earlyIds.count) early sagas listed") {
             let result = try yishi.run(["sagas", "list", "--limit", "1000", "--json", "--source", "live"])
+            lastAnswer = "exit \(result.status): " + String(result.out.prefix(300)) + String(result.err.prefix(600))
             guard result.status == 0, let page = try? JSONValue.parse(result.out) else { return false }
             listed = page["sagas"]?.arrayValue?.compactMap { $0["sagaId"]?.stringValue } ?? []
             return earlyIds.isSubset(of: Set(listed))
+        } } catch {
+            Issue.record("the CLI's last answer: \(lastAnswer); listed \(listed.count)")
+            throw error
         }
         #expect(listed.count == Set(listed).count, "a saga listed twice across pages")
 

@@ -8,7 +8,8 @@ import Testing
     func submit(_ id: String, at t: Instant) -> (SagaState, [AuditEvent]) {
         let b = bundle(id)
         var form = sampleForm
-        if case .object(var o) = form { o["bundle"] = .string(id); form = .object(o) }
+        // Handed in at t: the SLA counts from the form's submittedAt.
+        if case .object(var o) = form { o["bundle"] = .string(id); o["submittedAt"] = .string(t.description); form = .object(o) }
         var state = SagaState(sagaId: "S-\(t.ms)", bundle: b)
         let out = SagaEngine.apply(to: &state, SagaInput(at: t, .submit(form: form, licences: [:])), bundle: b, calendar: calendar)
         return (state, out.compactMap { if case .audit(let e) = $0 { return e }; return nil })
