@@ -21,7 +21,7 @@ public final class KafkaProducer: Sendable {
         if let transactionalId { config["transactional.id"] = transactionalId }
         isTransactional = transactionalId != nil
         let conf = try config.makeNative()
-        let context = ProducerContext()
+        let context = ProducerContext(security: SecurityLatch(config))
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
             guard let message, let opaque else { return }
@@ -52,7 +52,12 @@ public final class KafkaProducer: Sendable {
         (context.delivered.load(ordering: .relaxed), context.failed.load(ordering: .relaxed))
     }
 
-    /// Errors reported by librdkafka outside any call (broker down, fatal errors).
+    /// The broker's refusal of this producer's credentials or TLS handshake, once reported
+    /// (`KafkaError.Kind.authentication`); librdkafka keeps retrying, the hub must not.
+    public var securityFailure: KafkaError? { context.security.current }
+
+    /// Errors reported by librdkafka outside any call (broker down, fatal errors); SASL and
+    /// TLS refusals arrive as `.authentication` errors naming the broker, mechanism and user.
     public func onClientError(_ handler: @escaping @Sendable (KafkaError) -> Void) {
         context.errorHandler.withLock { $0 = handler }
     }
@@ -147,8 +152,21 @@ public final class KafkaProducer: Sendable {
 
     /// Registers the transactional id with the coordinator, fencing older
     /// producers with the same id. Call once before the first transaction.
+    /// Waits in slices of at most 500 ms (a timed-out call may be repeated, rdkafka.h), so that
+    /// a SASL or TLS refusal ends the wait at once with `.authentication`.
     public func initTransactions(timeout: Duration = .seconds(30)) throws(KafkaError) {
-        try check(rd_kafka_init_transactions(handle.rk.pointer, timeout.milliseconds), "initTransactions")
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            try context.security.check()
+            let left = deadline - .now
+            let slice = min(max(left, .milliseconds(1)), .milliseconds(500))
+            guard let error = rd_kafka_init_transactions(handle.rk.pointer, slice.milliseconds) else { return }
+            let failure = KafkaError(consuming: error, operation: "initTransactions")
+            guard failure.code == RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue, ContinuousClock.now < deadline else {
+                try context.security.check()
+                throw failure
+            }
+        }
     }
 
     public func beginTransaction() throws(KafkaError) {
@@ -183,9 +201,12 @@ public final class KafkaProducer: Sendable {
 
 /// Per-producer state reached from librdkafka's callbacks.
 final class ProducerContext: Sendable {
+    let security: SecurityLatch
     let delivered = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
     let errorHandler = Mutex<(@Sendable (KafkaError) -> Void)?>(nil)
+
+    init(security: SecurityLatch) { self.security = security }
 
     func delivered(_ message: rd_kafka_message_t) {
         let result: Result<DeliveryReport, KafkaError>
@@ -206,6 +227,7 @@ final class ProducerContext: Sendable {
     }
 
     func clientError(_ error: KafkaError) {
+        let error = security.observe(error)
         errorHandler.withLock { $0 }?(error)
     }
 }

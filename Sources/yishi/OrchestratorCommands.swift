@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import YishiKafka
 import Messaging
 import Orchestrator
 import SagaEngine
@@ -14,11 +15,14 @@ struct KafkaOptions {
     var bootstrap: String
     var prefix: String
     var partitions: Int32
+    /// SASL/TLS settings of every client the command creates.
+    var security: KafkaSecurity = .none
 
     static let help = """
           --bootstrap HOST:PORT  Kafka bootstrap servers (env YISHI_BOOTSTRAP; required)
           --prefix P             topic prefix (env YISHI_TOPIC_PREFIX, default yishi.)
           --partitions N         partitions of saga-keyed topics (env YISHI_PARTITIONS, default 6)
+        \(SecurityOptions.help)
         """
 
     static func read(_ args: inout Arguments) throws -> KafkaOptions {
@@ -29,7 +33,7 @@ struct KafkaOptions {
         let partitionsText = try args.option("--partitions") ?? env["YISHI_PARTITIONS"] ?? "6"
         guard let partitions = Int32(partitionsText), partitions > 0 else { throw UsageError("--partitions must be a positive number, not '\(partitionsText)'") }
         return KafkaOptions(bootstrap: bootstrap, prefix: try args.option("--prefix") ?? env["YISHI_TOPIC_PREFIX"] ?? "yishi.",
-                            partitions: partitions)
+                            partitions: partitions, security: try SecurityOptions.read(&args))
     }
 }
 

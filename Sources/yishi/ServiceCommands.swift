@@ -30,6 +30,7 @@ extension KafkaOptions {
         c.prefix = prefix
         c.partitions = partitions
         c.clock = clock
+        c.security = security
         if let ms = ProcessInfo.processInfo.environment["YISHI_SESSION_TIMEOUT_MS"].flatMap(Int.init) { c.sessionTimeoutMs = ms }
         return c
     }
