@@ -27,6 +27,7 @@ import base64
 import hashlib
 import hmac
 import os
+import signal
 import ssl
 import struct
 import sys
@@ -208,6 +209,8 @@ async def serve(reader, writer, args, users):
 
 
 async def main():
+    # A parent that ignores SIGTERM must not make this front immortal.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     p = argparse.ArgumentParser()
     p.add_argument("--listen", required=True)
     p.add_argument("--upstream", required=True)

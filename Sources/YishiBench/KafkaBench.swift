@@ -17,7 +17,7 @@ struct KafkaBench {
     /// first so that drift (the in-memory broker growing) hits both alike.
     /// Reported: the median of each figure and the median of the per-round ratios.
     func run(rounds: Int) throws -> [(name: String, value: Double, unit: String)] {
-        let admin = try KafkaAdmin(config: KafkaConfig(bootstrapServers: bootstrap))
+        let admin = try KafkaAdmin(config: benchConfig(bootstrap))
         var produce: [(swift: Double, tool: Double)] = []
         var consume: [(swift: Double, tool: Double)] = []
         for round in 1...rounds {
@@ -49,7 +49,7 @@ struct KafkaBench {
     }
 
     func swiftProduce(topic: String) throws -> Double {
-        let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: bootstrap, producerSettings))
+        let producer = try KafkaProducer(config: benchConfig(bootstrap, producerSettings))
         let value = Data(repeating: UInt8(ascii: "y"), count: valueSize)
         let record = ProducerRecord(topic: topic, value: value)
         let start = ContinuousClock.now
@@ -64,7 +64,7 @@ struct KafkaBench {
 
     /// Timed like rdkafka_performance's consumer: from the first message received to the last.
     func swiftConsume(topic: String) throws -> Double {
-        let consumer = try KafkaConsumer(config: KafkaConfig(bootstrapServers: bootstrap),
+        let consumer = try KafkaConsumer(config: benchConfig(bootstrap),
                                          groupId: "bench-swift-\(UUID().uuidString.prefix(6))")
         try consumer.subscribe([topic])
         var received = 0
