@@ -84,7 +84,10 @@ public final class Hub: Sendable {
         let all: [String: TopicDescription]
         do { all = try KafkaAdmin(config: kafka()).describeTopics(timeout: timeout) } catch {
             if error.kind == .authentication || error.isConfiguration { throw OperationsError.security("\(error)") }
-            throw OperationsError.unreachable("the broker at \(bootstrap) did not answer a metadata request within \(timeout): \(error)")
+            // A broker that requires SASL or TLS closes a plain connection without a word.
+            let hint = security.securityProtocol == "plaintext"
+                ? " (no --security-protocol given: if the broker requires SASL or TLS, see \"Kafka security\" in the command's --help)" : ""
+            throw OperationsError.unreachable("the broker at \(bootstrap) did not answer a metadata request within \(timeout): \(error)\(hint)")
         }
         partitionCounts.withLock { counts in for (name, d) in all { counts[name] = d.partitions } }
         guard let count = all[topic]?.partitions else {
