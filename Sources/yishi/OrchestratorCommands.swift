@@ -95,7 +95,7 @@ struct OrchestratorRun: Command {
         Exit codes: 0 stopped by signal; 1 fatal error: invalid bundles, a bundle version that
         running sagas need is missing or was edited in place (checked at start and after every
         rebalance; the message names file, version and saga count), restore failed, broker, fenced;
-        2 usage.
+        2 usage, or Kafka security settings refused (wrong password, unknown user, untrusted certificate).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {

@@ -56,7 +56,8 @@ struct AdapterRun: Command {
         \(ClockOptions.help)
 
         Environment: YISHI_SESSION_TIMEOUT_MS (default 10000).
-        Exit codes: 0 stopped by signal, 1 fatal error (mapping, broker, fenced), 2 usage.
+        Exit codes: 0 stopped by signal, 1 fatal error (mapping, broker, fenced), 2 usage or Kafka security
+        settings refused (wrong password, unknown user, untrusted certificate).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -97,7 +98,7 @@ struct DepartmentRun: Command {
         \(KafkaOptions.help)
         \(ClockOptions.help)
 
-        Exit codes: 0 stopped by signal, 1 fatal error, 2 usage.
+        Exit codes: 0 stopped by signal, 1 fatal error, 2 usage or Kafka security settings refused.
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
