@@ -128,7 +128,11 @@ public struct KafkaSecurity: Sendable, Equatable, CustomStringConvertible {
         if let file = inputs.keyPasswordFile ?? env["YISHI_SSL_KEY_PASSWORD_FILE"] {
             p["ssl.key.password"] = try readSecretFile(file, what: "private key password")
         }
-        let security = KafkaSecurity(properties: p)
+        var security = KafkaSecurity(properties: p)
+        // Host name verification on, whatever the loaded librdkafka's default (https since 2.0).
+        if security.usesTLS, security.properties["ssl.endpoint.identification.algorithm"] == nil {
+            security.properties["ssl.endpoint.identification.algorithm"] = "https"
+        }
         try security.validate()
         return security
     }

@@ -281,6 +281,42 @@ struct SecurityTests {
         #expect(cl2.status == 2 && !cl2.err.contains("hunter2"), "\(cl2)")
     }
 
+    @Test("the Kafka layer: a refused login ends consumer poll, producer initTransactions and admin calls at once with .authentication")
+    func kafkaLayerSurfacesRefusals() throws {
+        let broker = try SecureBroker()
+        var env = broker.environment()
+        env["YISHI_SASL_PASSWORD_FILE"] = broker.path("wrong.password")
+        let security = try KafkaSecurity.resolve(KafkaSecurity.Inputs(), environment: env)
+        let config = security.apply(to: KafkaConfig(bootstrapServers: broker.bootstrap, ["log_level": "0"]))
+        func refusedQuickly(_ what: String, _ body: () throws -> Void) {
+            let start = Date()
+            do {
+                try body()
+                Issue.record("\(what) did not throw")
+            } catch let error as KafkaError {
+                #expect(error.kind == .authentication, "\(what): \(error)")
+                #expect(error.description.contains("mechanism SCRAM-SHA-512, user 'hub'") && error.description.contains(broker.bootstrap), "\(error)")
+            } catch {
+                Issue.record("\(what): \(error)")
+            }
+            #expect(Date().timeIntervalSince(start) < 10, "\(what) took \(Date().timeIntervalSince(start)) s")
+        }
+        refusedQuickly("admin describeTopics") { _ = try KafkaAdmin(config: config).describeTopics(timeout: .seconds(30)) }
+        refusedQuickly("producer initTransactions") {
+            try KafkaProducer(config: config, transactionalId: uniqueName("sec-txn")).initTransactions(timeout: .seconds(30))
+        }
+        let consumer = try KafkaConsumer(config: config, groupId: uniqueName("sec-group"))
+        let reported = Recorder<KafkaError>()
+        consumer.onClientError { reported.append($0) }
+        try consumer.subscribe(["sec-any"])
+        refusedQuickly("consumer poll") {
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline { _ = try consumer.poll(timeout: .milliseconds(100)) }
+        }
+        #expect(consumer.securityFailure?.kind == .authentication)
+        #expect(reported.all.contains { $0.kind == .authentication }, "onClientError got \(reported.all)")
+    }
+
     /// What fails on Tansu 0.6.0 itself, so that the tests above use the front: should a later
     /// Tansu accept these logins, this test fails and the front can go.
     @Test("Tansu 0.6.0 itself with --authentication: `tansu user create` cannot log in to create a user, every SCRAM login is refused as unknown-user, PLAIN is not offered")

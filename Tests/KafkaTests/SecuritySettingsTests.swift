@@ -52,6 +52,7 @@ struct SecuritySettingsTests {
         #expect(withFlags.username == "from-flag" && withFlags.properties["sasl.password"] == "file-Secret-1")
         let config = withFlags.apply(to: KafkaConfig(bootstrapServers: "b:9093", ["client.id": "x"]))
         #expect(config["security.protocol"] == "SASL_SSL" && config["client.id"] == "x" && config["sasl.password"] == "file-Secret-1")
+        #expect(config["ssl.endpoint.identification.algorithm"] == "https")
     }
 
     @Test("secrets are shown as *** in descriptions and configuration dumps")
