@@ -100,7 +100,13 @@ struct KafkaBench {
     }
 
     private func runTool(_ args: [String], summaryContaining marker: String) throws -> Double {
-        let (status, output) = try runProgram(tool, args)
+        // The same security settings; rdkafka_performance takes properties only as -X on its command
+        // line, where a secret must never go.
+        if let secret = benchSecurity.properties.keys.first(where: KafkaSecurity.isSecret) {
+            throw BenchError("the rdkafka_performance comparison would need \(secret) on its command line; measure the kafka figures with TLS client certificates only, or use --only engine|orchestrator|cli")
+        }
+        let securityArgs = benchSecurity.properties.sorted { $0.key < $1.key }.flatMap { ["-X", "\($0.key)=\($0.value)"] }
+        let (status, output) = try runProgram(tool, args + securityArgs)
         // e.g. "% 500000 messages produced (…) in 1466ms: 341064 msgs/s and 174.63 MB/s, …"
         guard status == 0,
               let line = output.split(separator: "\n").last(where: { $0.contains(marker) }),

@@ -196,7 +196,10 @@ public struct KafkaSecurity: Sendable, Equatable, CustomStringConvertible {
         }
         if usesSASL {
             guard Self.mechanisms.contains(mechanism) else {
-                throw KafkaSecurityError("sasl.mechanisms '\(mechanism)' is not supported; use one of \(Self.mechanisms.joined(separator: ", ")) (--sasl-mechanism, YISHI_SASL_MECHANISM)")
+                let given = properties["sasl.mechanisms"] ?? properties["sasl.mechanism"]
+                let what = given.map { "sasl.mechanisms '\($0)' is not supported" }
+                    ?? "sasl.mechanisms is not set (librdkafka would use GSSAPI, which the hub does not support)"
+                throw KafkaSecurityError("\(what); use one of \(Self.mechanisms.joined(separator: ", ")) (--sasl-mechanism, YISHI_SASL_MECHANISM)")
             }
             let feature = mechanism == "PLAIN" ? "sasl_plain" : "sasl_scram"
             guard features.contains(feature) else {
