@@ -136,6 +136,8 @@ struct FrontDeskRun: Command {
         _ = try args.positionals()
         options.start = clock.start
         let calendar = try BusinessCalendar.load(env.calendarsDir.appendingPathComponent("cn-mainland.json"))
+        // A refused login or TLS handshake ends the command here, not in a silent retry loop.
+        try kafka.connection(clock: clock).checkAccess(clientId: "yishi-frontdesk-\(desk)-check")
         let frontDesk = try FrontDesk(connection: kafka.connection(clock: clock), desk: desk, calendar: calendar,
                                       supplementDelayMinutes: options.supplementMinutes)
         defer { frontDesk.stop() }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import YishiKafka
 import Messaging
 import Orchestrator
 import SagaEngine
@@ -16,6 +17,8 @@ struct KafkaOptions {
     var partitions: Int32
     /// Extra librdkafka properties (`--kafka-property`), e.g. `message.max.bytes` to match the broker.
     var properties: [String: String] = [:]
+    /// SASL/TLS settings of every client the command creates.
+    var security: KafkaSecurity = .none
 
     static let help = """
           --bootstrap HOST:PORT  Kafka bootstrap servers (env YISHI_BOOTSTRAP; required)
@@ -24,6 +27,7 @@ struct KafkaOptions {
           --kafka-property K=V   a librdkafka property for every client of the service (repeatable), e.g.
                                  message.max.bytes=1000000: the largest record it writes; bigger results are
                                  dead-lettered (too-large), operator lists paged
+        \(SecurityOptions.help)
         """
 
     static func read(_ args: inout Arguments) throws -> KafkaOptions {
@@ -36,10 +40,15 @@ struct KafkaOptions {
         var properties: [String: String] = [:]
         for pair in try args.options("--kafka-property") {
             guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else { throw UsageError("--kafka-property wants KEY=VALUE, not '\(pair)'") }
-            properties[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+            let key = String(pair[..<eq])
+            // A command line is visible to every user of the machine (ps): secrets come from files or the environment.
+            guard !KafkaSecurity.isSecret(key) else {
+                throw UsageError("--kafka-property \(key)=***: secrets are not taken from the command line; use --kafka-config FILE or the environment")
+            }
+            properties[key] = String(pair[pair.index(after: eq)...])
         }
         return KafkaOptions(bootstrap: bootstrap, prefix: try args.option("--prefix") ?? env["YISHI_TOPIC_PREFIX"] ?? "yishi.",
-                            partitions: partitions, properties: properties)
+                            partitions: partitions, properties: properties, security: try SecurityOptions.read(&args))
     }
 }
 
@@ -101,7 +110,7 @@ struct OrchestratorRun: Command {
         Exit codes: 0 stopped by signal; 1 fatal error: invalid bundles, a bundle version that
         running sagas need is missing or was edited in place (checked at start and after every
         rebalance; the message names file, version and saga count), restore failed, broker, fenced;
-        2 usage.
+        2 usage, or Kafka security settings refused (wrong password, unknown user, untrusted certificate).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {

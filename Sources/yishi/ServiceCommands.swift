@@ -31,6 +31,7 @@ extension KafkaOptions {
         c.partitions = partitions
         c.clock = clock
         c.kafka = properties
+        c.security = security
         if let ms = ProcessInfo.processInfo.environment["YISHI_SESSION_TIMEOUT_MS"].flatMap(Int.init) { c.sessionTimeoutMs = ms }
         return c
     }
@@ -56,7 +57,8 @@ struct AdapterRun: Command {
         \(ClockOptions.help)
 
         Environment: YISHI_SESSION_TIMEOUT_MS (default 10000).
-        Exit codes: 0 stopped by signal, 1 fatal error (mapping, broker, fenced), 2 usage.
+        Exit codes: 0 stopped by signal, 1 fatal error (mapping, broker, fenced), 2 usage or Kafka security
+        settings refused (wrong password, unknown user, untrusted certificate).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -97,7 +99,7 @@ struct DepartmentRun: Command {
         \(KafkaOptions.help)
         \(ClockOptions.help)
 
-        Exit codes: 0 stopped by signal, 1 fatal error, 2 usage.
+        Exit codes: 0 stopped by signal, 1 fatal error, 2 usage or Kafka security settings refused.
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
