@@ -1,5 +1,6 @@
 import Departments
 import Foundation
+import HubHTTP
 import Messaging
 import SagaEngine
 import Synchronization
@@ -56,6 +57,8 @@ public final class DepartmentService: @unchecked Sendable {
     /// Every effect so far (any thread).
     public var ledger: [LedgerEffect] { ledgerCopy.withLock { $0 } }
     public var counts: Counters { counters.withLock { $0 } }
+    /// Prometheus metrics and health (`--http`); replace before `run`.
+    public lazy var metrics = KafkaServiceMetrics(service: "dept." + agency.rawValue, dlqTopic: connection.topic("dlq"))
 
     public init(agency: Agency, connection: HubConnection, instanceId: String, endpoint: any DepartmentEndpoint,
                 calendar: BusinessCalendar, stateFile: URL?, log: JSONLog? = nil) throws {
@@ -90,7 +93,9 @@ public final class DepartmentService: @unchecked Sendable {
         try KafkaAdmin(config: connection.clientConfig(clientId: clientId + "-admin"))
             .ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
         let producer = try KafkaProducer(config: connection.clientConfig(clientId: clientId))
-        let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId), groupId: groupId)
+        let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId, ["statistics.interval.ms": String(KafkaServiceMetrics.statisticsIntervalMs)]),
+                                         groupId: groupId, rebalance: metrics.readinessListener())
+        consumer.onStatistics { [metrics] in metrics.statistics($0) }
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
         try consumer.subscribe([connection.topic("dept.\(agency.rawValue).requests")])
         log.info("started", ["instance": instanceId, "group": groupId, "pending_replies": String(pending.count)])
@@ -107,9 +112,11 @@ public final class DepartmentService: @unchecked Sendable {
                 for record in deadLetters { try producer.enqueue(record) }
                 try checkpoint()
                 try consumer.commit(KafkaMessage.offsets(after: messages))
+                metrics.committed(consumed: messages, produced: deadLetters, since: nil)
                 ledgerCopy.withLock { $0 = endpoint.ledger }
             }
             try sendDueReplies(producer)
+            metrics.beat()
         }
     }
 
@@ -158,6 +165,7 @@ public final class DepartmentService: @unchecked Sendable {
         }
         pending.removeAll { $0.dueMs <= now }
         counters.withLock { $0.replies += due.count }
+        metrics.produced(topic: topic, count: due.count)
     }
 
     private func checkpoint() throws {

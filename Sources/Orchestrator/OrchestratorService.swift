@@ -1,4 +1,5 @@
 import Foundation
+import HubHTTP
 import Messaging
 import SagaEngine
 import Synchronization
@@ -53,6 +54,8 @@ public final class OrchestratorService: @unchecked Sendable {
     }
 
     public var stats: Stats { statsLock.withLock { $0 } }
+    /// Prometheus metrics and health of this instance (`--http`); replace before `run`.
+    public var metrics: OrchestratorMetrics
 
     public init(config: OrchestratorConfig, log: JSONLog = JSONLog(component: "orchestrator")) throws {
         self.config = config
@@ -67,6 +70,7 @@ public final class OrchestratorService: @unchecked Sendable {
         }
         inbound = try InboundDecoder(config: config)
         host = SagaHost(library: library)
+        metrics = OrchestratorMetrics(prefix: config.connection.prefix)
     }
 
     public func stop() { stopping.store(true, ordering: .relaxed) }
@@ -91,12 +95,14 @@ public final class OrchestratorService: @unchecked Sendable {
                 "partition.assignment.strategy": "range",  // co-partitioned topics: same numbers to one member
                 "max.poll.interval.ms": "300000",
                 "enable.partition.eof": "true",
+                "statistics.interval.ms": String(KafkaServiceMetrics.statisticsIntervalMs),
             ]),
             groupId: config.groupId,
             rebalance: RebalanceListener(
                 onAssigned: { [unowned self] in self.assigned($0) },
                 onRevoked: { [unowned self] partitions, lost in self.revoked(partitions, lost: lost) }))
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
+        consumer.onStatistics { [metrics] in metrics.kafka.statistics($0) }
         consumer.onPartitionEnd { [unowned self] in self.caughtUp.insert($0.topicPartition) }
         try consumer.subscribe(config.inputTopics)
         log.info("started", ["instance": config.instanceId, "group": config.groupId, "bundles": library.bundles.map { "\($0.id) v\($0.version)" }.joined(separator: ", ")])
@@ -107,6 +113,8 @@ public final class OrchestratorService: @unchecked Sendable {
         }
         while !stopping.load(ordering: .relaxed) {
             try runOnce()
+            metrics.kafka.beat()
+            metrics.refresh(sagas: host.sagas.values, owned: owned, assigned: Set(assignedInputs.map(\.partition)))
         }
     }
 
@@ -171,11 +179,15 @@ public final class OrchestratorService: @unchecked Sendable {
             records.append(inbound.stateRecord(state, partition: sagaPartition[state.sagaId]))
         }
         // A fatal error (e.g. fenced by a newer instance with our id) is thrown: stop; a supervisor restarts us.
+        let commitStart = ContinuousClock.now
         guard try producer.commitBatch(records, consumed: consumed, consumer: consumer) else {
+            metrics.kafka.abortedTransaction()
             log.warn("transaction aborted; the batch is read again")
             host.abortBatch()
             return
         }
+        metrics.kafka.committed(consumed: consumed, produced: records, since: commitStart)
+        metrics.committed(host.outbound) { host.state($0)?.bundleId }
         host.commitBatch()
         statsLock.withLock {
             $0.transactions += 1
@@ -199,6 +211,7 @@ public final class OrchestratorService: @unchecked Sendable {
             let restored = try restore(partitions: numbers.sorted())
             owned.formUnion(numbers)
             let seconds = (ContinuousClock.now - start).seconds
+            metrics.restoredPartitions(seconds: seconds, sagas: restored)
             statsLock.withLock {
                 $0.restoredSagas += restored
                 $0.restoreSeconds += seconds
