@@ -11,7 +11,9 @@ import YishiKafka
 ///   and the topic they came from
 /// - `yishi_transaction_commit_seconds{service}` (histogram), `yishi_transactions_aborted_total{service}`
 /// - `yishi_consumer_lag{service,topic,partition}`: records behind the partition's end, from
-///   librdkafka's statistics (`statistics.interval.ms`), per owned partition
+///   librdkafka's statistics (`statistics.interval.ms`), per owned partition: `consumer_lag`
+///   (from the committed offset) when librdkafka knows it, else `ls_offset − app_offset` (the
+///   consumer's position; transactional services commit through their producer)
 /// - `yishi_loop_turns_total{service}`
 public final class KafkaServiceMetrics: Sendable {
     public let service: String
@@ -86,8 +88,9 @@ public final class KafkaServiceMetrics: Sendable {
     /// A transaction was aborted.
     public func abortedTransaction() { aborted.inc(service) }
 
-    /// librdkafka's statistics JSON (the consumer's `onStatistics`): sets the lag of every
-    /// partition the consumer fetches (`consumer_lag` ≥ 0), and drops partitions no longer owned.
+    /// librdkafka's statistics JSON (the consumer's `onStatistics`; STATISTICS.md): sets the lag of
+    /// every partition the consumer fetches, and drops partitions no longer owned. Partitions whose
+    /// lag librdkafka cannot tell (-1, partition -1) are left out.
     public func statistics(_ json: Data) {
         guard let root = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
               let topics = root["topics"] as? [String: Any] else { return }
@@ -95,8 +98,15 @@ public final class KafkaServiceMetrics: Sendable {
         for (topic, body) in topics {
             guard let partitions = (body as? [String: Any])?["partitions"] as? [String: Any] else { continue }
             for (partition, p) in partitions where partition != "-1" {
-                guard let p = p as? [String: Any], let lag = (p["consumer_lag"] as? NSNumber)?.int64Value, lag >= 0,
-                      (p["fetch_state"] as? String).map({ $0 != "none" && $0 != "stopped" }) ?? true else { continue }
+                guard let p = p as? [String: Any], (p["fetch_state"] as? String).map({ $0 != "none" && $0 != "stopped" }) ?? true else { continue }
+                func number(_ key: String) -> Int64 { (p[key] as? NSNumber)?.int64Value ?? -1 }
+                // `consumer_lag` counts from the committed offset, which a transactional service's consumer
+                // never learns (its offsets are committed by the producer): then the lag of its position,
+                // the last stable offset (read_committed; the high watermark otherwise) minus `app_offset`.
+                let end = number("ls_offset") >= 0 ? number("ls_offset") : number("hi_offset")
+                let lag = number("consumer_lag") >= 0 ? number("consumer_lag")
+                    : (end >= 0 && number("app_offset") >= 0 ? max(0, end - number("app_offset")) : -1)
+                guard lag >= 0 else { continue }
                 values[[service, topic, partition]] = Double(lag)
             }
         }
