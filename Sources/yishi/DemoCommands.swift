@@ -176,7 +176,8 @@ struct DemoRun: Command {
                                  /healthz and /readyz are the orchestrator's)
 
         Exit codes: 0 targets met (≥ 99 % of valid applications completed within one working day,
-        every invalid one rejected naming its field), 1 not met, 2 usage.
+        every invalid one rejected naming its field) or stopped by SIGTERM/SIGINT (every service
+        finishes its transaction and leaves its group first), 1 not met, 2 usage.
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
