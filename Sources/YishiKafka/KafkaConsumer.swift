@@ -53,6 +53,13 @@ public final class KafkaConsumer: Sendable {
                                    message: reason.map { String(cString: $0) })
             Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue().clientError(error)
         }
+        // librdkafka's statistics (only emitted with `statistics.interval.ms` > 0), served inside `poll`.
+        rd_kafka_conf_set_stats_cb(conf) { _, json, length, opaque in
+            guard let json, let opaque else { return 0 }
+            let data = Data(bytes: json, count: length)
+            Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue().statsHandler.withLock { $0 }?(data)
+            return 0  // librdkafka frees the JSON
+        }
         handle = try ClientHandle(type: RD_KAFKA_CONSUMER, conf: conf)
         self.context = context
         // Serve rebalance and error events from the same queue as messages.
@@ -80,6 +87,13 @@ public final class KafkaConsumer: Sendable {
     /// (needs `enable.partition.eof=true`), with the next offset to read.
     public func onPartitionEnd(_ handler: @escaping @Sendable (TopicPartitionOffset) -> Void) {
         context.endHandler.withLock { $0 = handler }
+    }
+
+    /// Called inside `poll` with librdkafka's statistics JSON (STATISTICS.md: per topic and
+    /// partition `consumer_lag`, `fetch_state`, …) every `statistics.interval.ms` (ms; the
+    /// config must set it, 0 = never).
+    public func onStatistics(_ handler: @escaping @Sendable (Data) -> Void) {
+        context.statsHandler.withLock { $0 = handler }
     }
 
     public func subscribe(_ topics: [String]) throws(KafkaError) {
@@ -314,6 +328,7 @@ final class ConsumerContext: Sendable {
     let topicNames = Mutex<[Int: String]>([:])
     let errorHandler = Mutex<(@Sendable (KafkaError) -> Void)?>(nil)
     let endHandler = Mutex<(@Sendable (TopicPartitionOffset) -> Void)?>(nil)
+    let statsHandler = Mutex<(@Sendable (Data) -> Void)?>(nil)
 
     let security: SecurityLatch
 
