@@ -217,3 +217,42 @@ struct DeployFilesTests {
         #expect(rules.status == 0 && (rules.out + rules.err).contains("SUCCESS"), "\(rules.out)\(rules.err)")
     }
 }
+
+extension DeployFilesTests {
+    @Test("make-secrets.sh makes every secret file compose mounts, a CA that signed the broker's and admin's certificates, one password per provisioned principal")
+    func secretsScript() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yishi-secrets-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let made = try Tool.output(repoRoot.appendingPathComponent("deploy/make-secrets.sh").path, [directory.path])
+        #expect(made.status == 0, "\(made.err)")
+        let files = try DeployFiles.load()
+        let compose = try #require(files.yaml["deploy/compose.yaml"]?.first as? [String: Any])
+        for (name, value) in compose["secrets"] as? [String: Any] ?? [:] {
+            let file = try #require((value as? [String: Any])?["file"] as? String, "secret \(name) from a file")
+            #expect(file.hasPrefix("./secrets/"), "secret \(name): \(file)")
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(String(file.dropFirst("./secrets/".count))).path),
+                    "make-secrets.sh does not make \(file) (secret \(name))")
+        }
+        let script = try String(contentsOf: repoRoot.appendingPathComponent("deploy/provision-topics.sh"), encoding: .utf8)
+        let agencies = DeployFiles.bashArray("AGENCIES", in: script)
+        for principal in DeployFiles.bashArray("PRINCIPALS", in: script) + agencies.flatMap({ ["adapter-\($0)", "dept-\($0)"] }) {
+            let password = try String(contentsOf: directory.appendingPathComponent("\(principal).password"), encoding: .utf8)
+            #expect(password.count == 48 && !password.contains("\n"), "\(principal).password")
+        }
+        let mode = try FileManager.default.attributesOfItem(atPath: directory.path)[.posixPermissions] as? Int
+        #expect(mode == 0o700)
+        let verify = try Tool.output("/usr/bin/env", ["openssl", "verify", "-CAfile", directory.appendingPathComponent("ca.pem").path,
+                                                       directory.appendingPathComponent("broker.pem").path, directory.appendingPathComponent("admin.pem").path])
+        #expect(verify.status == 0, "\(verify.out)\(verify.err)")
+        let subject = try Tool.output("/usr/bin/env", ["openssl", "x509", "-noout", "-subject", "-ext", "subjectAltName", "-in", directory.appendingPathComponent("broker.pem").path])
+        // The brokers' names in compose's bootstrap and the Kubernetes ConfigMap are in the certificate (host name verification).
+        for host in ["kafka-1", "kafka-2", "kafka-3", "kafka-0.kafka", "kafka-1.kafka", "kafka-2.kafka"] {
+            #expect(subject.out.contains("DNS:\(host),") || subject.out.hasSuffix("DNS:\(host)\n"), "broker certificate lacks \(host): \(subject.out)")
+        }
+        for service in files.yishiServices {
+            for host in (service.environment["YISHI_BOOTSTRAP"] ?? "").split(separator: ",").map({ $0.split(separator: ":")[0] }) {
+                #expect(subject.out.contains("DNS:\(host)"), "\(service.origin): bootstrap host \(host) is not in the broker certificate")
+            }
+        }
+    }
+}
