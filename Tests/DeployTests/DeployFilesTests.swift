@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import YishiKafka
 import YishiTestSupport
 
 /// Static checks of deploy/ (no container engine runs here): the files parse, use only flags and
@@ -254,5 +255,77 @@ extension DeployFilesTests {
                 #expect(subject.out.contains("DNS:\(host)"), "\(service.origin): bootstrap host \(host) is not in the broker certificate")
             }
         }
+    }
+}
+
+extension DeployFilesTests {
+    @Test("provision-topics.sh (Kafka's tools stubbed): every HubTopics.all topic, a SCRAM user per principal from its file with no password on a command line, ACLs for every writer")
+    func provisioningScript() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("yishi-provision-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let bin = work.appendingPathComponent("bin"), passwords = work.appendingPathComponent("passwords")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: passwords, withIntermediateDirectories: true)
+        let log = work.appendingPathComponent("calls.log")
+        // Each stub logs its name and arguments; kafka-configs.sh also logs the config file's content as it was when called.
+        for tool in ["kafka-topics.sh", "kafka-acls.sh", "kafka-configs.sh"] {
+            let stub = bin.appendingPathComponent(tool)
+            try """
+                #!/usr/bin/env bash
+                echo "\(tool) $*" >> "\(log.path)"
+                prev=""; for a in "$@"; do [[ $prev == --add-config-file ]] && echo "FILE $(cat "$a")" >> "\(log.path)"; prev=$a; done
+                exit 0
+                """.write(to: stub, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: stub.path)
+        }
+        let script = try String(contentsOf: repoRoot.appendingPathComponent("deploy/provision-topics.sh"), encoding: .utf8)
+        let agencies = DeployFiles.bashArray("AGENCIES", in: script)
+        let principals = DeployFiles.bashArray("PRINCIPALS", in: script) + agencies.flatMap { ["adapter-\($0)", "dept-\($0)"] }
+        var secrets: [String: String] = [:]
+        for principal in principals {
+            secrets[principal] = "pw-\(principal)-\(UUID().uuidString)"
+            try secrets[principal]!.write(to: passwords.appendingPathComponent("kafka-password-\(principal)"), atomically: true, encoding: .utf8)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["bash", repoRoot.appendingPathComponent("deploy/provision-topics.sh").path]
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "BOOTSTRAP": "kafka-1:9092", "KAFKA_BIN": bin.path, "YISHI_PARTITIONS": "12", "YISHI_TOPIC_PREFIX": "yishi.",
+            "ADMIN_PEM": "/run/secrets/kafka-admin-pem", "CA_PEM": "/run/secrets/kafka-ca", "PASSWORD_DIR": passwords.path]) { _, new in new }
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let calls = try String(contentsOf: log, encoding: .utf8).split(separator: "\n").map(String.init)
+        let commandLines = calls.filter { !$0.hasPrefix("FILE ") }
+        // Every call logs in as the admin over TLS; no password is ever an argument.
+        #expect(commandLines.allSatisfy { $0.contains("--command-config ") && $0.contains("--bootstrap-server kafka-1:9092") })
+        for (principal, secret) in secrets {
+            #expect(!commandLines.contains { $0.contains(secret) }, "\(principal)'s password on a command line")
+            #expect(calls.contains("FILE SCRAM-SHA-512=[password=\(secret)]"), "no SCRAM user for \(principal)")
+            #expect(commandLines.contains { $0.contains("--entity-type users --entity-name \(principal) --add-config-file") })
+            #expect(commandLines.contains { $0.hasPrefix("kafka-acls.sh") && $0.contains("User:\(principal) ") && $0.contains("--operation Describe --topic yishi. --resource-pattern-type prefixed") },
+                    "\(principal) may not describe the hub's topics")
+        }
+        // The topics are HubTopics.all's, with its partition count and compaction.
+        let created = Set(commandLines.filter { $0.hasPrefix("kafka-topics.sh") }.compactMap { line -> String? in
+            let words = line.split(separator: " ").map(String.init)
+            guard let i = words.firstIndex(of: "--topic"), words.contains("12") else { return nil }
+            return words[i + 1] + (line.contains("cleanup.policy=compact") ? " compact" : "")
+        })
+        let expected = Set(HubTopics.all(prefix: "yishi.", partitions: 12, agencies: agencies).map {
+            $0.name + ($0.configs["cleanup.policy"] == "compact" ? " compact" : "")
+        })
+        #expect(created == expected)
+        // Every topic has a writer and every consumed topic a reader; each writer's consumer group and transactional ids are granted.
+        for topic in expected.map({ $0.split(separator: " ")[0] }) {
+            #expect(commandLines.contains { $0.hasPrefix("kafka-acls.sh") && $0.hasSuffix("--operation Write --topic \(topic)") }, "no writer of \(topic)")
+        }
+        for agency in agencies {
+            #expect(commandLines.contains { $0.contains("User:adapter-\(agency) --operation Write --operation Describe --transactional-id yishi.adapter.\(agency) ") })
+            #expect(commandLines.contains { $0.contains("User:adapter-\(agency) --operation Read --operation Describe --group yishi.adapter.\(agency) ") })
+            #expect(commandLines.contains { $0.contains("User:dept-\(agency) --operation Read --operation Describe --group yishi.dept.\(agency) ") })
+        }
+        #expect(commandLines.contains { $0.contains("User:orchestrator --operation Write --operation Describe --transactional-id yishi.orchestrator ") })
     }
 }
