@@ -57,7 +57,8 @@ struct YishiService {
 }
 
 /// deploy/'s YAML files parsed (by PyYAML, through JSON) and the Grafana dashboard.
-struct DeployFiles {
+/// Immutable once loaded (hence `@unchecked Sendable`); loaded once per test run.
+struct DeployFiles: @unchecked Sendable {
     /// Repository-relative path → its documents.
     var yaml: [String: [Any]]
     var dashboard: [String: Any]
@@ -68,7 +69,12 @@ struct DeployFiles {
             .filter { !$0.hasPrefix(".") }.sorted()
     }
 
-    static func load() throws -> DeployFiles {
+    private static let loaded = Result { try DeployFiles.read() }
+
+    /// The files, read once per test run.
+    static func load() throws -> DeployFiles { try loaded.get() }
+
+    private static func read() throws -> DeployFiles {
         let deploy = repoRoot.appendingPathComponent("deploy")
         guard let walker = FileManager.default.enumerator(atPath: deploy.path) else { throw SetupError("cannot list \(deploy.path)") }
         let paths = walker.compactMap { $0 as? String }.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasPrefix("secrets/") }

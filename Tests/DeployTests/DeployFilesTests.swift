@@ -6,8 +6,9 @@ import YishiTestSupport
 /// Static checks of deploy/ (no container engine runs here): the files parse, use only flags and
 /// environment variables that `yishi … --help` documents, agree with one another on names, ports,
 /// principals and partitions, take credentials from files, and chart and alert only on metrics
-/// that the code registers. Runs in about a second: PyYAML turns the YAML into JSON once per
-/// test, the built `yishi` prints four help texts, promtool checks the Prometheus files.
+/// that the code registers. Runs in about 3 s: PyYAML turns the YAML into JSON once per run,
+/// the built `yishi` prints four help texts, promtool checks the Prometheus files, and
+/// make-secrets.sh generates its RSA keys (most of the time).
 @Suite("deploy/ files")
 struct DeployFilesTests {
     @Test("every YAML file under deploy/ parses (PyYAML), the dashboard JSON parses; a broken file is reported by path")
