@@ -178,6 +178,9 @@ struct DeployFilesTests {
         #expect(partitions.count == 1)
         let provision = ((compose["services"] as? [String: Any])?["provision"] as? [String: Any])?["environment"] as? [String: Any]
         #expect(partitions == [scalar(provision?["YISHI_PARTITIONS"]) ?? ""])
+        // So is the topic prefix, and the ACLs' group and transactional-id names derive from it.
+        let prefixes = Set(files.yishiServices.compactMap { $0.environment["YISHI_TOPIC_PREFIX"] })
+        #expect(prefixes == ["yishi."] && scalar(provision?["YISHI_TOPIC_PREFIX"]) == "yishi.", "prefixes \(prefixes)")
         let alerts = try String(contentsOf: repoRoot.appendingPathComponent("deploy/prometheus/alerts.yml"), encoding: .utf8)
         #expect(alerts.contains("sum(yishi_owned_partitions{job=\"yishi-orchestrator\"}) < \(partitions.first ?? "?")"))
     }
