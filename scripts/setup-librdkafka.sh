@@ -75,9 +75,14 @@ hex=$(sed -n 's/^#define RD_KAFKA_VERSION *0x\([0-9a-fA-F]\{6\}\).*/\1/p' src/rd
 got=$(printf '%d.%d.%d' "0x${hex:0:2}" "0x${hex:2:2}" "0x${hex:4:2}")
 version_ok "$got" || { log "error: source package has version $got < $WANT_MAJOR.$WANT_MINOR"; exit 1; }
 log "building librdkafka $got into $PREFIX (about a minute on 2 cores)"
-./configure --prefix="$PREFIX" --disable-gssapi --disable-curl --enable-static >"$work/configure.log" 2>&1 \
+./configure --prefix="$PREFIX" --enable-ssl --disable-gssapi --disable-curl --enable-static >"$work/configure.log" 2>&1 \
   || { tail -40 "$work/configure.log" >&2; exit 1; }
 make -j"$(nproc)" libs >"$work/make.log" 2>&1 || { tail -40 "$work/make.log" >&2; exit 1; }
+# The hub's clients need TLS and SASL PLAIN/SCRAM (docs/operations.md, "Security"): configure
+# leaves them out silently when libssl-dev is missing, so check what it built in.
+for feature in WITH_SSL WITH_SASL_SCRAM; do
+  grep -q "^#define $feature 1" config.h || { log "error: librdkafka was configured without $feature (is libssl-dev installed?)"; exit 1; }
+done
 make -C examples rdkafka_performance >>"$work/make.log" 2>&1 || { tail -40 "$work/make.log" >&2; exit 1; }
 rm -rf "$PREFIX"; mkdir -p "$PREFIX/bin"
 make install-subdirs >>"$work/make.log" 2>&1 || make install >>"$work/make.log" 2>&1 || { tail -40 "$work/make.log" >&2; exit 1; }

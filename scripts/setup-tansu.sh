@@ -5,6 +5,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/.venv"
 BIN="$VENV/lib/tansu"
+# The security tests make certificates with openssl at test time.
+if ! command -v openssl >/dev/null; then
+  echo "[setup-tansu] installing openssl (test certificates)" >&2
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >&2
+fi
 if [[ -x "$BIN" ]]; then echo "$BIN"; exit 0; fi
 PY="$(command -v python3)"
 if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then

@@ -1,4 +1,5 @@
 import Foundation
+import HubHTTP
 import Messaging
 import SagaEngine
 import Synchronization
@@ -39,6 +40,8 @@ public final class AdapterService: @unchecked Sendable {
 
     public var groupId: String { HubGroups.adapter(prefix: connection.prefix, agency: agency) }
     public var counts: Counters { counters.withLock { $0 } }
+    /// Prometheus metrics and health (`--http`); replace before `run`.
+    public lazy var metrics = KafkaServiceMetrics(service: "adapter." + agency, dlqTopic: connection.topic("dlq"))
 
     /// `repository`: the directory holding `adapters/` (catalogues, mappings, native schemas) and `schemas/`.
     public init(agency: String, connection: HubConnection, instanceId: String, repository: URL,
@@ -77,7 +80,9 @@ public final class AdapterService: @unchecked Sendable {
         let producer = try TransactionalProducer(config: connection.clientConfig(clientId: clientId, ["transaction.timeout.ms": "10000"]),
                                                  transactionalId: "\(groupId)-\(instanceId)", policy: connection.transactionPolicy,
                                                  onEvent: { [log] in log.warn("transaction", $0.logFields) })
-        let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId), groupId: groupId)
+        let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId, ["statistics.interval.ms": String(KafkaServiceMetrics.statisticsIntervalMs)]),
+                                         groupId: groupId, rebalance: metrics.readinessListener())
+        consumer.onStatistics { [metrics] in metrics.statistics($0) }
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
         try consumer.subscribe([commandsTopic, repliesTopic])
         log.info("started", ["instance": instanceId, "group": groupId])
@@ -89,7 +94,9 @@ public final class AdapterService: @unchecked Sendable {
         }
         while !stopping.load(ordering: .relaxed) {
             let messages = try consumer.poll(maxMessages: 500, timeout: .milliseconds(50))
+            metrics.beat()
             guard !messages.isEmpty else { continue }
+            let commitStart = ContinuousClock.now
             var out: [ProducerRecord] = []
             var tally = Counters()
             for message in messages { out += guarded(message, tally: &tally) }
@@ -101,8 +108,10 @@ public final class AdapterService: @unchecked Sendable {
                 // The adapter keeps no state of its own: reading the batch again is all it takes.
                 log.warn("transaction not committed; the batch is read again", ["outcome": "\(outcome)"])
                 counters.withLock { $0.aborted += 1 }
+                metrics.abortedTransaction()
                 continue
             }
+            metrics.committed(consumed: messages, produced: out, since: commitStart)
             counters.withLock {
                 $0.commands += tally.commands; $0.replies += tally.replies; $0.nativeRequests += tally.nativeRequests
                 $0.events += tally.events; $0.deadLetters += tally.deadLetters; $0.transactions += 1

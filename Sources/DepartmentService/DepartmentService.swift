@@ -1,5 +1,6 @@
 import Departments
 import Foundation
+import HubHTTP
 import Messaging
 import SagaEngine
 import Synchronization
@@ -64,6 +65,8 @@ public final class DepartmentService: @unchecked Sendable {
     /// Every effect so far (any thread).
     public var ledger: [LedgerEffect] { ledgerCopy.withLock { $0 } }
     public var counts: Counters { counters.withLock { $0 } }
+    /// Prometheus metrics and health (`--http`); replace before `run`.
+    public lazy var metrics = KafkaServiceMetrics(service: "dept." + agency.rawValue, dlqTopic: connection.topic("dlq"))
 
     public init(agency: Agency, connection: HubConnection, instanceId: String, endpoint: any DepartmentEndpoint,
                 calendar: BusinessCalendar, stateFile: URL?, log: JSONLog? = nil) throws {
@@ -115,7 +118,9 @@ public final class DepartmentService: @unchecked Sendable {
             .ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
         var producer = try KafkaProducer(config: connection.clientConfig(clientId: clientId))
         producer.onClientError { [log] in log.warn("kafka", ["error": $0.description, "class": "\($0.kind)"]) }
-        let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId), groupId: groupId)
+        let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId, ["statistics.interval.ms": String(KafkaServiceMetrics.statisticsIntervalMs)]),
+                                         groupId: groupId, rebalance: metrics.readinessListener())
+        consumer.onStatistics { [metrics] in metrics.statistics($0) }
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
         try consumer.subscribe([connection.topic("dept.\(agency.rawValue).requests")])
         log.info("started", ["instance": instanceId, "group": groupId, "pending_replies": String(pending.count)])
@@ -143,10 +148,12 @@ public final class DepartmentService: @unchecked Sendable {
                 for record in deadLetters { send(record, producer) }
                 try checkpoint()
                 commit(KafkaMessage.offsets(after: messages), consumer)
+                metrics.committed(consumed: messages, produced: deadLetters, since: nil)
                 ledgerCopy.withLock { $0 = endpoint.ledger }
             }
             resendUndelivered(producer)
             try sendDueReplies(producer)
+            metrics.beat()
         }
     }
 
@@ -255,6 +262,7 @@ public final class DepartmentService: @unchecked Sendable {
         }
         pending.removeAll { $0.dueMs <= now }
         counters.withLock { $0.replies += due.count }
+        metrics.produced(topic: connection.topic("dept.\(agency.rawValue).replies"), count: due.count)
     }
 
     private func checkpoint() throws {

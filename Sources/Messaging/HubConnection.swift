@@ -8,8 +8,10 @@ public struct HubConnection: Sendable {
     public var prefix = "yishi."
     /// Partitions of every saga-keyed topic (all must have the same count).
     public var partitions: Int32 = 6
-    /// Extra librdkafka properties (security, tuning).
+    /// Extra librdkafka properties (tuning).
     public var kafka: [String: String] = [:]
+    /// SASL and TLS settings every client of this connection uses (applied last, over `kafka`).
+    public var security: KafkaSecurity = .none
     public var clock: HubClock = .real
     /// `session.timeout.ms` of the service's consumer group: how long a vanished member keeps its partitions.
     public var sessionTimeoutMs = 10_000
@@ -30,7 +32,14 @@ public struct HubConnection: Sendable {
         properties["client.id"] = clientId
         properties["partitioner"] = "murmur2_random"
         for (key, value) in extra { properties[key] = value }
-        return KafkaConfig(bootstrapServers: bootstrap, properties)
+        return security.apply(to: KafkaConfig(bootstrapServers: bootstrap, properties))
+    }
+
+    /// Connects once and asks for metadata: returns when the broker answered, throws at once
+    /// when it refused the credentials or the TLS handshake (`KafkaError.Kind.authentication`,
+    /// naming the broker, mechanism and user), or after `timeout` when it did not answer.
+    public func checkAccess(clientId: String, timeout: Duration = .seconds(10)) throws {
+        _ = try KafkaAdmin(config: clientConfig(clientId: clientId)).describeTopics(timeout: timeout)
     }
 
     /// The largest record this service's producers accept (their `message.max.bytes`, from

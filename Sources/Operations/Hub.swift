@@ -13,16 +13,20 @@ public enum OperationsError: Error, CustomStringConvertible, Equatable {
     case unreachable(String)
     /// A record on a topic could not be read (exit 1).
     case badRecord(String)
+    /// The broker refused the client's SASL credentials or TLS handshake, or the security
+    /// settings cannot work (exit 2, a configuration error).
+    case security(String)
 
     public var description: String {
         switch self {
-        case .notFound(let s), .refused(let s), .unreachable(let s), .badRecord(let s): s
+        case .notFound(let s), .refused(let s), .unreachable(let s), .badRecord(let s), .security(let s): s
         }
     }
 
     /// The CLI exit code for this error.
     public var exitCode: Int32 {
         if case .unreachable = self { return ExitCode.unreachable }
+        if case .security = self { return ExitCode.usage }
         return ExitCode.problems
     }
 }
@@ -48,10 +52,13 @@ public final class Hub: Sendable {
     /// The orchestrator's consumer group (for `lag`): `<prefix>orchestrator` unless told.
     public let orchestratorGroup: String
     let extra: [String: String]
+    /// SASL and TLS settings of every client the command creates.
+    public let security: KafkaSecurity
     private let partitionCounts = Mutex<[String: Int32]>([:])
 
     public init(bootstrap: String, prefix: String = "yishi.", operatorName: String, timeout: Duration = .seconds(10),
-                orchestratorGroup: String? = nil, kafka extra: [String: String] = [:]) {
+                orchestratorGroup: String? = nil, kafka extra: [String: String] = [:], security: KafkaSecurity = .none) {
+        self.security = security
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.operatorName = operatorName
@@ -67,7 +74,7 @@ public final class Hub: Sendable {
         var properties = ["partitioner": "murmur2_random", "log_level": "3", "client.id": "yishi-ctl"]
         for (k, v) in extra { properties[k] = v }
         for (k, v) in more { properties[k] = v }
-        return KafkaConfig(bootstrapServers: bootstrap, properties)
+        return security.apply(to: KafkaConfig(bootstrapServers: bootstrap, properties))
     }
 
     /// Partition count of a hub topic (from cluster metadata, cached).
@@ -76,7 +83,11 @@ public final class Hub: Sendable {
         if let known = partitionCounts.withLock({ $0[topic] }) { return known }
         let all: [String: TopicDescription]
         do { all = try KafkaAdmin(config: kafka()).describeTopics(timeout: timeout) } catch {
-            throw OperationsError.unreachable("the broker at \(bootstrap) did not answer a metadata request within \(timeout): \(error)")
+            if error.kind == .authentication || error.isConfiguration { throw OperationsError.security("\(error)") }
+            // A broker that requires SASL or TLS closes a plain connection without a word.
+            let hint = security.securityProtocol == "plaintext"
+                ? " (no --security-protocol given: if the broker requires SASL or TLS, see \"Kafka security\" in the command's --help)" : ""
+            throw OperationsError.unreachable("the broker at \(bootstrap) did not answer a metadata request within \(timeout): \(error)\(hint)")
         }
         partitionCounts.withLock { counts in for (name, d) in all { counts[name] = d.partitions } }
         guard let count = all[topic]?.partitions else {

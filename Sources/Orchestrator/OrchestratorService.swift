@@ -1,4 +1,5 @@
 import Foundation
+import HubHTTP
 import Messaging
 import SagaEngine
 import Synchronization
@@ -67,6 +68,8 @@ public final class OrchestratorService: @unchecked Sendable {
     }
 
     public var stats: Stats { statsLock.withLock { $0 } }
+    /// Prometheus metrics and health of this instance (`--http`); replace before `run`.
+    public var metrics: OrchestratorMetrics
 
     public init(config: OrchestratorConfig, log: JSONLog = JSONLog(component: "orchestrator")) throws {
         self.config = config
@@ -82,6 +85,7 @@ public final class OrchestratorService: @unchecked Sendable {
         inbound = try InboundDecoder(config: config)
         host = SagaHost(library: library)
         host.admit = { [inbound] in inbound.admit(sagaId: $0, state: $1, outbound: $2) }
+        metrics = OrchestratorMetrics(prefix: config.connection.prefix)
     }
 
     public func stop() { stopping.store(true, ordering: .relaxed) }
@@ -107,12 +111,14 @@ public final class OrchestratorService: @unchecked Sendable {
                 "partition.assignment.strategy": "range",  // co-partitioned topics: same numbers to one member
                 "max.poll.interval.ms": "300000",
                 "enable.partition.eof": "true",
+                "statistics.interval.ms": String(KafkaServiceMetrics.statisticsIntervalMs),
             ]),
             groupId: config.groupId,
             rebalance: RebalanceListener(
                 onAssigned: { [unowned self] in self.assigned($0) },
                 onRevoked: { [unowned self] partitions, lost in self.revoked(partitions, lost: lost) }))
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
+        consumer.onStatistics { [metrics] in metrics.kafka.statistics($0) }
         consumer.onPartitionEnd { [unowned self] in self.caughtUp.insert($0.topicPartition) }
         try consumer.subscribe(config.inputTopics)
         log.info("started", ["instance": config.instanceId, "group": config.groupId, "bundles": library.bundles.map { "\($0.id) v\($0.version)" }.joined(separator: ", ")])
@@ -125,6 +131,8 @@ public final class OrchestratorService: @unchecked Sendable {
         }
         while !stopping.load(ordering: .relaxed) {
             try runOnce()
+            metrics.kafka.beat()
+            metrics.refresh(sagas: host.sagas.values, owned: owned, assigned: Set(assignedInputs.map(\.partition)))
         }
     }
 
@@ -232,6 +240,7 @@ public final class OrchestratorService: @unchecked Sendable {
             outageStart = outageStart ?? started
         }
         guard outcome == .committed else {
+            metrics.kafka.abortedTransaction()
             host.abortBatch()
             // Time the hub could not act must not count against steps: no timer fires while
             // transactions fail, and afterwards only once the inputs are read to their end.
@@ -253,6 +262,8 @@ public final class OrchestratorService: @unchecked Sendable {
             log.warn("transactions commit again after an outage; timers wait for the answers sent meanwhile",
                      ["outage_seconds": String(format: "%.1f", outage.seconds), "hold_seconds": String(format: "%.1f", hold.seconds)])
         }
+        metrics.kafka.committed(consumed: consumed, produced: records, since: started)
+        metrics.committed(host.outbound) { host.state($0)?.bundleId }
         host.commitBatch()
         statsLock.withLock {
             $0.transactions += 1
@@ -276,6 +287,7 @@ public final class OrchestratorService: @unchecked Sendable {
             let restored = try restore(partitions: numbers.sorted())
             owned.formUnion(numbers)
             let seconds = (ContinuousClock.now - start).seconds
+            metrics.restoredPartitions(seconds: seconds, sagas: restored)
             statsLock.withLock {
                 $0.restoredSagas += restored
                 $0.restoreSeconds += seconds

@@ -39,6 +39,20 @@ struct SagaHost {
         var payload: JSONValue
         /// `payload` as the record's value (its canonical text), encoded once.
         var data: Data
+
+        /// `data` defaults to `payload`'s canonical text.
+        init(topic: String, key: String, sagaId: String, type: String, subject: String?, step: String?, attempt: Int?,
+             payload: JSONValue, data: Data? = nil) {
+            self.topic = topic
+            self.key = key
+            self.sagaId = sagaId
+            self.type = type
+            self.subject = subject
+            self.step = step
+            self.attempt = attempt
+            self.payload = payload
+            self.data = data ?? Data(payload.text().utf8)
+        }
     }
 
     enum Rejection: Error, CustomStringConvertible {

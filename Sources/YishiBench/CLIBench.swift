@@ -15,7 +15,8 @@ enum CLIBench {
     static func run(bootstrap: String, repoRoot: URL, sagas: Int) throws -> [(name: String, value: Double, unit: String)] {
         let prefix = "bench-cli-\(UUID().uuidString.prefix(6).lowercased())."
         let partitions: Int32 = 6
-        let hub = Hub(bootstrap: bootstrap, prefix: prefix, operatorName: "bench", timeout: .seconds(120), kafka: ["log_level": "3"])
+        let hub = Hub(bootstrap: bootstrap, prefix: prefix, operatorName: "bench", timeout: .seconds(120), kafka: ["log_level": "3"],
+                      security: benchSecurity)
         try KafkaAdmin(config: hub.kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions))
         let library = try BundleLibrary.load(bundles: repoRoot.appendingPathComponent("seeds/bundles"),
                                              catalogues: repoRoot.appendingPathComponent("adapters"),

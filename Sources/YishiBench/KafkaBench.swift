@@ -17,7 +17,7 @@ struct KafkaBench {
     /// first so that drift (the in-memory broker growing) hits both alike.
     /// Reported: the median of each figure and the median of the per-round ratios.
     func run(rounds: Int) throws -> [(name: String, value: Double, unit: String)] {
-        let admin = try KafkaAdmin(config: KafkaConfig(bootstrapServers: bootstrap))
+        let admin = try KafkaAdmin(config: benchConfig(bootstrap))
         var produce: [(swift: Double, tool: Double)] = []
         var consume: [(swift: Double, tool: Double)] = []
         for round in 1...rounds {
@@ -49,7 +49,7 @@ struct KafkaBench {
     }
 
     func swiftProduce(topic: String) throws -> Double {
-        let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: bootstrap, producerSettings))
+        let producer = try KafkaProducer(config: benchConfig(bootstrap, producerSettings))
         let value = Data(repeating: UInt8(ascii: "y"), count: valueSize)
         let record = ProducerRecord(topic: topic, value: value)
         let start = ContinuousClock.now
@@ -64,7 +64,7 @@ struct KafkaBench {
 
     /// Timed like rdkafka_performance's consumer: from the first message received to the last.
     func swiftConsume(topic: String) throws -> Double {
-        let consumer = try KafkaConsumer(config: KafkaConfig(bootstrapServers: bootstrap),
+        let consumer = try KafkaConsumer(config: benchConfig(bootstrap),
                                          groupId: "bench-swift-\(UUID().uuidString.prefix(6))")
         try consumer.subscribe([topic])
         var received = 0
@@ -100,7 +100,13 @@ struct KafkaBench {
     }
 
     private func runTool(_ args: [String], summaryContaining marker: String) throws -> Double {
-        let (status, output) = try runProgram(tool, args)
+        // The same security settings; rdkafka_performance takes properties only as -X on its command
+        // line, where a secret must never go.
+        if let secret = benchSecurity.properties.keys.first(where: KafkaSecurity.isSecret) {
+            throw BenchError("the rdkafka_performance comparison would need \(secret) on its command line; measure the kafka figures with TLS client certificates only, or use --only engine|orchestrator|cli")
+        }
+        let securityArgs = benchSecurity.properties.sorted { $0.key < $1.key }.flatMap { ["-X", "\($0.key)=\($0.value)"] }
+        let (status, output) = try runProgram(tool, args + securityArgs)
         // e.g. "% 500000 messages produced (…) in 1466ms: 341064 msgs/s and 174.63 MB/s, …"
         guard status == 0,
               let line = output.split(separator: "\n").last(where: { $0.contains(marker) }),

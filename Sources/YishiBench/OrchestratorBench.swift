@@ -14,7 +14,7 @@ enum OrchestratorBench {
         let partitions: Int32 = 6
         // Real speed from a working-day morning: no SLA timer fires during the run.
         let clock = HubClock(start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: 1)
-        let kafka = KafkaConfig(bootstrapServers: bootstrap, ["log_level": "3", "partitioner": "murmur2_random"])
+        let kafka = benchConfig(bootstrap, ["log_level": "3", "partitioner": "murmur2_random"])
         try KafkaAdmin(config: kafka).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions))
 
         var connection = HubConnection(bootstrap: bootstrap)
@@ -22,6 +22,7 @@ enum OrchestratorBench {
         connection.partitions = partitions
         connection.clock = clock
         connection.kafka = ["log_level": "3"]
+        connection.security = benchSecurity
         let config = OrchestratorConfig(connection: connection, instanceId: "bench-1", repository: repoRoot)
 
         let responders = try ScriptedResponders(config: kafka, prefix: prefix,

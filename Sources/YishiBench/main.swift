@@ -26,7 +26,10 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print("""
     usage: yishi-bench [--messages N] [--rounds R] [--sagas N] [--cli-sagas N] [--only kafka|engine|orchestrator|cli]
 
-    Prints `BENCH <name> <value> <unit>` lines. Kafka figures need a broker in
+    Prints `BENCH <name> <value> <unit>` lines. Kafka security (SASL/TLS) comes from the environment
+    as for `yishi` services: YISHI_KAFKA_CONFIG, YISHI_SECURITY_PROTOCOL, YISHI_SASL_MECHANISM,
+    YISHI_SASL_USERNAME, YISHI_SASL_PASSWORD(_FILE), YISHI_SSL_CA_LOCATION, YISHI_SSL_CERTIFICATE_LOCATION,
+    YISHI_SSL_KEY_LOCATION (docs/operations.md, "Security"). Kafka figures need a broker in
     YISHI_BOOTSTRAP and rdkafka_performance in YISHI_RDKAFKA_BIN (or on PATH);
     `make bench` provides both. With YISHI_BIN (the `yishi` binary; `make bench` sets it),
     the cli figures include `sagas show` as an operator runs it, process start to output.
@@ -42,6 +45,19 @@ if arguments.contains("--help") || arguments.contains("-h") {
 func option(_ name: String) -> String? {
     guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex else { return nil }
     return arguments[arguments.index(after: index)]
+}
+
+/// SASL/TLS settings of every client of the bench, from the environment (YISHI_KAFKA_CONFIG,
+/// YISHI_SECURITY_PROTOCOL, YISHI_SASL_*, YISHI_SSL_*), as the `yishi` services read them.
+let benchSecurity: KafkaSecurity = {
+    do { return try KafkaSecurity.resolve(KafkaSecurity.Inputs(), environment: ProcessInfo.processInfo.environment) } catch {
+        fail("Kafka security settings: \(error)")
+    }
+}()
+
+/// A client configuration for the bench's broker, with the security settings applied.
+func benchConfig(_ bootstrap: String, _ properties: [String: String] = [:]) -> KafkaConfig {
+    benchSecurity.apply(to: KafkaConfig(bootstrapServers: bootstrap, properties))
 }
 
 let messageCount = Int(option("--messages") ?? "300000") ?? 300_000

@@ -24,9 +24,32 @@ public struct TopicDescription: Sendable, Equatable {
 /// bounded by `timeout`); use the async variants from Swift concurrency.
 public final class KafkaAdmin: Sendable {
     private let handle: ClientHandle
+    private let context: AdminContext
 
+    /// - Throws: `.configuration` for a rejected property (e.g. an `ssl.ca.location` that
+    ///   cannot be read: librdkafka loads TLS files here).
     public init(config: KafkaConfig) throws(KafkaError) {
-        handle = try ClientHandle(type: RD_KAFKA_PRODUCER, conf: try config.makeNative())
+        let conf = try config.makeNative()
+        let context = AdminContext(security: SecurityLatch(config))
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
+        rd_kafka_conf_set_error_cb(conf) { _, code, reason, opaque in
+            guard let opaque else { return }
+            let error = KafkaError(code: rd_kafka_resp_err_t(code), operation: "admin", message: reason.map { String(cString: $0) })
+            _ = Unmanaged<AdminContext>.fromOpaque(opaque).takeUnretainedValue().security.observe(error)
+        }
+        handle = try ClientHandle(type: RD_KAFKA_PRODUCER, conf: conf)
+        self.context = context
+    }
+
+    deinit { withExtendedLifetime(context) {} }
+
+    /// The broker's refusal of this client's credentials or TLS handshake, once reported.
+    public var securityFailure: KafkaError? { context.security.current }
+
+    /// Serves librdkafka's error callback and throws a SASL or TLS refusal (`.authentication`).
+    private func checkSecurity() throws(KafkaError) {
+        rd_kafka_poll(handle.rk.pointer, 0)
+        try context.security.check()
     }
 
     /// Creates topics; returns the per-topic outcome (nil = created).
@@ -81,9 +104,20 @@ public final class KafkaAdmin: Sendable {
     }
 
     /// All topics the cluster knows, by name.
+    /// Asks in slices of at most 250 ms so that a SASL or TLS refusal ends the wait at once
+    /// with `.authentication` (naming the broker, mechanism and user) instead of a time-out.
     public func describeTopics(timeout: Duration = .seconds(10)) throws(KafkaError) -> [String: TopicDescription] {
         var metadata: UnsafePointer<rd_kafka_metadata>?
-        try check(rd_kafka_metadata(handle.rk.pointer, 1, nil, &metadata, timeout.milliseconds), "metadata")
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            try checkSecurity()
+            let slice = min(max(deadline - .now, .milliseconds(1)), .milliseconds(250))
+            let code = rd_kafka_metadata(handle.rk.pointer, 1, nil, &metadata, slice.milliseconds)
+            if code == RD_KAFKA_RESP_ERR_NO_ERROR { break }
+            try checkSecurity()
+            let retry = code == RD_KAFKA_RESP_ERR__TIMED_OUT || code == RD_KAFKA_RESP_ERR__TRANSPORT
+            guard retry, ContinuousClock.now < deadline else { throw KafkaError(code: code, operation: "metadata") }
+        }
         defer { rd_kafka_metadata_destroy(metadata) }
         var topics: [String: TopicDescription] = [:]
         let md = metadata!.pointee
@@ -136,9 +170,15 @@ public final class KafkaAdmin: Sendable {
         var errstr = [CChar](repeating: 0, count: 512)
         _ = rd_kafka_AdminOptions_set_request_timeout(options, timeout.milliseconds, &errstr, errstr.count)
         send(rk, options, queue)
-        guard let event = rd_kafka_queue_poll(queue, timeout.milliseconds + 1000) else {
-            throw KafkaError(code: RD_KAFKA_RESP_ERR__TIMED_OUT, operation: operation)
+        // In slices, so that a SASL or TLS refusal ends the wait at once.
+        let deadline = ContinuousClock.now + timeout + .seconds(1)
+        var result: OpaquePointer?
+        while result == nil {
+            try checkSecurity()
+            guard ContinuousClock.now < deadline else { throw KafkaError(code: RD_KAFKA_RESP_ERR__TIMED_OUT, operation: operation) }
+            result = rd_kafka_queue_poll(queue, 200)
         }
+        let event = result!
         defer { rd_kafka_event_destroy(event) }
         let code = rd_kafka_event_error(event)
         if code != RD_KAFKA_RESP_ERR_NO_ERROR {
@@ -146,6 +186,12 @@ public final class KafkaAdmin: Sendable {
         }
         return try read(event)
     }
+}
+
+/// Admin state reached from librdkafka's error callback.
+final class AdminContext: Sendable {
+    let security: SecurityLatch
+    init(security: SecurityLatch) { self.security = security }
 }
 
 /// The hub's topics (DESIGN.md "Topics"). Every saga-keyed topic has the same

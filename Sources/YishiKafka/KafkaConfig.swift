@@ -1,9 +1,10 @@
 import CRdKafka
+import Foundation
 
 /// librdkafka configuration properties (see librdkafka's CONFIGURATION.md).
 /// Values are validated when a client is created; a rejected property is
 /// reported as `KafkaError.Kind.configuration(property:)`.
-public struct KafkaConfig: Sendable, Equatable {
+public struct KafkaConfig: Sendable, Equatable, CustomStringConvertible {
     public private(set) var properties: [String: String]
 
     public init(bootstrapServers: String, _ properties: [String: String] = [:]) {
@@ -14,6 +15,11 @@ public struct KafkaConfig: Sendable, Equatable {
     /// For clients of the librdkafka mock cluster (`MockCluster.bootstrapServers`).
     public init(properties: [String: String]) {
         self.properties = properties
+    }
+
+    /// The properties as `key=value`, sorted, secrets shown as `***` (for logs and config dumps).
+    public var description: String {
+        KafkaSecurity.redacted(properties).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
     }
 
     public subscript(key: String) -> String? {
@@ -43,7 +49,9 @@ public struct KafkaConfig: Sendable, Equatable {
             let result = rd_kafka_conf_set(conf, key, value, &errstr, errstr.count)
             if result != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
-                throw .configuration(property: key, message: string(fromBuffer: errstr))
+                var message = string(fromBuffer: errstr)
+                if KafkaSecurity.isSecret(key), !value.isEmpty { message = message.replacingOccurrences(of: value, with: "***") }
+                throw .configuration(property: key, message: message)
             }
         }
         return conf

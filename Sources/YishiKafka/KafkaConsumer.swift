@@ -41,7 +41,7 @@ public final class KafkaConsumer: Sendable {
         config["group.id"] = groupId
         self.groupId = groupId
         let conf = try config.makeNative()
-        let context = ConsumerContext(listener: rebalance)
+        let context = ConsumerContext(listener: rebalance, security: SecurityLatch(config))
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_rebalance_cb(conf) { rk, code, partitions, opaque in
             guard let rk, let partitions, let opaque else { return }
@@ -52,6 +52,13 @@ public final class KafkaConsumer: Sendable {
             let error = KafkaError(code: rd_kafka_resp_err_t(code), operation: "consumer",
                                    message: reason.map { String(cString: $0) })
             Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue().clientError(error)
+        }
+        // librdkafka's statistics (only emitted with `statistics.interval.ms` > 0), served inside `poll`.
+        rd_kafka_conf_set_stats_cb(conf) { _, json, length, opaque in
+            guard let json, let opaque else { return 0 }
+            let data = Data(bytes: json, count: length)
+            Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue().statsHandler.withLock { $0 }?(data)
+            return 0  // librdkafka frees the JSON
         }
         handle = try ClientHandle(type: RD_KAFKA_CONSUMER, conf: conf)
         self.context = context
@@ -66,7 +73,12 @@ public final class KafkaConsumer: Sendable {
         withExtendedLifetime(context) {}
     }
 
-    /// Errors librdkafka reports outside any call (broker down, …).
+    /// The broker's refusal of this consumer's credentials or TLS handshake, once reported
+    /// (`KafkaError.Kind.authentication`); `poll` throws it from then on.
+    public var securityFailure: KafkaError? { context.security.current }
+
+    /// Errors librdkafka reports outside any call (broker down, …); SASL and TLS refusals
+    /// arrive as `.authentication` errors naming the broker, mechanism and user.
     public func onClientError(_ handler: @escaping @Sendable (KafkaError) -> Void) {
         context.errorHandler.withLock { $0 = handler }
     }
@@ -75,6 +87,13 @@ public final class KafkaConsumer: Sendable {
     /// (needs `enable.partition.eof=true`), with the next offset to read.
     public func onPartitionEnd(_ handler: @escaping @Sendable (TopicPartitionOffset) -> Void) {
         context.endHandler.withLock { $0 = handler }
+    }
+
+    /// Called inside `poll` with librdkafka's statistics JSON (STATISTICS.md: per topic and
+    /// partition `consumer_lag`, `fetch_state`, …) every `statistics.interval.ms` (ms; the
+    /// config must set it, 0 = never).
+    public func onStatistics(_ handler: @escaping @Sendable (Data) -> Void) {
+        context.statsHandler.withLock { $0 = handler }
     }
 
     public func subscribe(_ topics: [String]) throws(KafkaError) {
@@ -90,9 +109,11 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Waits up to `timeout` for messages; returns at most `maxMessages`.
-    /// Rebalance hooks run inside this call. Throws only when the consumer
-    /// hit a fatal error; other errors go to `onClientError`.
+    /// Rebalance hooks run inside this call. Throws when the consumer hit a fatal error, or
+    /// when the broker refused its credentials or TLS handshake (`.authentication`: librdkafka
+    /// would retry for ever); other errors go to `onClientError`.
     public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100)) throws(KafkaError) -> [KafkaMessage] {
+        try context.security.check()
         var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxMessages)
         context.rebalanced.store(false, ordering: .relaxed)
         let count = rd_kafka_consume_batch_queue(queue.pointer, timeout.milliseconds, &buffer, maxMessages)
@@ -139,6 +160,7 @@ public final class KafkaConsumer: Sendable {
     /// Batch poll for readers of assigned partitions: `accept` sees each record before it is
     /// copied; errors and end-of-partition reports are handled as in `poll`.
     func pollRaw(maxMessages: Int, timeout: Duration, accept: (rd_kafka_message_t) -> Bool) throws(KafkaError) -> [KafkaMessage] {
+        try context.security.check()
         var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxMessages)
         let count = rd_kafka_consume_batch_queue(queue.pointer, timeout.milliseconds, &buffer, maxMessages)
         guard count > 0 else {
@@ -306,8 +328,11 @@ final class ConsumerContext: Sendable {
     let topicNames = Mutex<[Int: String]>([:])
     let errorHandler = Mutex<(@Sendable (KafkaError) -> Void)?>(nil)
     let endHandler = Mutex<(@Sendable (TopicPartitionOffset) -> Void)?>(nil)
+    let statsHandler = Mutex<(@Sendable (Data) -> Void)?>(nil)
 
-    init(listener: RebalanceListener) { self.listener = listener }
+    let security: SecurityLatch
+
+    init(listener: RebalanceListener, security: SecurityLatch) { self.listener = listener; self.security = security }
 
     func rebalance(_ rk: OpaquePointer, _ code: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
         rebalanced.store(true, ordering: .relaxed)
@@ -340,6 +365,7 @@ final class ConsumerContext: Sendable {
     }
 
     func clientError(_ error: KafkaError) {
+        let error = security.observe(error)
         errorHandler.withLock { $0 }?(error)
     }
 }

@@ -12,6 +12,10 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible, Equatable {
         case abortable
         /// The client instance is unusable and must be closed and recreated.
         case fatal
+        /// The broker refused the client's SASL credentials or the TLS handshake failed
+        /// (librdkafka's `_AUTHENTICATION`, `_SSL`): retrying will not help; fix the settings.
+        /// The message names the broker, security protocol, mechanism and user.
+        case authentication
         /// Any other error.
         case other
     }
@@ -29,6 +33,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible, Equatable {
     public var isRetriable: Bool { kind == .retriable }
     public var requiresAbort: Bool { kind == .abortable }
     public var isFatal: Bool { kind == .fatal }
+    /// A rejected configuration property (e.g. an unreadable `ssl.ca.location`).
+    public var isConfiguration: Bool { if case .configuration = kind { true } else { false } }
 
     public init(kind: Kind, code: Int32, name: String, message: String, operation: String) {
         self.kind = kind
@@ -78,6 +84,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible, Equatable {
         switch kind {
         case .configuration(let property):
             return "Kafka configuration property '\(property)': \(message)"
+        case .authentication:
+            return "\(operation): \(name): \(message)"
         default:
             let cls = kind == .other ? "" : " [\(kind)]"
             return "\(operation): \(name): \(message)\(cls)"

@@ -21,7 +21,7 @@ public final class KafkaProducer: Sendable {
         if let transactionalId { config["transactional.id"] = transactionalId }
         isTransactional = transactionalId != nil
         let conf = try config.makeNative()
-        let context = ProducerContext()
+        let context = ProducerContext(security: SecurityLatch(config))
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
             guard let message, let opaque else { return }
@@ -52,7 +52,12 @@ public final class KafkaProducer: Sendable {
         (context.delivered.load(ordering: .relaxed), context.failed.load(ordering: .relaxed))
     }
 
-    /// Errors reported by librdkafka outside any call (broker down, fatal errors).
+    /// The broker's refusal of this producer's credentials or TLS handshake, once reported
+    /// (`KafkaError.Kind.authentication`); librdkafka keeps retrying, the hub must not.
+    public var securityFailure: KafkaError? { context.security.current }
+
+    /// Errors reported by librdkafka outside any call (broker down, fatal errors); SASL and
+    /// TLS refusals arrive as `.authentication` errors naming the broker, mechanism and user.
     public func onClientError(_ handler: @escaping @Sendable (KafkaError) -> Void) {
         context.errorHandler.withLock { $0 = handler }
     }
@@ -160,8 +165,23 @@ public final class KafkaProducer: Sendable {
     /// id and completing (or aborting) their last transaction. Call once before the first
     /// transaction. Retriable errors (`_TIMED_OUT`, `COORDINATOR_NOT_AVAILABLE`,
     /// `CONCURRENT_TRANSACTIONS`) resume the same operation when called again.
+    ///
+    /// Waits in slices of at most 500 ms (a timed-out call may be repeated, rdkafka.h), so that a
+    /// SASL or TLS refusal ends the wait at once with `.authentication`; `timeout: nil` waits
+    /// until the call completes or fails.
     public func initTransactions(timeout: Duration? = nil) throws(KafkaError) {
-        try check(rd_kafka_init_transactions(handle.rk.pointer, timeout?.milliseconds ?? -1), "initTransactions")
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        while true {
+            try context.security.check()
+            let left = deadline.map { $0 - .now } ?? .milliseconds(500)
+            let slice = min(max(left, .milliseconds(1)), .milliseconds(500))
+            guard let error = rd_kafka_init_transactions(handle.rk.pointer, slice.milliseconds) else { return }
+            let failure = KafkaError(consuming: error, operation: "initTransactions")
+            guard failure.code == RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue, deadline.map({ ContinuousClock.now < $0 }) ?? true else {
+                try context.security.check()
+                throw failure
+            }
+        }
     }
 
     /// Starts a transaction. Fails with `_STATE` while another transaction (or a transactional
@@ -202,9 +222,12 @@ public final class KafkaProducer: Sendable {
 
 /// Per-producer state reached from librdkafka's callbacks.
 final class ProducerContext: Sendable {
+    let security: SecurityLatch
     let delivered = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
     let errorHandler = Mutex<(@Sendable (KafkaError) -> Void)?>(nil)
+
+    init(security: SecurityLatch) { self.security = security }
 
     func delivered(_ message: rd_kafka_message_t) {
         let result: Result<DeliveryReport, KafkaError>
@@ -225,6 +248,7 @@ final class ProducerContext: Sendable {
     }
 
     func clientError(_ error: KafkaError) {
+        let error = security.observe(error)
         errorHandler.withLock { $0 }?(error)
     }
 }

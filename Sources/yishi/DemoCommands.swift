@@ -3,6 +3,7 @@ import DepartmentService
 import Departments
 import Foundation
 import FrontDesk
+import HubHTTP
 import Messaging
 import Orchestrator
 import SagaEngine
@@ -124,8 +125,10 @@ struct FrontDeskRun: Command {
         \(SimulationOptions.help)
         \(KafkaOptions.help)
         \(ClockOptions.help)
+        \(HTTPOptions.help)
 
-        Exit codes: 0 all finished and targets met, 1 targets not met or timed out, 2 usage.
+        Exit codes: 0 all finished and targets met, or stopped by SIGTERM/SIGINT (submissions stop, the
+        producer is flushed); 1 targets not met or timed out; 2 usage.
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -133,13 +136,22 @@ struct FrontDeskRun: Command {
         var options = try SimulationOptions.read(&args)
         let kafka = try KafkaOptions.read(&args)
         let clock = try ClockOptions.read(&args, env)
+        let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
         options.start = clock.start
         let calendar = try BusinessCalendar.load(env.calendarsDir.appendingPathComponent("cn-mainland.json"))
+        // A refused login or TLS handshake ends the command here, not in a silent retry loop.
+        try kafka.connection(clock: clock).checkAccess(clientId: "yishi-frontdesk-\(desk)-check")
         let frontDesk = try FrontDesk(connection: kafka.connection(clock: clock), desk: desk, calendar: calendar,
                                       supplementDelayMinutes: options.supplementMinutes)
         defer { frontDesk.stop() }
-        return try options.runFrontDesk(frontDesk, env: env, calendar: calendar) { printLine($0) }
+        let (registry, health) = frontDeskMetrics(frontDesk)
+        let endpoints = try HTTPOptions.serve(http, registry: registry, health: health)
+        defer { endpoints?.stop() }
+        let signals = stopOnSignals { frontDesk.stop(); exit(Exit.ok) }
+        defer { withExtendedLifetime(signals) {} }
+        health.ready(true)
+        return try options.runFrontDesk(frontDesk, env: env, calendar: calendar) { health.beat(); printLine($0) }
     }
 }
 
@@ -161,9 +173,13 @@ struct DemoRun: Command {
           --profile P            departments' failure profile: default, no-faults, flaky (default: default)
         \(SimulationOptions.help)
         \(KafkaOptions.help)
+        \(HTTPOptions.help)
+                                 (one page: every service's metrics, told apart by the service label;
+                                 /healthz and /readyz are the orchestrator's)
 
         Exit codes: 0 targets met (≥ 99 % of valid applications completed within one working day,
-        every invalid one rejected naming its field), 1 not met, 2 usage.
+        every invalid one rejected naming its field) or stopped by SIGTERM/SIGINT (every service
+        finishes its transaction and leaves its group first), 1 not met, 2 usage.
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -177,6 +193,7 @@ struct DemoRun: Command {
         let explicitPrefix = args.tokens.contains { $0 == "--prefix" || $0.hasPrefix("--prefix=") }
             || ProcessInfo.processInfo.environment["YISHI_TOPIC_PREFIX"] != nil
         var kafka = try KafkaOptions.read(&args)
+        let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
         if !explicitPrefix {
             let f = DateFormatter()
@@ -201,20 +218,33 @@ struct DemoRun: Command {
         config.cataloguesDirectory = env.cataloguesDir
         config.calendarsDirectory = env.calendarsDir
         let orchestrator = try OrchestratorService(config: config, log: JSONLog(component: "orchestrator", minimum: quiet))
+        let registry = orchestrator.metrics.registry
+        let endpoints = try HTTPOptions.serve(http, registry: registry, health: orchestrator.metrics.health)
+        defer { endpoints?.stop() }
         services.append(BackgroundService("orchestrator", run: orchestrator.run, stop: orchestrator.stop))
         let reference = try ReferenceData.load(from: repository.appendingPathComponent("seeds/departments"))
         for agency in Agency.allCases {
             let adapter = try AdapterService(agency: agency.rawValue, connection: connection, instanceId: "demo", repository: repository,
                                              log: JSONLog(component: "adapter." + agency.rawValue, minimum: quiet))
+            adapter.metrics = KafkaServiceMetrics(service: "adapter." + agency.rawValue, registry: registry, dlqTopic: connection.topic("dlq"))
             services.append(BackgroundService("adapter." + agency.rawValue, run: adapter.run, stop: adapter.stop))
             let department = try DepartmentService(agency: agency, connection: connection, instanceId: "demo",
                                                    endpoint: makeDepartment(agency, reference: reference, preset: preset, seed: 2026),
                                                    calendar: calendar, stateFile: nil,
                                                    log: JSONLog(component: "dept." + agency.rawValue, minimum: quiet))
+            department.metrics = KafkaServiceMetrics(service: "dept." + agency.rawValue, registry: registry, dlqTopic: connection.topic("dlq"))
             services.append(BackgroundService("dept." + agency.rawValue, run: department.run, stop: department.stop))
         }
         let desk = try FrontDesk(connection: connection, desk: "demo", calendar: calendar, supplementDelayMinutes: options.supplementMinutes,
                                  log: JSONLog(component: "frontdesk", minimum: quiet))
+        _ = frontDeskMetrics(desk, registry: registry)
+        let running = services
+        let signals = stopOnSignals {
+            desk.stop()
+            for s in running { s.stop() }  // each finishes its transaction and leaves its group
+            exit(Exit.ok)
+        }
+        defer { withExtendedLifetime(signals) {} }
         let code = try options.runFrontDesk(desk, env: env, calendar: calendar) { printLine($0) }
         desk.stop()
         for s in services { s.stop() }
@@ -222,6 +252,22 @@ struct DemoRun: Command {
         for f in failures { printError("yishi demo: \(f)") }
         return failures.isEmpty ? code : Exit.problems
     }
+}
+
+/// The front desk's metrics, read from its saga trails at each scrape:
+/// `yishi_frontdesk_sagas_seen` and `yishi_frontdesk_sagas_finished{status}` (gauges: this run's counts).
+func frontDeskMetrics(_ desk: FrontDesk, registry: MetricsRegistry = MetricsRegistry()) -> (MetricsRegistry, ServiceHealth) {
+    let seen = registry.gauge("yishi_frontdesk_sagas_seen", "Sagas the front desk has seen on saga-events in this run.")
+    let finished = registry.gauge("yishi_frontdesk_sagas_finished", "Sagas the front desk has seen finish in this run, by final status.",
+                                  labels: ["status"])
+    registry.onCollect {
+        let trails = desk.sagas
+        seen.set(Double(trails.count))
+        var byStatus: [String: Int] = [:]
+        for trail in trails.values { if let status = trail.finished?.status { byStatus[status, default: 0] += 1 } }
+        finished.replace(prefix: [], with: Dictionary(uniqueKeysWithValues: byStatus.map { ([$0.key], Double($0.value)) }))
+    }
+    return (registry, ServiceHealth())
 }
 
 /// Unbuffered, so progress shows when standard output is a pipe.

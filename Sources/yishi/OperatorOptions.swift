@@ -26,9 +26,11 @@ struct OperatorOptions {
           --json                 JSON for scripts instead of tables
           --reveal-pii           show ID numbers, phones and names unmasked; recorded on <prefix>ops-audit first
           --no-color             no colour even on a terminal (colour is only ever used on a terminal; NO_COLOR too)
+        \(SecurityOptions.help)
         \(ClockOptions.help)
 
-        Exit codes: 0 ok; 1 not found, refused by the orchestrator, or problems found; 2 usage;
+        Exit codes: 0 ok; 1 not found, refused by the orchestrator, or problems found; 2 usage, or
+        security settings the broker refused (wrong password, unknown user, untrusted certificate);
         3 broker or orchestrator unreachable, or no answer within --timeout.
         """
 
@@ -50,9 +52,10 @@ struct OperatorOptions {
         let reveal = args.flag("--reveal-pii")
         let noColour = args.flag("--no-color", "--no-colour")
         let clock = try ClockOptions.read(&args)
+        let security = try SecurityOptions.read(&args)
         return OperatorOptions(
             hub: Hub(bootstrap: bootstrap, prefix: prefix, operatorName: operatorName, timeout: .milliseconds(Int(seconds * 1000)),
-                     orchestratorGroup: group),
+                     orchestratorGroup: group, security: security),
             json: json, revealPII: reveal, style: noColour ? .plain : .forStandardOutput, source: source, clock: clock,
             commandLine: commandLine)
     }

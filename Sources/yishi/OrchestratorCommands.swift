@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import YishiKafka
 import Messaging
 import Orchestrator
 import SagaEngine
@@ -16,6 +17,8 @@ struct KafkaOptions {
     var partitions: Int32
     /// Extra librdkafka properties (`--kafka-property`), e.g. `message.max.bytes` to match the broker.
     var properties: [String: String] = [:]
+    /// SASL/TLS settings of every client the command creates.
+    var security: KafkaSecurity = .none
 
     static let help = """
           --bootstrap HOST:PORT  Kafka bootstrap servers (env YISHI_BOOTSTRAP; required)
@@ -24,6 +27,7 @@ struct KafkaOptions {
           --kafka-property K=V   a librdkafka property for every client of the service (repeatable), e.g.
                                  message.max.bytes=1000000: the largest record it writes; bigger results are
                                  dead-lettered (too-large), operator lists paged
+        \(SecurityOptions.help)
         """
 
     static func read(_ args: inout Arguments) throws -> KafkaOptions {
@@ -36,10 +40,15 @@ struct KafkaOptions {
         var properties: [String: String] = [:]
         for pair in try args.options("--kafka-property") {
             guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else { throw UsageError("--kafka-property wants KEY=VALUE, not '\(pair)'") }
-            properties[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+            let key = String(pair[..<eq])
+            // A command line is visible to every user of the machine (ps): secrets come from files or the environment.
+            guard !KafkaSecurity.isSecret(key) else {
+                throw UsageError("--kafka-property \(key)=***: secrets are not taken from the command line; use --kafka-config FILE or the environment")
+            }
+            properties[key] = String(pair[pair.index(after: eq)...])
         }
         return KafkaOptions(bootstrap: bootstrap, prefix: try args.option("--prefix") ?? env["YISHI_TOPIC_PREFIX"] ?? "yishi.",
-                            partitions: partitions, properties: properties)
+                            partitions: partitions, properties: properties, security: try SecurityOptions.read(&args))
     }
 }
 
@@ -97,11 +106,14 @@ struct OrchestratorRun: Command {
           --session-timeout-ms N how long a vanished instance keeps its partitions (env YISHI_SESSION_TIMEOUT_MS,
                                  default 10000)
         \(ClockOptions.help)
+        \(HTTPOptions.help)
 
-        Exit codes: 0 stopped by signal; 1 fatal error: invalid bundles, a bundle version that
+        Exit codes: 0 stopped by signal (SIGTERM/SIGINT: the open transaction is finished or aborted,
+        the group left, clients closed, within 10 s; if that hangs, exit 1 after 9 s; a second signal
+        exits 130 at once); 1 fatal error: invalid bundles, a bundle version that
         running sagas need is missing or was edited in place (checked at start and after every
         rebalance; the message names file, version and saga count), restore failed, broker, fenced;
-        2 usage.
+        2 usage, or Kafka security settings refused (wrong password, unknown user, untrusted certificate).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -121,9 +133,12 @@ struct OrchestratorRun: Command {
         config.calendarsDirectory = env.calendarsDir
         config.schemasDirectory = URL(fileURLWithPath: try args.option("--schemas") ?? environment["YISHI_SCHEMAS"] ?? "schemas")
         if let group = try args.option("--group") { config.groupId = group }
+        let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
 
         let service = try OrchestratorService(config: config)
+        let endpoints = try HTTPOptions.serve(http, registry: service.metrics.registry, health: service.metrics.health)
+        defer { endpoints?.stop() }
         let signals = stopOnSignals { service.stop() }
         defer { withExtendedLifetime(signals) {} }
         try service.run()
@@ -131,8 +146,11 @@ struct OrchestratorRun: Command {
     }
 }
 
-/// Calls `stop` on SIGINT or SIGTERM (once); a second signal exits at once.
-func stopOnSignals(_ stop: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
+/// Calls `stop` on SIGINT or SIGTERM (once); a second signal exits at once (130). The service
+/// then has `grace` to finish its transaction, leave its group and return; if it does not, the
+/// process exits 1 saying so (a supervisor's SIGKILL usually follows 10 s after SIGTERM, and
+/// exactly-once processing makes either end safe).
+func stopOnSignals(grace: Duration = .seconds(9), _ stop: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
     [SIGINT, SIGTERM].map { number in
         signal(number, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -140,6 +158,11 @@ func stopOnSignals(_ stop: @escaping @Sendable () -> Void) -> [DispatchSourceSig
         source.setEventHandler {
             if seen { exit(130) }
             seen = true
+            JSONLog(component: "signal").info("stopping", ["signal": number == SIGTERM ? "SIGTERM" : "SIGINT"])
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(grace.components.seconds * 1000))) {
+                JSONLog(component: "signal").error("graceful stop did not finish within \(grace); exiting 1")
+                exit(1)
+            }
             stop()
         }
         source.resume()

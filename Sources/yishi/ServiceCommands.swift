@@ -31,6 +31,7 @@ extension KafkaOptions {
         c.partitions = partitions
         c.clock = clock
         c.kafka = properties
+        c.security = security
         if let ms = ProcessInfo.processInfo.environment["YISHI_SESSION_TIMEOUT_MS"].flatMap(Int.init) { c.sessionTimeoutMs = ms }
         return c
     }
@@ -54,9 +55,12 @@ struct AdapterRun: Command {
           --repository DIR       where adapters/ and schemas/ are (default: the working directory)
         \(KafkaOptions.help)
         \(ClockOptions.help)
+        \(HTTPOptions.help)
 
         Environment: YISHI_SESSION_TIMEOUT_MS (default 10000).
-        Exit codes: 0 stopped by signal, 1 fatal error (mapping, broker, fenced), 2 usage.
+        Exit codes: 0 stopped by signal (SIGTERM/SIGINT: the open transaction finished or aborted, the
+        group left, within 10 s), 1 fatal error (mapping, broker, fenced; or the stop hung for 9 s), 2 usage
+        or Kafka security settings refused (wrong password, unknown user, untrusted certificate).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -65,9 +69,12 @@ struct AdapterRun: Command {
         let instance = try args.option("--instance") ?? ProcessInfo.processInfo.environment["YISHI_INSTANCE"] ?? "1"
         let repository = URL(fileURLWithPath: try args.option("--repository") ?? FileManager.default.currentDirectoryPath)
         let clock = try ClockOptions.read(&args, env)
+        let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
         let service = try AdapterService(agency: agency.rawValue, connection: kafka.connection(clock: clock), instanceId: instance,
                                          repository: repository)
+        let endpoints = try HTTPOptions.serve(http, registry: service.metrics.registry, health: service.metrics.health)
+        defer { endpoints?.stop() }
         let signals = stopOnSignals { service.stop() }
         defer { withExtendedLifetime(signals) {} }
         try service.run()
@@ -96,8 +103,11 @@ struct DepartmentRun: Command {
           --instance ID          instance id (default 1)
         \(KafkaOptions.help)
         \(ClockOptions.help)
+        \(HTTPOptions.help)
 
-        Exit codes: 0 stopped by signal, 1 fatal error, 2 usage.
+        Exit codes: 0 stopped by signal (SIGTERM/SIGINT: the current batch checkpointed and committed,
+        the group left, within 10 s; replies not yet due survive only with --state), 1 fatal error
+        (or the stop hung for 9 s), 2 usage or Kafka security settings refused.
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -114,10 +124,13 @@ struct DepartmentRun: Command {
         let calendar = try BusinessCalendar.load(env.calendarsDir.appendingPathComponent((try args.option("--calendar") ?? "cn-mainland") + ".json"))
         let instance = try args.option("--instance") ?? "1"
         let clock = try ClockOptions.read(&args, env)
+        let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
         let service = try DepartmentService(agency: agency, connection: kafka.connection(clock: clock), instanceId: instance,
                                             endpoint: makeDepartment(agency, reference: reference, preset: preset, seed: seed),
                                             calendar: calendar, stateFile: state)
+        let endpoints = try HTTPOptions.serve(http, registry: service.metrics.registry, health: service.metrics.health)
+        defer { endpoints?.stop() }
         let signals = stopOnSignals { service.stop() }
         defer { withExtendedLifetime(signals) {} }
         try service.run()

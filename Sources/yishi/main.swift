@@ -1,5 +1,6 @@
 import Foundation
 import Operations
+import YishiKafka
 
 // yishi: the operators' and integrators' command line. Each command group registers here;
 // later groups (sagas, cases, dlq, lag, orchestrator, demo) are added to this table.
@@ -28,6 +29,7 @@ let topHelp = """
     var args = Arguments(argv)
     let help = args.flag("--help", "-h")
     do {
+        try SecurityOptions.refuseSecrets(in: args.tokens)
         guard let groupName = args.next() else {
             print(topHelp)
             return help ? Exit.ok : Exit.usage
@@ -55,12 +57,26 @@ let topHelp = """
     } catch let e as OperationsError {
         printError("yishi: \(e)")
         return e.exitCode
+    } catch let e as KafkaSecurityError {
+        printError("yishi: Kafka security settings: \(e.message)")
+        return Exit.usage
+    } catch let e as KafkaError where e.kind == .authentication || (e.isConfiguration && e.isSecurityProperty) {
+        printError("yishi: \(e)")
+        return Exit.usage
     } catch let e as UsageError {
         printError("yishi: \(e.message)\nRun 'yishi --help' for usage.")
         return Exit.usage
     } catch {
         printError("yishi: \(error)")
         return Exit.problems
+    }
+}
+
+extension KafkaError {
+    /// A rejected `security.protocol`, `sasl.*` or `ssl.*` property (e.g. an unreadable CA file).
+    var isSecurityProperty: Bool {
+        guard case .configuration(let property) = kind else { return false }
+        return property.hasPrefix("ssl") || property.hasPrefix("sasl") || property.hasPrefix("security") || message.contains("ssl.")
     }
 }
 
