@@ -92,9 +92,9 @@ extension SLAReport {
             figcaption { font-weight: bold; font-size: 14px; margin-bottom: 4px; }
             table { border-collapse: collapse; margin: 12px 0 20px; font-size: 12px; }
             caption { text-align: left; font-weight: bold; font-size: 15px; padding: 4px 0; }
-            th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: right; white-space: nowrap; }
+            th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: left; white-space: nowrap; }
             th { background: #eceff1; }
-            td:first-child, td:nth-child(2), th:first-child, th:nth-child(2) { text-align: left; }
+            td.n { text-align: right; }
             tr:nth-child(even) td { background: #f5f5f5; }
             </style>
             </head>
@@ -136,7 +136,10 @@ extension SLAReport {
         var out = "<table id=\"\(id)\">\n<caption>\(esc(caption))</caption>\n<thead><tr>"
         out += headers.map { "<th>\(esc($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
         if rows.isEmpty, let empty { out += "<tr><td colspan=\"\(headers.count)\">\(esc(empty))</td></tr>\n" }
-        for r in rows { out += "<tr>" + r.map { "<td>\(esc($0))</td>" }.joined() + "</tr>\n" }
+        // Figures right-aligned, words left-aligned.
+        for r in rows {
+            out += "<tr>" + r.map { Double($0) != nil || $0 == "-" ? "<td class=\"n\">\(esc($0))</td>" : "<td>\(esc($0))</td>" }.joined() + "</tr>\n"
+        }
         return out + "</tbody>\n</table>"
     }
 
