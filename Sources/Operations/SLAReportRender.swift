@@ -8,7 +8,7 @@ extension SLAReport {
     /// 办不成事 cases and the per-saga time split.
     public func text(style: Style) -> String {
         var out: [String] = []
-        out.append(style.paint("督查 SLA report · \(from) → \(to) (\(timeZone)) · as of \(LocalTime.full(asOf))", .bold)
+        out.append(style.paint("督查 SLA report · \(from) → \(to), days in \(timeZone) · as of \(LocalTime.full(asOf))", .bold)
                    + (bundleFilter.map { " · bundle \($0)" } ?? "") + (agencyFilter.map { " · agency \($0)" } ?? ""))
         out.append("")
         var t = Table(["BUNDLE", "TITLE"] + Self.figureHeaders + ["DEPT H", "APPLICANT H", "OPERATOR H", "HUB H", "HUB %"])

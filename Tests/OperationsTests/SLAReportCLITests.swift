@@ -58,7 +58,7 @@ import YishiTestSupport
         }
 
         let table = try yishi.run(["report", "sla", "--no-color"] + common)
-        #expect(table.status == 0 && table.out.contains("督查 SLA report · 2026-03-02 → 2026-03-02 (Asia/Shanghai (UTC+08:00))"), "\(table)")
+        #expect(table.status == 0 && table.out.contains("督查 SLA report · 2026-03-02 → 2026-03-02, days in Asia/Shanghai (UTC+08:00)"), "\(table)")
         #expect(table.out.contains("social-security @ social-security (operator)"), "\(table)")
         let csv = try yishi.run(["report", "sla", "--csv", "--table", "sagas"] + common)
         #expect(csv.status == 0 && csv.out.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count == 4, "\(csv)")
