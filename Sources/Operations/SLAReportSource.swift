@@ -30,12 +30,18 @@ extension SLAReport {
     /// deadline: from its `saga-state` record when there is one, else from its `submitted`
     /// event (instant of receipt; `<bundle> v<version>` in its detail). Sagas whose bundle
     /// version is not in `library`, or with no `submitted` event and no state, are reported in
-    /// `skipped` and left out; so are sagas outside `period` or not of `bundle`.
+    /// `skipped` and left out; so are sagas outside `period` or not of `bundle`. A repeated event
+    /// (same saga, seq, kind, step and attempt) counts once.
     public static func inputs(events: [AuditEvent], states: [SagaState], library: BundleLibrary, period: ReportPeriod, bundle: String?,
                               skipped: SkipLog) -> [Input] {
         var bySaga: [String: [AuditEvent]] = [:]
         var order: [String] = []
+        // An audit event is identified by saga, seq, kind, step and attempt: a record written twice
+        // (a producer retry outside a transaction, a topic copied over itself) counts once.
+        var seen = Set<String>()
         for e in events {
+            guard e.kind == .inputIgnored || seen.insert("\(e.sagaId)/\(e.seq)/\(e.kind.rawValue)/\(e.step ?? "")/\(e.attempt ?? 0)").inserted
+            else { continue }
             if bySaga[e.sagaId] == nil { order.append(e.sagaId) }
             bySaga[e.sagaId, default: []].append(e)
         }

@@ -27,6 +27,14 @@ import YishiTestSupport
         #expect(skip.ok, "\(skip)")
         _ = try await fx.waitForSaga(ids[0], "completed") { $0.status == .completed }
 
+        // One unreadable audit record and one unreadable state record among them: skipped with a note, never fatal.
+        let producer = try KafkaProducer(config: fx.hub.kafka())
+        let audit = Envelope(source: "/yishi/orchestrator/o1", type: MessageType.sagaAudit("submitted"), time: Date(), subject: "APP-SLA-BAD")
+        let badEvent = try await producer.send(ProducerRecord(topic: fx.hub.topic("saga-events"), partition: 0, key: "APP-SLA-BAD",
+                                                              value: Data("{\"seq\": \"x\"}".utf8), headers: audit.headers))
+        let badState = try await producer.send(ProducerRecord(topic: fx.hub.topic("saga-state"), partition: 1, key: "APP-SLA-BAD",
+                                                              value: Data([0xff, 0x00, 0x7b])))
+
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "YISHI_TOPIC_PREFIX")
         let yishi = try YishiCommand(repoRoot: repoRoot, environment: env)
@@ -36,6 +44,8 @@ import YishiTestSupport
         let json = try yishi.run(["report", "sla", "--json"] + common)
         try #require(json.status == 0, "\(json)")
         let v = try JSONValue.parse(Data(json.out.utf8))
+        #expect(json.err.contains("note: skipped \(fx.hub.topic("saga-events"))[0]@\(badEvent.offset)"), "\(json.err)")
+        #expect(json.err.contains("note: skipped \(fx.hub.topic("saga-state"))[1]@\(badState.offset)"), "\(json.err)")
         let bundle = try #require(v["bundles"]?.arrayValue?.first)
         #expect(v["bundles"]?.arrayValue?.count == 1 && bundle["bundle"] == "enterprise-opening", "\(json.out.prefix(2000))")
         #expect(bundle["figures"]?["count"] == 3 && bundle["figures"]?["onTime"] == 1 && bundle["figures"]?["late"] == 2, "\(bundle)")

@@ -199,6 +199,17 @@ import YishiTestSupport
         #expect(throws: ReportPeriod.Problem.self) { try ReportPeriod(from: "2026-02-30", to: "2026-03-02") }
     }
 
+    @Test func aRepeatedAuditRecordCountsOnce() throws {
+        let b = Self.trails()[1]  // APP-B: one case, one breach
+        let doubled = b.events.flatMap { [$0, $0] }
+        let inputs = SLAReport.inputs(events: doubled, states: [], library: library, period: try ReportPeriod(from: "2026-03-02", to: "2026-03-02"),
+                                      bundle: nil, skipped: SkipLog())
+        #expect(inputs.count == 1 && inputs[0].events == b.events)
+        let r = SLAReport(sagas: inputs, from: "2026-03-02", to: "2026-03-02", timeZone: "UTC+08:00", asOf: Self.tue(60))
+        #expect(r.cases.count == 1 && r.breaches.count == 1 && r.bundles[0].figures.manualOpened == 1)
+        #expect(r.sagas[0].operatorWorkingMs == 433 * Self.min)
+    }
+
     @Test func csvIsRFC4180() throws {
         #expect(SLAReport.csvField("plain") == "plain")
         #expect(SLAReport.csvField("a,b") == "\"a,b\"")
