@@ -95,6 +95,8 @@ extension SLAReport {
             th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: left; white-space: nowrap; }
             th { background: #eceff1; }
             td.n { text-align: right; }
+            .wide { overflow-x: auto; max-width: 100%; }
+            @media print { body { margin: 0; } .wide { overflow: visible; } figure, tr { break-inside: avoid; } }
             tr:nth-child(even) td { background: #f5f5f5; }
             </style>
             </head>
@@ -133,14 +135,14 @@ extension SLAReport {
     }
 
     static func table(id: String, caption: String, headers: [String], rows: [[String]], empty: String? = nil) -> String {
-        var out = "<table id=\"\(id)\">\n<caption>\(esc(caption))</caption>\n<thead><tr>"
+        var out = "<div class=\"wide\"><table id=\"\(id)\">\n<caption>\(esc(caption))</caption>\n<thead><tr>"
         out += headers.map { "<th>\(esc($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
         if rows.isEmpty, let empty { out += "<tr><td colspan=\"\(headers.count)\">\(esc(empty))</td></tr>\n" }
         // Figures right-aligned, words left-aligned.
         for r in rows {
             out += "<tr>" + r.map { Double($0) != nil || $0 == "-" ? "<td class=\"n\">\(esc($0))</td>" : "<td>\(esc($0))</td>" }.joined() + "</tr>\n"
         }
-        return out + "</tbody>\n</table>"
+        return out + "</tbody>\n</table></div>"
     }
 
     static func figure(id: String, title: String, svg: String) -> String {
