@@ -170,7 +170,7 @@ public struct SLAReport: Encodable, Sendable {
 
     /// The report over `sagas` (already chosen by period and bundle); `agency` narrows steps,
     /// breaches and cases to that agency's steps and sagas to bundles with a step there.
-    /// `titles` names agencies (catalogue titles).
+    /// `agencyTitles` names agencies (their catalogue titles).
     public init(sagas inputs: [Input], from: String, to: String, timeZone: String, asOf: Instant, bundle: String? = nil,
                 agency: String? = nil, agencyTitles: [String: String] = [:]) {
         self.from = from
