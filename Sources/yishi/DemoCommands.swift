@@ -176,6 +176,7 @@ struct DemoRun: Command {
         \(HTTPOptions.help)
                                  (one page: every service's metrics, told apart by the service label;
                                  /healthz and /readyz are the orchestrator's)
+        \(DemoReport.help)
 
         Exit codes: 0 targets met (≥ 99 % of valid applications completed within one working day,
         every invalid one rejected naming its field) or stopped by SIGTERM/SIGINT (every service
@@ -194,6 +195,7 @@ struct DemoRun: Command {
             || ProcessInfo.processInfo.environment["YISHI_TOPIC_PREFIX"] != nil
         var kafka = try KafkaOptions.read(&args)
         let http = try HTTPOptions.read(&args)
+        let reportPath = try args.option("--report") ?? ".build/demo-sla-report.html"
         _ = try args.positionals()
         if !explicitPrefix {
             let f = DateFormatter()
@@ -246,6 +248,11 @@ struct DemoRun: Command {
         }
         defer { withExtendedLifetime(signals) {} }
         let code = try options.runFrontDesk(desk, env: env, calendar: calendar) { printLine($0) }
+        do {
+            printLine("")
+            printLine(try DemoReport.write(trails: Array(desk.sagas.values), library: try env.library(), env: env, start: options.start,
+                                           now: clock.now(), calendar: calendar, path: reportPath))
+        } catch { printError("yishi demo: the 督查 report could not be written to \(reportPath): \(error)") }
         desk.stop()
         for s in services { s.stop() }
         let failures = services.compactMap { s in s.failure.map { "\(s.name): \($0)" } }
