@@ -49,6 +49,7 @@ enum ProgressQuery: Command {
         let rest = try args.positionals()
         guard rest.count == 1 else { throw UsageError("expected exactly one APP-ID") }
         guard let code else { throw UsageError("--code is required: the query code on the application's 受理回执") }
+        guard !options.revealPII else { throw UsageError("progress never shows personal data: --reveal-pii does not apply (use yishi sagas show)") }
         let secret: Data
         do {
             guard let s = try QueryCode.secret(environment: ProcessInfo.processInfo.environment) else {

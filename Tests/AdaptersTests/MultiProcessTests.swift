@@ -3,6 +3,7 @@ import Departments
 import Foundation
 import FrontDesk
 import Messaging
+import Orchestrator
 import SagaEngine
 import Testing
 import YishiKafka
@@ -112,7 +113,15 @@ struct MultiProcessTests {
         #expect(report.supplemented == forms.filter { expectations[$0["applicationId"]!.stringValue!]?.expected == "supplement-needed" }.count)
 
         // The operator's view of the same system, through the CLI as a separate process.
-        let operatorLines = try await operatorSession(prefix: prefix, clock: connection.clock, caseId: caseId, completedIds: ids, desk: desk)
+        // 统一出件: the numbers and licences the mended saga's bundle issues (its steps' catalogue outputs).
+        let caseBundle = try #require(library.newest(mended["bundle"]?.stringValue ?? ""))
+        let issuedNames = Set(try caseBundle.steps.flatMap { step in
+            try #require(library.catalogues.agencies[step.agency]?.action(step.action)).outputs.map(\.name)
+        }.filter { name in IssuedNumbers.table.contains { $0.name == name } })
+        let casePersonal = [mendable["legalRepresentative"]?["idNumber"], mendable["legalRepresentative"]?["name"],
+                            mendable["legalRepresentative"]?["phone"], mendable["contact"]?["phone"]].compactMap { $0?.stringValue }
+        let operatorLines = try await operatorSession(prefix: prefix, clock: connection.clock, caseId: caseId, completedIds: ids, desk: desk,
+                                                      issuedNames: issuedNames, personal: casePersonal)
 
         // The departments' ledgers: exactly one effect per (saga, step, kind) (per seal for engraving,
         // which makes one effect per seal), all from one request id, and no business key twice.
@@ -155,7 +164,7 @@ struct MultiProcessTests {
     /// the lag are visible; a retry with the corrected bank code completes the saga. Returns every
     /// line the CLI printed (for the personal-data scan).
     private func operatorSession(prefix: String, clock: HubClock, caseId: String, completedIds: Set<String>,
-                                 desk: FrontDesk) async throws -> String {
+                                 desk: FrontDesk, issuedNames: Set<String>, personal: [String]) async throws -> String {
         var env = ProcessInfo.processInfo.environment
         env["YISHI_BOOTSTRAP"] = try Broker.bootstrap
         env["YISHI_PREFIX"] = prefix
@@ -165,6 +174,8 @@ struct MultiProcessTests {
         env["YISHI_CLOCK_SPEED"] = String(clock.speed)
         env["YISHI_CLOCK_WALL_START"] = String(Int64(clock.wallStart.timeIntervalSince1970 * 1000))
         env["YISHI_CLOCK_WORKING_HOURS"] = "cn-mainland"
+        let querySecret = Data("e2e-query-secret-\(prefix)".utf8)
+        env["YISHI_QUERY_SECRET"] = String(decoding: querySecret, as: UTF8.self)
         let yishi = try YishiCommand(repoRoot: repoRoot, environment: env)
         let transcript = Recorder<String>()
         func run(_ arguments: [String]) throws -> YishiCommand.Result {
@@ -186,6 +197,26 @@ struct MultiProcessTests {
         let row = try #require(try JSONValue.parse(cases.out).arrayValue?.first { $0["sagaId"]?.stringValue == caseId }, "\(cases)")
         #expect(row["step"] == "bank-account" && row["code"] == "INVALID_REQUEST", "\(row)")
         #expect(try run(["cases"]).out.contains("办不成事"))
+
+        // 进度查询 mid-run, with the code on the 受理回执: the bank step is with the 办不成事 window,
+        // the registration is done; no personal data. Any wrong code, unknown or malformed id: one refusal.
+        let code = Receipt(applicationId: caseId, acceptedAt: clock.start, secret: querySecret).queryCode
+        let progress = try run(["progress", caseId, "--code", code, "--json"])
+        let midRun = try JSONValue.parse(progress.out)
+        #expect(progress.status == 0 && midRun["status"]?.stringValue?.contains("人工") == true, "\(progress)")
+        #expect(midRun["inProgress"]?.arrayValue?.contains { $0["step"] == "bank-account" && $0["state"] == "转人工办理" } == true, "\(midRun)")
+        #expect(midRun["done"]?.arrayValue?.contains { $0["step"] == "registration" } == true && midRun["expectedFinish"]?.stringValue != nil, "\(midRun)")
+        let plain = try run(["progress", caseId, "--code", code.lowercased()])
+        #expect(plain.status == 0 && plain.out.contains("银行基本存款账户开立") && plain.out.contains("预计办结时间"), "\(plain)")
+        let otherCode = Receipt(applicationId: caseId + "X", acceptedAt: clock.start, secret: querySecret).queryCode
+        let refusals = try [[caseId, "--code", otherCode], [caseId + "X", "--code", otherCode], [caseId + " ", "--code", code],
+                            [caseId + "\n", "--code", code], ["no such id", "--code", code]].map { try run(["progress"] + $0) }
+        for r in refusals {
+            #expect(r.status == 1 && r.out.isEmpty && r.err == refusals[0].err && !r.err.contains(caseId), "\(r)")
+        }
+        for p in personal + [caseId + "X"] {
+            #expect(!(progress.out + plain.out).contains(p), "progress shows personal data")
+        }
 
         let manual = try run(["sagas", "list", "--status", "manual"])
         #expect(manual.status == 0 && manual.out.contains(caseId) && manual.out.contains("bank-account"), "\(manual)")
@@ -229,6 +260,18 @@ struct MultiProcessTests {
         try await eventually(every: .seconds(1), timeout: .seconds(90), "\(caseId) completed after the operator's retry") {
             desk.sagas[caseId]?.finished?.status == "completed"
         }
+        // After completion: progress says so, and the result package lists every issued number (the account masked).
+        let after = try JSONValue.parse(try run(["progress", caseId, "--code", code, "--json"]).out)
+        #expect(after["status"]?.stringValue?.hasPrefix("已办结") == true && after["inProgress"]?.arrayValue?.isEmpty == true
+                && after["expectedFinish"] == nil, "\(after)")
+        let results = try run(["sagas", "results", caseId, "--json"])
+        let items = try JSONValue.parse(results.out)["items"]?.arrayValue ?? []
+        let issuedList = Dictionary(items.compactMap { i in i["name"]?.stringValue.map { ($0, i["value"]?.stringValue ?? i["value"]?.arrayValue?.compactMap(\.stringValue).joined(separator: "、") ?? "") } }) { a, _ in a }
+        #expect(results.status == 0 && Set(issuedList.keys) == issuedNames && issuedList.values.allSatisfy { !$0.isEmpty }, "\(results)")
+        #expect(USCC.isValid(issuedList["uscc"] ?? "") && issuedList["accountNumber"]?.contains("****") == true, "\(issuedList)")
+        let window = try run(["sagas", "results", caseId])
+        #expect(window.status == 0 && window.out.contains("统一社会信用代码：" + (issuedList["uscc"] ?? "?")), "\(window)")
+        for p in personal { #expect(!(after.text() + results.out + window.out).contains(p), "progress or results show personal data") }
         let trail = desk.sagas[caseId]?.events ?? []
         let operatorKinds = trail.filter { $0.by == "operator-zhao" && $0.step == "bank-account" }.map(\.kind)
         #expect(operatorKinds == [.paused, .stepRetried, .resumed], "the operator's actions in the audit trail: \(operatorKinds)")
