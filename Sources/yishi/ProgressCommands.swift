@@ -99,6 +99,11 @@ enum SagaResults: Command {
             printError("yishi: saga \(saga.state.sagaId) is \(saga.state.status.rawValue), not completed: no result package yet")
             return Exit.problems
         }
+        if saga.state.issued == nil {
+            // Completed before issued numbers were kept in the saga's state: its steps' outputs are in
+            // the audit trail's step answers and, for licences, on the licences topic.
+            printError("note: saga \(saga.state.sagaId) holds no issued numbers (it completed before they were recorded, or its steps issue none); see yishi sagas show \(saga.state.sagaId)")
+        }
         try options.emit(package) { package.render() }
         return Exit.ok
     }
