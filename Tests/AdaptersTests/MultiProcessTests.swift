@@ -158,6 +158,22 @@ struct MultiProcessTests {
         }
         let leaked = secrets.filter { operatorLines.contains($0) }
         #expect(leaked.isEmpty, "the CLI's default output contains \(leaked.count) personal numbers")
+
+        // The progress topic, as portals and SMS gateways read it (read_committed): every application
+        // accepted, one result package per completed saga (the mended one with every issued number),
+        // no personal number or name in any record.
+        let progress = try await readAll(prefix + "progress", partitions: connection.partitions, expecting: .max, config: Broker.config(),
+                                         timeout: .seconds(20)) { records in
+            records.contains { $0.keyString == caseId && $0.headers.string(Envelope.Header.type) == MessageType.progressResultPackage }
+        }.map { ($0.keyString ?? "", $0.headers.string(Envelope.Header.type) ?? "", String(decoding: $0.value ?? Data(), as: UTF8.self)) }
+        let packages = Dictionary(grouping: progress.filter { $0.1 == MessageType.progressResultPackage }) { $0.0 }
+        #expect(Set(packages.keys) == completed && packages.values.allSatisfy { $0.count == 1 }, "result packages: \(packages.count) for \(completed.count) completed")
+        let casePackage = try JSONValue.parse(try #require(packages[caseId]?.first?.2))
+        #expect(Set(casePackage["items"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []) == issuedNames, "\(casePackage)")
+        #expect(Set(progress.filter { $0.1 == MessageType.progressAccepted }.map(\.0)).isSuperset(of: ids))
+        let names = (forms + [.object(mended)]).compactMap { $0["legalRepresentative"]?["name"]?.stringValue }
+        let leakedProgress = (secrets.union(names)).filter { p in progress.contains { $0.2.contains(p) } }
+        #expect(leakedProgress.isEmpty, "progress records carry \(leakedProgress.count) personal numbers or names")
     }
 
     /// An operator at the CLI: the manual case is listed, shown and diagnosed; a dead letter and
