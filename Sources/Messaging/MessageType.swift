@@ -21,6 +21,14 @@ public enum MessageType {
     /// An operator's access to personal data (`--reveal-pii`) or DLQ replay, on `ops-audit`.
     public static let opsAudit = "cn.gov.yishi.ops.audit"
 
+    /// 进度查询 and 统一出件, on `progress` (for portals and SMS gateways; no personal data).
+    public static let progressAccepted = "cn.gov.yishi.progress.accepted"
+    public static let progressDepartmentDone = "cn.gov.yishi.progress.department-done"
+    public static let progressMaterialsNeeded = "cn.gov.yishi.progress.materials-needed"
+    public static let progressReadyForPickup = "cn.gov.yishi.progress.ready-for-pickup"
+    public static let progressResultPackage = "cn.gov.yishi.progress.result-package"
+    public static let progressTypes = [progressAccepted, progressDepartmentDone, progressMaterialsNeeded, progressReadyForPickup, progressResultPackage]
+
     public static func sagaAudit(_ kind: String) -> String { sagaAuditPrefix + kind }
 
     /// A department's native message, e.g. `cn.gov.yishi.dept.tax.SWDJ.request`.
@@ -40,6 +48,7 @@ public enum MessageType {
         case ("saga-state", 1): return type == sagaState
         case ("saga-events", 1): return type.hasPrefix(sagaAuditPrefix) && type != sagaState
         case ("licences", 1): return type == licenceIssued
+        case ("progress", 1): return progressTypes.contains(type)
         case ("ops", 1): return type == opsRequest
         case ("ops-replies", 1): return type == opsReply
         case ("ops-audit", 1): return type == opsAudit

@@ -101,6 +101,7 @@ struct SagaHost {
         let outputs = SagaEngine.apply(to: &saga, input, bundle: bundle, calendar: calendar)
         let written = outbound.count, scheduled = timerOps.count
         for output in outputs { route(output) }
+        if saga.seq != before { outbound += ProgressEvents.map(input, outputs: outputs, saga: &saga, bundle: bundle, calendar: calendar) }
         let changed = saga.seq != before || overlay[sagaId] != nil
         let encoded = changed ? (try? JSONEncoder().encode(saga)) : nil
         if let admit, let why = admit(sagaId, encoded, outbound[written...]) {

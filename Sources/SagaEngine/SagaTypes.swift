@@ -123,6 +123,11 @@ public struct SagaState: Codable, Equatable, Sendable {
     public var calendarNotCovered: [Int]?
     /// Provisional calendar years its deadlines reach; nil when none.
     public var calendarProvisional: [Int]?
+    /// 统一出件: the numbers and licences each step issued, by step id then output name (e.g.
+    /// `registration` → `uscc`, `licenceId`), bank accounts already masked. Written by the
+    /// orchestrator layer (`IssuedNumbers`), never read by the engine; nil before any was issued
+    /// and in states written before the field existed.
+    public var issued: [String: [String: JSONValue]]?
 
     /// `failure`: a step failed under `onFailure: compensate` (ends `compensated`); `cancel`: an
     /// operator cancelled (ends `cancelled`); `fail`: a step failed under `onFailure: fail` (ends

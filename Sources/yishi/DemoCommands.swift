@@ -73,6 +73,13 @@ struct SimulationOptions {
         return out
     }
 
+    /// The hub's query secret (YISHI_QUERY_SECRET_FILE / YISHI_QUERY_SECRET), nil when unset.
+    func querySecret() throws -> Data? {
+        do { return try QueryCode.secret(environment: ProcessInfo.processInfo.environment) } catch let e as QueryCode.SecretError {
+            throw UsageError(e.description)
+        }
+    }
+
     /// Submits, waits with progress, prints the report; exit 0 when the day's targets are met.
     func runFrontDesk(_ desk: FrontDesk, env: Environment, calendar: BusinessCalendar, out: @escaping (String) -> Void) throws -> Int32 {
         let forms = try forms()
@@ -81,7 +88,15 @@ struct SimulationOptions {
         let wall = ContinuousClock.now
         try desk.watch()
         let submitted = Atomic<Int>(0)
-        desk.submit(forms, from: start, everyMs: everyMs) { submitted.store($0, ordering: .relaxed) }
+        // 受理回执: one line per application with its 进度查询 code, when a query secret is set.
+        let querySecret = try querySecret()
+        nonisolated(unsafe) let printReceipt = out  // called from the submitting thread only
+        desk.submit(forms, from: start, everyMs: everyMs) { [start, everyMs] n in
+            submitted.store(n, ordering: .relaxed)
+            if let querySecret, let id = forms[n - 1]["applicationId"]?.stringValue {
+                printReceipt(Receipt(applicationId: id, acceptedAt: Instant(ms: start.ms + Int64(n - 1) * everyMs), secret: querySecret).line)
+            }
+        }
         let all = desk.waitForAll(ids, timeout: timeout) { done, total in
             let trails = desk.sagas
             let completed = trails.values.filter { $0.finished?.status == "completed" }.count

@@ -5,7 +5,7 @@ import SagaEngine
 
 var sagasGroup: CommandGroup { CommandGroup(
     name: "sagas", summary: "Find sagas, read one's timeline, ask why it is stuck, and act on it (one saga or a filter).",
-    commands: [ListSagas.self, ShowSaga.self, DiagnoseSaga.self, RetryStep.self, SkipStep.self, ResolveStep.self, SupplyMaterials.self,
+    commands: [ListSagas.self, ShowSaga.self, SagaResults.self, DiagnoseSaga.self, RetryStep.self, SkipStep.self, ResolveStep.self, SupplyMaterials.self,
                PauseSaga.self, ResumeSaga.self, CancelSaga.self]) }
 
 var casesGroup: CommandGroup { CommandGroup(

@@ -4,8 +4,8 @@ import YishiKafka
 
 // yishi: the operators' and integrators' command line. Each command group registers here;
 // later groups (sagas, cases, dlq, lag, orchestrator, demo) are added to this table.
-let groups: [CommandGroup] = [demoGroup, sagasGroup, casesGroup, dlqGroup, lagGroup, bundlesGroup,
-                              orchestratorGroup, adapterGroup, departmentGroup, frontdeskGroup, reportGroup]
+let groups: [CommandGroup] = [demoGroup, sagasGroup, progressGroup, casesGroup, dlqGroup, lagGroup, reportGroup, bundlesGroup,
+                              orchestratorGroup, adapterGroup, departmentGroup, frontdeskGroup]
 
 let groupWidth = (groups.map(\.name.count).max() ?? 0) + 2
 

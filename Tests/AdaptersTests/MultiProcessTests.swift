@@ -3,6 +3,7 @@ import Departments
 import Foundation
 import FrontDesk
 import Messaging
+import Orchestrator
 import SagaEngine
 import Testing
 import YishiKafka
@@ -112,7 +113,15 @@ struct MultiProcessTests {
         #expect(report.supplemented == forms.filter { expectations[$0["applicationId"]!.stringValue!]?.expected == "supplement-needed" }.count)
 
         // The operator's view of the same system, through the CLI as a separate process.
-        let operatorLines = try await operatorSession(prefix: prefix, clock: connection.clock, caseId: caseId, completedIds: ids, desk: desk)
+        // 统一出件: the numbers and licences the mended saga's bundle issues (its steps' catalogue outputs).
+        let caseBundle = try #require(library.newest(mended["bundle"]?.stringValue ?? ""))
+        let issuedNames = Set(try caseBundle.steps.flatMap { step in
+            try #require(library.catalogues.agencies[step.agency]?.action(step.action)).outputs.map(\.name)
+        }.filter { name in IssuedNumbers.table.contains { $0.name == name } })
+        let casePersonal = [mendable["legalRepresentative"]?["idNumber"], mendable["legalRepresentative"]?["name"],
+                            mendable["legalRepresentative"]?["phone"], mendable["contact"]?["phone"]].compactMap { $0?.stringValue }
+        let operatorLines = try await operatorSession(prefix: prefix, clock: connection.clock, caseId: caseId, completedIds: ids, desk: desk,
+                                                      issuedNames: issuedNames, personal: casePersonal)
 
         // The departments' ledgers: exactly one effect per (saga, step, kind) (per seal for engraving,
         // which makes one effect per seal), all from one request id, and no business key twice.
@@ -149,13 +158,29 @@ struct MultiProcessTests {
         }
         let leaked = secrets.filter { operatorLines.contains($0) }
         #expect(leaked.isEmpty, "the CLI's default output contains \(leaked.count) personal numbers")
+
+        // The progress topic, as portals and SMS gateways read it (read_committed): every application
+        // accepted, one result package per completed saga (the mended one with every issued number),
+        // no personal number or name in any record.
+        let progress = try await readAll(prefix + "progress", partitions: connection.partitions, expecting: .max, config: Broker.config(),
+                                         timeout: .seconds(20)) { records in
+            records.contains { $0.keyString == caseId && $0.headers.string(Envelope.Header.type) == MessageType.progressResultPackage }
+        }.map { ($0.keyString ?? "", $0.headers.string(Envelope.Header.type) ?? "", String(decoding: $0.value ?? Data(), as: UTF8.self)) }
+        let packages = Dictionary(grouping: progress.filter { $0.1 == MessageType.progressResultPackage }) { $0.0 }
+        #expect(Set(packages.keys) == completed && packages.values.allSatisfy { $0.count == 1 }, "result packages: \(packages.count) for \(completed.count) completed")
+        let casePackage = try JSONValue.parse(try #require(packages[caseId]?.first?.2))
+        #expect(Set(casePackage["items"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []) == issuedNames, "\(casePackage)")
+        #expect(Set(progress.filter { $0.1 == MessageType.progressAccepted }.map(\.0)).isSuperset(of: ids))
+        let names = (forms + [.object(mended)]).compactMap { $0["legalRepresentative"]?["name"]?.stringValue }
+        let leakedProgress = (secrets.union(names)).filter { p in progress.contains { $0.2.contains(p) } }
+        #expect(leakedProgress.isEmpty, "progress records carry \(leakedProgress.count) personal numbers or names")
     }
 
     /// An operator at the CLI: the manual case is listed, shown and diagnosed; a dead letter and
     /// the lag are visible; a retry with the corrected bank code completes the saga. Returns every
     /// line the CLI printed (for the personal-data scan).
     private func operatorSession(prefix: String, clock: HubClock, caseId: String, completedIds: Set<String>,
-                                 desk: FrontDesk) async throws -> String {
+                                 desk: FrontDesk, issuedNames: Set<String>, personal: [String]) async throws -> String {
         var env = ProcessInfo.processInfo.environment
         env["YISHI_BOOTSTRAP"] = try Broker.bootstrap
         env["YISHI_PREFIX"] = prefix
@@ -165,6 +190,8 @@ struct MultiProcessTests {
         env["YISHI_CLOCK_SPEED"] = String(clock.speed)
         env["YISHI_CLOCK_WALL_START"] = String(Int64(clock.wallStart.timeIntervalSince1970 * 1000))
         env["YISHI_CLOCK_WORKING_HOURS"] = "cn-mainland"
+        let querySecret = Data("e2e-query-secret-\(prefix)".utf8)
+        env["YISHI_QUERY_SECRET"] = String(decoding: querySecret, as: UTF8.self)
         let yishi = try YishiCommand(repoRoot: repoRoot, environment: env)
         let transcript = Recorder<String>()
         func run(_ arguments: [String]) throws -> YishiCommand.Result {
@@ -186,6 +213,26 @@ struct MultiProcessTests {
         let row = try #require(try JSONValue.parse(cases.out).arrayValue?.first { $0["sagaId"]?.stringValue == caseId }, "\(cases)")
         #expect(row["step"] == "bank-account" && row["code"] == "INVALID_REQUEST", "\(row)")
         #expect(try run(["cases"]).out.contains("办不成事"))
+
+        // 进度查询 mid-run, with the code on the 受理回执: the bank step is with the 办不成事 window,
+        // the registration is done; no personal data. Any wrong code, unknown or malformed id: one refusal.
+        let code = Receipt(applicationId: caseId, acceptedAt: clock.start, secret: querySecret).queryCode
+        let progress = try run(["progress", caseId, "--code", code, "--json"])
+        let midRun = try JSONValue.parse(progress.out)
+        #expect(progress.status == 0 && midRun["status"]?.stringValue?.contains("人工") == true, "\(progress)")
+        #expect(midRun["inProgress"]?.arrayValue?.contains { $0["step"] == "bank-account" && $0["state"] == "转人工办理" } == true, "\(midRun)")
+        #expect(midRun["done"]?.arrayValue?.contains { $0["step"] == "registration" } == true && midRun["expectedFinish"]?.stringValue != nil, "\(midRun)")
+        let plain = try run(["progress", caseId, "--code", code.lowercased()])
+        #expect(plain.status == 0 && plain.out.contains("银行基本存款账户开立") && plain.out.contains("预计办结时间"), "\(plain)")
+        let otherCode = Receipt(applicationId: caseId + "X", acceptedAt: clock.start, secret: querySecret).queryCode
+        let refusals = try [[caseId, "--code", otherCode], [caseId + "X", "--code", otherCode], [caseId + " ", "--code", code],
+                            [caseId + "\n", "--code", code], ["no such id", "--code", code]].map { try run(["progress"] + $0) }
+        for r in refusals {
+            #expect(r.status == 1 && r.out.isEmpty && r.err == refusals[0].err && !r.err.contains(caseId), "\(r)")
+        }
+        for p in personal + [caseId + "X"] {
+            #expect(!(progress.out + plain.out).contains(p), "progress shows personal data")
+        }
 
         let manual = try run(["sagas", "list", "--status", "manual"])
         #expect(manual.status == 0 && manual.out.contains(caseId) && manual.out.contains("bank-account"), "\(manual)")
@@ -229,6 +276,18 @@ struct MultiProcessTests {
         try await eventually(every: .seconds(1), timeout: .seconds(90), "\(caseId) completed after the operator's retry") {
             desk.sagas[caseId]?.finished?.status == "completed"
         }
+        // After completion: progress says so, and the result package lists every issued number (the account masked).
+        let after = try JSONValue.parse(try run(["progress", caseId, "--code", code, "--json"]).out)
+        #expect(after["status"]?.stringValue?.hasPrefix("已办结") == true && after["inProgress"]?.arrayValue?.isEmpty == true
+                && after["expectedFinish"] == nil, "\(after)")
+        let results = try run(["sagas", "results", caseId, "--json"])
+        let items = try JSONValue.parse(results.out)["items"]?.arrayValue ?? []
+        let issuedList = Dictionary(items.compactMap { i in i["name"]?.stringValue.map { ($0, i["value"]?.stringValue ?? i["value"]?.arrayValue?.compactMap(\.stringValue).joined(separator: "、") ?? "") } }) { a, _ in a }
+        #expect(results.status == 0 && Set(issuedList.keys) == issuedNames && issuedList.values.allSatisfy { !$0.isEmpty }, "\(results)")
+        #expect(USCC.isValid(issuedList["uscc"] ?? "") && issuedList["accountNumber"]?.contains("****") == true, "\(issuedList)")
+        let window = try run(["sagas", "results", caseId])
+        #expect(window.status == 0 && window.out.contains("统一社会信用代码：" + (issuedList["uscc"] ?? "?")), "\(window)")
+        for p in personal { #expect(!(after.text() + results.out + window.out).contains(p), "progress or results show personal data") }
         let trail = desk.sagas[caseId]?.events ?? []
         let operatorKinds = trail.filter { $0.by == "operator-zhao" && $0.step == "bank-account" }.map(\.kind)
         #expect(operatorKinds == [.paused, .stepRetried, .resumed], "the operator's actions in the audit trail: \(operatorKinds)")
