@@ -111,43 +111,19 @@ public final class HTTPServer: Sendable {
         let name = host == "localhost" ? "127.0.0.1" : host
         var v4 = in_addr(), v6 = in6_addr()
         let fd: Int32
-        var bound: UInt16 = port
+        let bound: UInt16
         if inet_pton(AF_INET, name, &v4) == 1 {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw HTTPServerError(description: "http \(host):\(port): socket: \(String(cString: strerror(errno)))") }
-            var yes: Int32 = 1
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = port.bigEndian
             address.sin_addr = v4
-            let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            guard rc == 0 else {
-                let why = String(cString: strerror(errno)); close(fd)
-                throw HTTPServerError(description: "http \(host):\(port): cannot bind: \(why)")
-            }
-            var actual = sockaddr_in(); var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-            bound = UInt16(bigEndian: actual.sin_port)
+            (fd, bound) = try Self.bindSocket(AF_INET, address, host: host, port: port) { UInt16(bigEndian: $0.sin_port) }
         } else if inet_pton(AF_INET6, name.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), &v6) == 1 {
-            fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw HTTPServerError(description: "http \(host):\(port): socket: \(String(cString: strerror(errno)))") }
-            var yes: Int32 = 1
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = port.bigEndian
             address.sin6_addr = v6
-            let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
-            guard rc == 0 else {
-                let why = String(cString: strerror(errno)); close(fd)
-                throw HTTPServerError(description: "http \(host):\(port): cannot bind: \(why)")
-            }
-            var actual = sockaddr_in6(); var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-            bound = UInt16(bigEndian: actual.sin6_port)
+            (fd, bound) = try Self.bindSocket(AF_INET6, address, host: host, port: port) { UInt16(bigEndian: $0.sin6_port) }
         } else {
             throw HTTPServerError(description: "http: '\(host)' is not an IP address (use e.g. 0.0.0.0, 127.0.0.1 or ::)")
         }
@@ -157,6 +133,26 @@ public final class HTTPServer: Sendable {
         }
         listener = fd
         self.port = bound
+    }
+
+    /// A new TCP socket of `family` (SO_REUSEADDR) bound to `address` (a `sockaddr_in` or
+    /// `sockaddr_in6`), and the port it got (`boundPort` reads it from `getsockname`'s answer).
+    private static func bindSocket<Address>(_ family: Int32, _ address: Address, host: String, port: UInt16,
+                                      boundPort: (Address) -> UInt16) throws -> (Int32, UInt16) {
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HTTPServerError(description: "http \(host):\(port): socket: \(String(cString: strerror(errno)))") }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = address
+        let size = socklen_t(MemoryLayout<Address>.size)
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
+        guard rc == 0 else {
+            let why = String(cString: strerror(errno)); close(fd)
+            throw HTTPServerError(description: "http \(host):\(port): cannot bind: \(why)")
+        }
+        var length = size
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return (fd, boundPort(address))
     }
 
     /// Parses `HOST:PORT` (`[::1]:9090` for IPv6); nil when it is not of that shape.
