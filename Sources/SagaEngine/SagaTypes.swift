@@ -123,6 +123,10 @@ public struct SagaState: Codable, Equatable, Sendable {
     public var calendarNotCovered: [Int]?
     /// Provisional calendar years its deadlines reach; nil when none.
     public var calendarProvisional: [Int]?
+    /// The last link of the saga's audit chain on `saga-events` (see `AuditChain`), set by the
+    /// orchestrator as it writes the records; nil before the first chained record and in states
+    /// written before the chain existed (optional, so those still decode).
+    public var auditChain: AuditChainHead?
 
     /// `failure`: a step failed under `onFailure: compensate` (ends `compensated`); `cancel`: an
     /// operator cancelled (ends `cancelled`); `fail`: a step failed under `onFailure: fail` (ends
