@@ -20,7 +20,7 @@ acl() {  # principal operation topic-or-prefix
   "$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --add --allow-principal "User:$1" --operation "$2" --topic "$PREFIX$3"
 }
 
-for t in applications saga-events ops ops-replies dlq; do topic "$t"; done
+for t in applications saga-events audit-heads ops ops-replies dlq; do topic "$t"; done
 topic saga-state --config cleanup.policy=compact
 topic licences --config cleanup.policy=compact
 for a in "${AGENCIES[@]}"; do
@@ -29,7 +29,7 @@ done
 
 # Who may write what (reads are granted to the consumers of each topic).
 acl frontdesk Write applications
-for t in saga-state saga-events licences ops-replies dlq; do acl orchestrator Write "$t"; done
+for t in saga-state saga-events audit-heads licences ops-replies dlq; do acl orchestrator Write "$t"; done
 for a in "${AGENCIES[@]}"; do
   acl orchestrator Write "commands.$a"
   acl orchestrator Read "events.$a"
@@ -48,5 +48,5 @@ for t in applications ops saga-state licences; do acl orchestrator Read "$t"; do
 "$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --add --allow-principal User:orchestrator --operation Write \
   --operation Describe --transactional-id "${PREFIX}orchestrator" --resource-pattern-type prefixed
 acl operator Write ops
-for t in ops-replies saga-events saga-state dlq; do acl operator Read "$t"; done
+for t in ops-replies saga-events saga-state audit-heads dlq; do acl operator Read "$t"; done
 echo "provisioned topics and ACLs with prefix '$PREFIX' ($PARTITIONS partitions, replication $RF)"
