@@ -26,9 +26,11 @@ public final class BackgroundService: Sendable {
     /// Why the loop ended with an error, if it did.
     public var failure: String? { failed.text.withLock { $0 } }
 
-    /// Asks the loop to stop and waits for it.
+    /// Asks the loop to stop and waits for it. Calling it again returns at once (the loop's end
+    /// is signalled again for the next caller), so a test's explicit stop and its `defer` agree.
     public func stop() {
         stopService()
         done.wait()
+        done.signal()
     }
 }

@@ -20,6 +20,8 @@ public enum MessageType {
     public static let opsReply = "cn.gov.yishi.ops.reply"
     /// An operator's access to personal data (`--reveal-pii`) or DLQ replay, on `ops-audit`.
     public static let opsAudit = "cn.gov.yishi.ops.audit"
+    /// The head of a saga's audit chain after a transaction, on `audit-heads` (`AuditChainHeadRecord`).
+    public static let auditChainHead = "cn.gov.yishi.audit.chain-head"
 
     /// 进度查询 and 统一出件, on `progress` (for portals and SMS gateways; no personal data).
     public static let progressAccepted = "cn.gov.yishi.progress.accepted"
@@ -52,6 +54,7 @@ public enum MessageType {
         case ("ops", 1): return type == opsRequest
         case ("ops-replies", 1): return type == opsReply
         case ("ops-audit", 1): return type == opsAudit
+        case ("audit-heads", 1): return type == auditChainHead
         default: return nil
         }
     }

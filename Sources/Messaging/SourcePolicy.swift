@@ -23,6 +23,7 @@ public struct SourcePolicy: Sendable {
         Rule(topic: "saga-events", sources: ["/yishi/orchestrator/*"]),
         Rule(topic: "licences", sources: ["/yishi/orchestrator/*"]),
         Rule(topic: "progress", sources: ["/yishi/orchestrator/*"]),
+        Rule(topic: "audit-heads", sources: ["/yishi/orchestrator/*"]),
         Rule(topic: "ops", sources: ["/yishi/ctl/*"]),
         Rule(topic: "ops-replies", sources: ["/yishi/orchestrator/*"]),
         Rule(topic: "ops-audit", sources: ["/yishi/ctl/*"]),

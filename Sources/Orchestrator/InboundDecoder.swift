@@ -146,7 +146,28 @@ struct InboundDecoder {
         let envelope = Envelope(source: source, type: out.type, time: config.clock.now().date, subject: out.subject,
                                 traceParent: Self.trace(for: out.sagaId), sagaId: out.sagaId, step: out.step, attempt: out.attempt,
                                 requestId: out.payload["requestId"]?.stringValue)
-        return envelope.record(topic: config.topic(out.topic), key: out.key, data: out.data)
+        var record = envelope.record(topic: config.topic(out.topic), key: out.key, data: out.data)
+        if let chain = out.chain { record.headers += Self.chainHeaders(chain) }
+        return record
+    }
+
+    /// The audit-chain headers of a `saga-events` record (`AuditChain.Header`).
+    static func chainHeaders(_ chain: SagaHost.Outbound.ChainLink) -> [KafkaHeader] {
+        [KafkaHeader(AuditChain.Header.algorithm, chain.algorithm.rawValue), KafkaHeader(AuditChain.Header.previous, chain.previous),
+         KafkaHeader(AuditChain.Header.link, chain.link), KafkaHeader(AuditChain.Header.position, String(chain.position))]
+    }
+
+    /// The `audit-heads` record of a saga whose audit chain advanced in this transaction: its
+    /// head after the batch (`AuditChainHeadRecord`), keyed by saga id, on the saga's partition.
+    func chainHeadRecord(sagaId: String, bundleVersion: Int, head: AuditChainHead, partition: Int32?) -> ProducerRecord {
+        let now = config.clock.now()
+        let body = AuditChainHeadRecord(sagaId: sagaId, bundleVersion: bundleVersion, algorithm: head.algorithm.rawValue,
+                                        length: head.length, link: head.link, at: now.description)
+        let envelope = Envelope(source: source, type: MessageType.auditChainHead, time: now.date, subject: sagaId,
+                                traceParent: Self.trace(for: sagaId), sagaId: sagaId)
+        var record = envelope.record(topic: config.topic("audit-heads"), key: sagaId, data: (try? JSONEncoder().encode(body)) ?? Data())
+        record.partition = partition
+        return record
     }
 
     func stateRecord(_ state: SagaState, partition: Int32?) -> ProducerRecord {

@@ -27,6 +27,9 @@ public struct OrchestratorConfig: Sendable {
     public var maxBatch = 500
     /// How long inputs are gathered before one transaction commits them.
     public var commitInterval: Duration = .milliseconds(30)
+    /// Hash function of the audit chains of sagas this instance starts (`--audit-chain-alg`):
+    /// SM3 (GB/T 32905-2016) by default, or SHA-256 (FIPS 180-4). A saga keeps its chain's.
+    public var auditChainAlgorithm: HashAlgorithm = .sm3
 
     public init(connection: HubConnection, instanceId: String, repository root: URL) {
         self.connection = connection

@@ -84,6 +84,7 @@ public final class OrchestratorService: @unchecked Sendable {
         }
         inbound = try InboundDecoder(config: config)
         host = SagaHost(library: library)
+        host.chainAlgorithm = config.auditChainAlgorithm
         host.admit = { [inbound] in inbound.admit(sagaId: $0, state: $1, outbound: $2) }
         metrics = OrchestratorMetrics(prefix: config.connection.prefix)
     }
@@ -225,6 +226,10 @@ public final class OrchestratorService: @unchecked Sendable {
             } else {
                 records.append(inbound.stateRecord(state, partition: sagaPartition[state.sagaId]))
             }
+        }
+        for chain in host.advancedChains {
+            records.append(inbound.chainHeadRecord(sagaId: chain.sagaId, bundleVersion: chain.bundleVersion, head: chain.head,
+                                                   partition: sagaPartition[chain.sagaId]))
         }
         for (timer, why) in host.heldTimers {
             // Cannot happen while inputs leave `stateHeadroom`; said loudly if it does.

@@ -25,6 +25,9 @@ struct SagaHost {
     /// `OutboundGuard`: a record above `message.max.bytes`). A refused input changes nothing.
     var admit: (@Sendable (_ sagaId: String, _ state: Data?, _ outbound: ArraySlice<Outbound>) -> String?)?
 
+    /// The hash function new sagas' audit chains use (`AuditChain`); a saga keeps the one its chain started with.
+    var chainAlgorithm: HashAlgorithm = .sm3
+
     init(library: BundleLibrary) { self.library = library }
 
     /// What to write: a record for a topic (without prefix), keyed, with its CloudEvents type.
@@ -39,6 +42,15 @@ struct SagaHost {
         var payload: JSONValue
         /// `payload` as the record's value (its canonical text), encoded once.
         var data: Data
+        /// The record's link in its saga's audit chain (`saga-events` records only; see `AuditChain`).
+        var chain: ChainLink?
+
+        struct ChainLink: Equatable {
+            var algorithm: HashAlgorithm
+            var previous: String
+            var link: String
+            var position: UInt32
+        }
 
         /// `data` defaults to `payload`'s canonical text.
         init(topic: String, key: String, sagaId: String, type: String, subject: String?, step: String?, attempt: Int?,
@@ -102,7 +114,8 @@ struct SagaHost {
         let written = outbound.count, scheduled = timerOps.count
         for output in outputs { route(output) }
         if saga.seq != before { outbound += ProgressEvents.map(input, outputs: outputs, saga: &saga, bundle: bundle, calendar: calendar) }
-        let changed = saga.seq != before || overlay[sagaId] != nil
+        let chained = chain(&saga, from: written)
+        let changed = saga.seq != before || overlay[sagaId] != nil || chained
         let encoded = changed ? (try? JSONEncoder().encode(saga)) : nil
         if let admit, let why = admit(sagaId, encoded, outbound[written...]) {
             outbound.removeSubrange(written...)
@@ -179,6 +192,29 @@ struct SagaHost {
     }
 
     // MARK: Outputs
+
+    /// Links the `saga-events` records of `saga` from `outbound[start...]` into its audit chain
+    /// (in order), advancing the chain head in its state; true when any was linked. The head is
+    /// part of the state in the overlay, so an aborted transaction discards it with the records.
+    private mutating func chain(_ saga: inout SagaState, from start: Int) -> Bool {
+        var linked = false
+        for i in start..<outbound.count where outbound[i].topic == "saga-events" && outbound[i].sagaId == saga.sagaId {
+            var head = saga.auditChain ?? .start(sagaId: saga.sagaId, bundleVersion: saga.bundleVersion, algorithm: chainAlgorithm)
+            let (previous, link) = head.append(type: outbound[i].type, key: outbound[i].key, value: outbound[i].data)
+            outbound[i].chain = Outbound.ChainLink(algorithm: head.algorithm, previous: previous, link: link, position: head.length)
+            saga.auditChain = head
+            linked = true
+        }
+        return linked
+    }
+
+    /// The chain heads of the sagas whose audit chain advanced in this batch (for `audit-heads`).
+    var advancedChains: [(sagaId: String, bundleVersion: Int, head: AuditChainHead)] {
+        overlay.keys.sorted().compactMap { id in
+            guard let saga = overlay[id], let head = saga.auditChain, head != sagas[id]?.auditChain else { return nil }
+            return (id, saga.bundleVersion, head)
+        }
+    }
 
     private mutating func route(_ output: SagaOutput) {
         switch output {

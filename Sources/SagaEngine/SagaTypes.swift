@@ -128,6 +128,10 @@ public struct SagaState: Codable, Equatable, Sendable {
     /// orchestrator layer (`IssuedNumbers`), never read by the engine; nil before any was issued
     /// and in states written before the field existed.
     public var issued: [String: [String: JSONValue]]?
+    /// The last link of the saga's audit chain on `saga-events` (see `AuditChain`), set by the
+    /// orchestrator as it writes the records; nil before the first chained record and in states
+    /// written before the chain existed (optional, so those still decode).
+    public var auditChain: AuditChainHead?
 
     /// `failure`: a step failed under `onFailure: compensate` (ends `compensated`); `cancel`: an
     /// operator cancelled (ends `cancelled`); `fail`: a step failed under `onFailure: fail` (ends

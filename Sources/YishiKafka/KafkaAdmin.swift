@@ -202,7 +202,7 @@ public enum HubTopics {
     public static func all(prefix: String = "yishi.", partitions: Int32, replicationFactor: Int32 = 1,
                            agencies: [String] = defaultAgencies) -> [TopicSpec] {
         let compact = ["cleanup.policy": "compact"]
-        var names = ["applications", "saga-events", "progress", "ops", "ops-replies", "ops-audit", "dlq"]
+        var names = ["applications", "saga-events", "audit-heads", "progress", "ops", "ops-replies", "ops-audit", "dlq"]
         for agency in agencies {
             names += ["commands.\(agency)", "dept.\(agency).requests", "dept.\(agency).replies", "events.\(agency)"]
         }

@@ -105,6 +105,8 @@ struct OrchestratorRun: Command {
           --schemas DIR          message schemas (env YISHI_SCHEMAS, default schemas)
           --session-timeout-ms N how long a vanished instance keeps its partitions (env YISHI_SESSION_TIMEOUT_MS,
                                  default 10000)
+          --audit-chain-alg A    hash of the audit chain of sagas it starts: sm3 (GB/T 32905-2016, default) or
+                                 sha-256 (env YISHI_AUDIT_CHAIN_ALG); a running saga keeps its chain's (yishi audit verify)
         \(ClockOptions.help)
         \(HTTPOptions.help)
 
@@ -133,6 +135,10 @@ struct OrchestratorRun: Command {
         config.calendarsDirectory = env.calendarsDir
         config.schemasDirectory = URL(fileURLWithPath: try args.option("--schemas") ?? environment["YISHI_SCHEMAS"] ?? "schemas")
         if let group = try args.option("--group") { config.groupId = group }
+        if let name = try args.option("--audit-chain-alg") ?? environment["YISHI_AUDIT_CHAIN_ALG"] {
+            guard let algorithm = HashAlgorithm(name: name) else { throw UsageError("--audit-chain-alg must be sm3 or sha-256, not '\(name)'") }
+            config.auditChainAlgorithm = algorithm
+        }
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
 

@@ -139,8 +139,9 @@ import Testing
                      MessageType.stepFailed, MessageType.supplementNeeded, MessageType.compensationSucceeded,
                      MessageType.compensationFailed, MessageType.sagaState, MessageType.manualCaseOpened,
                      MessageType.sagaFinished, MessageType.sagaAudit("stepDispatched"), MessageType.licenceIssued,
-                     MessageType.opsRequest, MessageType.opsReply, MessageType.opsAudit]
-        let topics = ["applications", "commands.tax", "events.tax", "saga-state", "saga-events", "licences", "ops", "ops-replies", "ops-audit"]
+                     MessageType.opsRequest, MessageType.opsReply, MessageType.opsAudit, MessageType.auditChainHead]
+        let topics = ["applications", "commands.tax", "events.tax", "saga-state", "saga-events", "licences", "ops", "ops-replies", "ops-audit",
+                      "audit-heads"]
         for type in types {
             #expect(registry[type] != nil, "\(type)")
             #expect(topics.filter { MessageType.allowed(type, onTopic: $0) == true }.count == 1, "\(type)")

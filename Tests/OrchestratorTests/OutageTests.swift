@@ -92,5 +92,29 @@ struct OutageTests {
         #expect(stats.kafka.commits > 0 && (stats.kafka.retries + stats.kafka.rebuilds + stats.kafka.aborts) > 0,
                 "the outage left no trace in the transaction counts: \(stats.kafka)")
         try? reader.close()
+
+        // The audit chain came through the failed and retried transactions: what was committed on
+        // saga-events (read_committed) links from the genesis, record by record, with no gap.
+        let events = try KafkaConsumer(config: connection.consumerConfig(clientId: "chain", ["isolation.level": "read_committed"]),
+                                       groupId: uniqueName("chain"))
+        try events.assign([TopicPartitionOffset(connection.topic("saga-events"), 0, TopicPartitionOffset.beginning)])
+        var records: [KafkaMessage] = []
+        var quietSince = ContinuousClock.now
+        while ContinuousClock.now - quietSince < .seconds(1) {
+            let batch = try events.poll(maxMessages: 500, timeout: .milliseconds(100))
+            if !batch.isEmpty { records += batch; quietSince = .now }
+        }
+        try? events.close()
+        let bundleId = try #require(form["bundle"]?.stringValue)
+        let library = try BundleLibrary.load(bundles: repoRoot.appendingPathComponent("seeds/bundles"),
+                                             catalogues: repoRoot.appendingPathComponent("adapters"),
+                                             calendars: repoRoot.appendingPathComponent("seeds/calendar"))
+        var head = AuditChainHead.start(sagaId: sagaId, bundleVersion: try #require(library.newest(bundleId)).version, algorithm: .sm3)
+        for m in records where m.keyString == sagaId {
+            #expect(m.headers.string(AuditChain.Header.previous) == head.link, "a gap in the chain before offset \(m.offset)")
+            let (_, link) = head.append(type: m.headers.string(Envelope.Header.type) ?? "", key: sagaId, value: [UInt8](m.value ?? Data()))
+            #expect(m.headers.string(AuditChain.Header.link) == link && m.headers.string(AuditChain.Header.algorithm) == "sm3")
+        }
+        #expect(head.length >= 3, "saga-events holds \(records.count) record(s)")
     }
 }
