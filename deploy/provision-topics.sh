@@ -48,7 +48,7 @@ prefixed() {  # principal resource-flag name operation...
   "$BIN/kafka-acls.sh" "${CONNECT[@]}" --add --allow-principal "User:$who" "${ops[@]}" "$kind" "$name" --resource-pattern-type prefixed
 }
 
-for t in applications saga-events audit-heads ops ops-replies ops-audit dlq; do topic "$t"; done
+for t in applications saga-events audit-heads progress ops ops-replies ops-audit dlq; do topic "$t"; done
 topic saga-state --config cleanup.policy=compact
 topic licences --config cleanup.policy=compact
 for a in "${AGENCIES[@]}"; do
@@ -74,7 +74,7 @@ for p in "${PRINCIPALS[@]}"; do prefixed "$p" --topic "$PREFIX" Describe; done
 acl frontdesk Write applications
 acl frontdesk Read saga-events
 prefixed frontdesk --group "${PREFIX}frontdesk-" Read Describe
-for t in saga-state saga-events audit-heads licences ops-replies dlq; do acl orchestrator Write "$t"; done
+for t in saga-state saga-events audit-heads progress licences ops-replies dlq; do acl orchestrator Write "$t"; done
 for a in "${AGENCIES[@]}"; do
   acl orchestrator Write "commands.$a"
   acl orchestrator Read "events.$a"
@@ -97,6 +97,6 @@ prefixed orchestrator --group "${PREFIX}orchestrator" All
 prefixed orchestrator --transactional-id "${PREFIX}orchestrator" Write Describe
 acl operator Write ops
 acl operator Write ops-audit
-for t in ops-replies saga-events saga-state audit-heads dlq; do acl operator Read "$t"; done
+for t in ops-replies saga-events saga-state audit-heads progress dlq; do acl operator Read "$t"; done
 prefixed operator --group yishi-ctl- Read Describe
 echo "provisioned topics, users and ACLs with prefix '$PREFIX' ($PARTITIONS partitions, replication $RF)"
