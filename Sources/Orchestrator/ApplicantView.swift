@@ -176,26 +176,34 @@ public struct ProgressReport: Codable, Equatable, Sendable {
             let dept = catalogues.agencies[step.agency]?.title ?? step.agency
             func line(_ text: String, _ m: [String]? = nil) -> Line { Line(step: step.id, title: title, department: dept, state: text, materials: m) }
             let before = step.predecessors.map { remaining[$0] }.max() ?? 0
+            // The department's typical handling time when its catalogue gives one (never more
+            // than the step's timeout), else the timeout: an upper estimate.
+            let typical = catalogues.agencies[step.agency]?.action(step.action)?.typicalWorkingMinutes
+                .map { min(Int64($0) * 60_000, step.timeoutMs) } ?? step.timeoutMs
             switch s.status {
             case .succeeded: done.append(line("已办结"))
             case .skipped: done.append(line("无需办理"))
             case .running:
                 running.append(line(s.isPaused ? "办理中（暂缓）" : "办理中"))
-                remaining[i] = before + max(0, calendar.workingTime(from: now, to: s.due))
+                // Sent at due − timeout: what is left of the typical time, or, once that has
+                // passed, the time left until the hub stops waiting.
+                let left = max(0, calendar.workingTime(from: now, to: s.due))
+                let typicalLeft = typical - (step.timeoutMs - left)
+                remaining[i] = before + (typicalLeft > 0 ? typicalLeft : left)
             case .backoff:
                 running.append(line("办理中（系统正在重新发送）"))
-                remaining[i] = before + step.timeoutMs
+                remaining[i] = before + typical
             case .waitingSupplement:
                 let names = s.missing.map { materialNames[$0] ?? $0 }
                 running.append(line("待补材料", names))
                 materials.append(line("待补材料", names))
-                remaining[i] = before + step.timeoutMs
+                remaining[i] = before + typical
             case .pending:
                 waiting.append(line(s.isPaused ? "待办理（暂缓）" : "待办理"))
-                remaining[i] = before + step.timeoutMs
+                remaining[i] = before + typical
             case .failed:
                 running.append(line("转人工办理"))
-                remaining[i] = before + step.timeoutMs
+                remaining[i] = before + typical
             case .cancelled: waiting.append(line("未办理"))
             case .compensating, .compensationBackoff, .compensationFailed: running.append(line("正在撤回"))
             case .compensated: done.append(line("已撤回"))

@@ -27,6 +27,11 @@ public struct AgencyCatalogue: Codable, Sendable, Equatable {
         /// action; a bundle step may only defer these (`deferrableMaterials`). Nil or empty: the
         /// action never asks for a supplement.
         public var supplementMaterials: [String]?
+        /// The department's typical handling time for this action, in working minutes (its
+        /// published 办理时限 in practice; for the simulated departments, the mode of their
+        /// latency). Used for the applicant's expected finish time (进度查询), never for timeouts.
+        /// Nil: unknown, the step's timeout stands in.
+        public var typicalWorkingMinutes: Int?
     }
     public var agency: String
     public var title: String

@@ -144,4 +144,39 @@ import YishiKafka
         state.status = .running
         #expect(ResultPackage.make(state, bundle: bundle) == nil)
     }
+
+    @Test("the expected finish counts each remaining step at its department's typical handling time, at most its timeout")
+    func expectedFinishFromTypicalTimes() throws {
+        let library = try BundleLibrary.load(bundles: repoRoot.appendingPathComponent("seeds/bundles"), catalogues: repoRoot.appendingPathComponent("adapters"),
+                                             calendars: repoRoot.appendingPathComponent("seeds/calendar"))
+        let bundle = try #require(library.newest("enterprise-opening"))
+        let calendar = try #require(library.calendar(for: bundle))
+        let at = Instant(rfc3339: "2026-03-02T09:00:00+08:00")!
+        var state = SagaState(sagaId: "APP-20260302-000001", bundle: bundle)
+        _ = SagaEngine.apply(to: &state, SagaInput(at: at, .submit(form: .object(["submittedAt": .string(at.description)]), licences: [:])),
+                             bundle: bundle, calendar: calendar)
+        func catalogues(_ minutes: (AgencyCatalogue.Action) -> Int?) -> CatalogueSet {
+            var set = library.catalogues
+            for (agency, var catalogue) in set.agencies {
+                for i in catalogue.actions.indices { catalogue.actions[i].typicalWorkingMinutes = minutes(catalogue.actions[i]) }
+                set.agencies[agency] = catalogue
+            }
+            return set
+        }
+        func finish(_ set: CatalogueSet) throws -> Instant {
+            let text = try #require(ProgressReport.make(state, bundle: bundle, calendar: calendar, catalogues: set, now: at).expectedFinish)
+            return try #require(Instant(rfc3339: text))
+        }
+        let typical = try finish(library.catalogues)
+        let byTimeouts = try finish(catalogues { _ in nil })
+        // Every step at 1 working minute: the critical path of the bundle in minutes.
+        let oneMinute = try finish(catalogues { _ in 1 })
+        let longestChain = bundle.steps.indices.reduce(into: [Int](repeating: 0, count: bundle.steps.count)) { depth, i in
+            depth[i] = 1 + (bundle.steps[i].predecessors.map { depth[$0] }.max() ?? 0)
+        }.max() ?? 0
+        #expect(oneMinute == calendar.addWorkingTime(at, Int64(longestChain) * 60_000))
+        #expect(typical < byTimeouts, "typical \(typical), timeouts \(byTimeouts)")
+        // A typical time longer than the timeout counts as the timeout.
+        #expect(try finish(catalogues { _ in 100_000 }) == byTimeouts)
+    }
 }
