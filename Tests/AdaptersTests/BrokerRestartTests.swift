@@ -53,6 +53,7 @@ struct BrokerRestartTests {
         #expect(resume < .seconds(30), "the hub took \(resume) to resume after the broker restart")
 
         try await hub.verify(after: "broker restart")
+        print("broker restart: transactions Tansu's storage holds open after the run: \(broker.openTransactions())")
 
         // Durable: every audit event read before the kill is still on saga-events after the restart.
         let records = try await readAll(hub.prefix + "saga-events", partitions: hub.connection.partitions, expecting: .max,

@@ -15,6 +15,7 @@ public final class DurableBroker: @unchecked Sendable {
     public private(set) var pid: Int32
     private let control: String
     private let restartCommand: String
+    private let python: URL
     /// The S3 server's URL (moto), bucket `tansu`.
     public let s3Endpoint: String
     private let script = Process()
@@ -25,6 +26,7 @@ public final class DurableBroker: @unchecked Sendable {
     /// Throws `SetupError` with the script's output when it does not.
     public init(repoRoot: URL, timeout: Duration = .seconds(90)) throws {
         script.executableURL = repoRoot.appendingPathComponent("scripts/with-broker.sh")
+        python = repoRoot.appendingPathComponent(".venv/bin/python")
         script.currentDirectoryURL = repoRoot
         script.arguments = ["--storage", "s3", "/bin/bash", "-c",
                             #"echo "durable-broker $YISHI_BOOTSTRAP $YISHI_BROKER_PID $YISHI_BROKER_CONTROL $YISHI_BROKER_RESTART $YISHI_BROKER_S3_ENDPOINT"; read -r _ || true"#]
@@ -87,12 +89,17 @@ public final class DurableBroker: @unchecked Sendable {
     }
 
     /// An object Tansu stored, e.g. `clusters/tansu_cluster/meta.json` (producers, transactions
-    /// and their states); nil when there is none. Read with python3's urllib (no packages).
+    /// and their states); nil when there is none. Read with boto3 (installed with moto in .venv:
+    /// moto refuses unsigned reads of objects), with the dummy keys with-broker.sh gives Tansu.
     public func object(_ key: String) -> Data? {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=10).read())",
-                       s3Endpoint + "/tansu/" + key]
+        p.executableURL = python
+        p.arguments = ["-c", """
+            import sys, boto3
+            s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                              aws_access_key_id="yishi-test", aws_secret_access_key="yishi-test")
+            sys.stdout.buffer.write(s3.get_object(Bucket="tansu", Key=sys.argv[2])["Body"].read())
+            """, s3Endpoint, key]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -103,9 +110,11 @@ public final class DurableBroker: @unchecked Sendable {
     }
 
     /// Transactions Tansu's storage holds open: every (transactional id, producer epoch) whose
-    /// state is neither Committed nor Aborted, with its state and the partitions it produced to
-    /// (`topic/partition@first..last`). Tansu holds each such partition's last stable offset at
-    /// the transaction's first offset: read_committed consumers see nothing past it.
+    /// state is neither Committed nor Aborted, or that ended but still lists records produced,
+    /// with its state and those partitions (`topic/partition@first..last`). Tansu holds each
+    /// such open partition's last stable offset at the transaction's first offset (read_committed
+    /// consumers see nothing past it), and commits a transaction only once every other one that
+    /// lists records on the same partitions is prepared (a PrepareCommit or PrepareAbort).
     public func openTransactions() -> [String] {
         guard let data = object("clusters/tansu_cluster/meta.json"),
               let meta = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -114,10 +123,12 @@ public final class DurableBroker: @unchecked Sendable {
         for (id, value) in transactions.sorted(by: { $0.key < $1.key }) {
             guard let epochs = (value as? [String: Any])?["epochs"] as? [String: Any] else { continue }
             for (epoch, detail) in epochs {
-                guard let detail = detail as? [String: Any], let state = detail["state"] as? String,
-                      state != "Committed", state != "Aborted" else { continue }
+                guard let detail = detail as? [String: Any], let state = detail["state"] as? String else { continue }
+                let produces = (detail["produces"] as? [String: Any]) ?? [:]
+                // An ended transaction normally holds no produces (Tansu clears them at the end).
+                guard (state != "Committed" && state != "Aborted") || !produces.isEmpty else { continue }
                 var produced: [String] = []
-                for (topic, partitions) in (detail["produces"] as? [String: Any]) ?? [:] {
+                for (topic, partitions) in produces {
                     for (partition, range) in (partitions as? [String: Any]) ?? [:] {
                         let r = range as? [String: Any]
                         produced.append("\(topic)/\(partition)@\(r?["offset_start"] ?? "?")..\(r?["offset_end"] ?? "?")")
