@@ -25,6 +25,7 @@ test:  ## the whole test suite, against a Tansu broker it starts and stops
 	@$(ENV); swift build --build-tests $$YISHI_SWIFT_FLAGS
 	@scripts/setup-promtool.sh >/dev/null  # promtool (Debian's prometheus package) for the metrics tests
 	@scripts/setup-moto.sh >/dev/null  # moto's S3 server (PyPI) for the broker restart test's durable storage
+	@scripts/setup-pyyaml.sh >/dev/null    # PyYAML (Debian's python3-yaml if missing) for the deploy/ file checks
 	@$(ENV); scripts/with-broker.sh swift test --skip-build --no-parallel $$YISHI_SWIFT_FLAGS
 
 bench: ## throughput figures: BENCH <name> <value> <unit>

@@ -52,6 +52,8 @@ let package = Package(
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Messaging", "SagaEngine", "YishiKafka", "YishiTestSupport", "HubTestKit", "HubHTTP"],
                     path: "Tests/OrchestratorTests"),
         .testTarget(name: "HubHTTPTests", dependencies: ["HubHTTP"], path: "Tests/HubHTTPTests"),
+        // Static checks of deploy/ (compose, Kubernetes, Prometheus, Grafana) against the code and `yishi … --help`.
+        .testTarget(name: "DeployTests", dependencies: ["YishiKafka", "YishiTestSupport"], path: "Tests/DeployTests"),
         .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine"], path: "Tests/SagaEngineTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "SagaEngine"], path: "Tests/MessagingTests"),
         .testTarget(name: "DepartmentsTests", dependencies: ["Departments"], path: "Tests/DepartmentsTests"),

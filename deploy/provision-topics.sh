@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Creates the hub's topics and ACLs on Apache Kafka with its own CLI tools.
+# Creates the hub's topics, its SCRAM users and ACLs on Apache Kafka with Kafka's own CLI tools.
 #   BOOTSTRAP=host:9092 YISHI_PARTITIONS=12 KAFKA_BIN=/opt/kafka/bin deploy/provision-topics.sh
+# Optional, for a secured cluster (deploy/compose.yaml sets them):
+#   ADMIN_PEM=admin.pem CA_PEM=ca.pem  connect as User:admin over TLS with a client certificate
+#                                      (PEM file with key and certificate; ca.pem signed the brokers)
+#   PASSWORD_DIR=dir                   create a SCRAM-SHA-512 user for every principal below whose
+#                                      <dir>/kafka-password-<principal> (or <dir>/<principal>.password) exists;
+#                                      passwords go to kafka-configs.sh in a mode-0600 file, never as arguments
 # Topics mirror HubTopics.all (Sources/YishiKafka/KafkaAdmin.swift); ACLs mirror
-# SourcePolicy.standard (Sources/Messaging/SourcePolicy.swift). Principals: User:<name>.
+# SourcePolicy.standard (Sources/Messaging/SourcePolicy.swift) and the consumer groups and
+# transactional ids of HubGroups. Principals (User:<name>): orchestrator, frontdesk, operator,
+# adapter-<agency>, dept-<agency> — the SASL user names of deploy/compose.yaml and deploy/k8s/.
 set -euo pipefail
 : "${BOOTSTRAP:?set BOOTSTRAP}"
 PREFIX="${YISHI_TOPIC_PREFIX:-yishi.}"
@@ -10,25 +18,62 @@ PARTITIONS="${YISHI_PARTITIONS:-12}"
 RF="${YISHI_REPLICATION:-3}"
 BIN="${KAFKA_BIN:-/opt/kafka/bin}"
 AGENCIES=(business-registration seal-engraving tax social-security bank)
+PRINCIPALS=(orchestrator frontdesk operator)
+for a in "${AGENCIES[@]}"; do PRINCIPALS+=("adapter-$a" "dept-$a"); done
+
+WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT; chmod 700 "$WORK"
+CONNECT=(--bootstrap-server "$BOOTSTRAP")
+if [[ -n "${ADMIN_PEM:-}" ]]; then
+  cat > "$WORK/admin.properties" <<EOF
+security.protocol=SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$ADMIN_PEM
+ssl.truststore.type=PEM
+ssl.truststore.location=${CA_PEM:?set CA_PEM with ADMIN_PEM}
+EOF
+  CONNECT+=(--command-config "$WORK/admin.properties")
+fi
 
 topic() {  # name [extra --config args]
   local name="$PREFIX$1"; shift
-  "$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$name" \
+  "$BIN/kafka-topics.sh" "${CONNECT[@]}" --create --if-not-exists --topic "$name" \
     --partitions "$PARTITIONS" --replication-factor "$RF" --config min.insync.replicas=2 "$@"
 }
-acl() {  # principal operation topic-or-prefix
-  "$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --add --allow-principal "User:$1" --operation "$2" --topic "$PREFIX$3"
+acl() {  # principal operation topic
+  "$BIN/kafka-acls.sh" "${CONNECT[@]}" --add --allow-principal "User:$1" --operation "$2" --topic "$PREFIX$3"
+}
+prefixed() {  # principal resource-flag name operation...
+  local who=$1 kind=$2 name=$3; shift 3
+  local ops=(); for op in "$@"; do ops+=(--operation "$op"); done
+  "$BIN/kafka-acls.sh" "${CONNECT[@]}" --add --allow-principal "User:$who" "${ops[@]}" "$kind" "$name" --resource-pattern-type prefixed
 }
 
-for t in applications saga-events ops ops-replies dlq; do topic "$t"; done
+for t in applications saga-events ops ops-replies ops-audit dlq; do topic "$t"; done
 topic saga-state --config cleanup.policy=compact
 topic licences --config cleanup.policy=compact
 for a in "${AGENCIES[@]}"; do
   for t in "commands.$a" "dept.$a.requests" "dept.$a.replies" "events.$a"; do topic "$t"; done
 done
 
+# SCRAM-SHA-512 users, one per writer.
+if [[ -n "${PASSWORD_DIR:-}" ]]; then
+  for p in "${PRINCIPALS[@]}"; do
+    file="$PASSWORD_DIR/kafka-password-$p"; [[ -f "$file" ]] || file="$PASSWORD_DIR/$p.password"
+    [[ -f "$file" ]] || { echo "no password file for $p in $PASSWORD_DIR; user not created" >&2; continue; }
+    (umask 077; printf 'SCRAM-SHA-512=[password=%s]\n' "$(tr -d '\n' < "$file")" > "$WORK/scram.properties")
+    "$BIN/kafka-configs.sh" "${CONNECT[@]}" --alter --entity-type users --entity-name "$p" --add-config-file "$WORK/scram.properties"
+    rm -f "$WORK/scram.properties"
+  done
+fi
+
+# Every hub service checks its topics at start (metadata; ensureTopics creates none that exist):
+# each principal may describe the hub's topics.
+for p in "${PRINCIPALS[@]}"; do prefixed "$p" --topic "$PREFIX" Describe; done
+
 # Who may write what (reads are granted to the consumers of each topic).
 acl frontdesk Write applications
+acl frontdesk Read saga-events
+prefixed frontdesk --group "${PREFIX}frontdesk-" Read Describe
 for t in saga-state saga-events licences ops-replies dlq; do acl orchestrator Write "$t"; done
 for a in "${AGENCIES[@]}"; do
   acl orchestrator Write "commands.$a"
@@ -38,15 +83,20 @@ for a in "${AGENCIES[@]}"; do
   acl "adapter-$a" Read "dept.$a.replies"
   acl "adapter-$a" Write "events.$a"
   acl "adapter-$a" Write dlq
+  # group <prefix>adapter.<agency>; transactional ids <prefix>adapter.<agency>-<instance>
+  prefixed "adapter-$a" --group "${PREFIX}adapter.$a" Read Describe
+  prefixed "adapter-$a" --transactional-id "${PREFIX}adapter.$a" Write Describe
   acl "dept-$a" Read "dept.$a.requests"
   acl "dept-$a" Write "dept.$a.replies"
+  acl "dept-$a" Write dlq
+  prefixed "dept-$a" --group "${PREFIX}dept.$a" Read Describe
 done
 for t in applications ops saga-state licences; do acl orchestrator Read "$t"; done
 # The orchestrator's consumer groups (main, restore, licences) and transactional ids share its group name.
-"$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --add --allow-principal User:orchestrator --operation All \
-  --group "${PREFIX}orchestrator" --resource-pattern-type prefixed
-"$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --add --allow-principal User:orchestrator --operation Write \
-  --operation Describe --transactional-id "${PREFIX}orchestrator" --resource-pattern-type prefixed
+prefixed orchestrator --group "${PREFIX}orchestrator" All
+prefixed orchestrator --transactional-id "${PREFIX}orchestrator" Write Describe
 acl operator Write ops
+acl operator Write ops-audit
 for t in ops-replies saga-events saga-state dlq; do acl operator Read "$t"; done
-echo "provisioned topics and ACLs with prefix '$PREFIX' ($PARTITIONS partitions, replication $RF)"
+prefixed operator --group yishi-ctl- Read Describe
+echo "provisioned topics, users and ACLs with prefix '$PREFIX' ($PARTITIONS partitions, replication $RF)"
