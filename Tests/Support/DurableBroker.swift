@@ -37,7 +37,7 @@ public final class DurableBroker: @unchecked Sendable {
         let sink = output
         out.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            if !data.isEmpty { sink.append(data) }
+            if data.isEmpty { handle.readabilityHandler = nil } else { sink.append(data) }  // empty: end of file
         }
         try script.run()
         let deadline = ContinuousClock.now + timeout
