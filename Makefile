@@ -24,6 +24,7 @@ build: ## debug build of everything
 test:  ## the whole test suite, against a Tansu broker it starts and stops
 	@$(ENV); swift build --build-tests $$YISHI_SWIFT_FLAGS
 	@scripts/setup-promtool.sh >/dev/null  # promtool (Debian's prometheus package) for the metrics tests
+	@scripts/setup-moto.sh >/dev/null  # moto's S3 server (PyPI) for the broker restart test's durable storage
 	@scripts/setup-pyyaml.sh >/dev/null    # PyYAML (Debian's python3-yaml if missing) for the deploy/ file checks
 	@scripts/setup-chromium.sh >/dev/null  # headless chromium (Debian's package) for the 督查 report's rendering test
 	@$(ENV); scripts/with-broker.sh swift test --skip-build --no-parallel $$YISHI_SWIFT_FLAGS
