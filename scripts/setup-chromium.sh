@@ -10,13 +10,9 @@ log() { echo "[setup-chromium] $*" >&2; }
 for name in chromium chromium-browser; do
   if path=$(command -v "$name" 2>/dev/null); then echo "$path"; exit 0; fi
 done
-SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
 # fonts-noto-cjk: the report's labels are Chinese; without a CJK font they render as boxes.
 packages=(chromium fonts-noto-cjk)
 log "installing Debian's ${packages[*]} packages"
-if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >&2; then
-  $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >&2
-fi
+"$(dirname "$0")/apt-install.sh" "${packages[@]}"
 path=$(command -v chromium) || { log "error: chromium installed but not on PATH"; exit 1; }
 echo "$path"

