@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "KafkaTests", dependencies: ["YishiKafka", "YishiTestSupport"], path: "Tests/KafkaTests"),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Messaging", "SagaEngine", "YishiKafka", "YishiTestSupport", "HubTestKit", "HubHTTP"],
                     path: "Tests/OrchestratorTests"),
-        .testTarget(name: "HubHTTPTests", dependencies: ["HubHTTP"], path: "Tests/HubHTTPTests"),
+        .testTarget(name: "HubHTTPTests", dependencies: ["HubHTTP", "YishiTestSupport"], path: "Tests/HubHTTPTests"),
         // Static checks of deploy/ (compose, Kubernetes, Prometheus, Grafana) against the code and `yishi … --help`.
         .testTarget(name: "DeployTests", dependencies: ["YishiKafka", "YishiTestSupport"], path: "Tests/DeployTests"),
         .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine"], path: "Tests/SagaEngineTests"),

@@ -14,22 +14,8 @@ func scalar(_ value: Any?) -> String? {
 
 /// A helper process's exit status and output.
 enum Tool {
-    static func output(_ executable: String, _ arguments: [String], directory: URL = repoRoot) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let errData = Recorder<Data>()
-        let reader = Thread { errData.append(err.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !reader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.all.first ?? Data(), as: UTF8.self))
+    static func output(_ executable: String, _ arguments: [String], directory: URL = repoRoot) throws -> Subprocess.Result {
+        try Subprocess.run(URL(fileURLWithPath: executable), arguments, directory: directory)
     }
 }
 

@@ -1,36 +1,13 @@
 import Foundation
 @testable import HubHTTP
 import Testing
+import YishiTestSupport
 
-/// `promtool` from Debian's prometheus package, installed by scripts/setup-promtool.sh on first use.
-func promtool() throws -> String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let process = Process()
-    process.executableURL = root.appendingPathComponent("scripts/setup-promtool.sh")
-    let out = Pipe()
-    process.standardOutput = out
-    try process.run()
-    let path = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0, !path.isEmpty else { throw CocoaError(.fileNoSuchFile) }
-    return path
-}
-
-/// `promtool check metrics` on `text`: (exit status, its output).
+/// `promtool check metrics` on `text` (Debian's prometheus package, installed by
+/// scripts/setup-promtool.sh on first use): (exit status, its output).
 func promtoolCheck(_ text: String) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try promtool())
-    process.arguments = ["check", "metrics"]
-    let input = Pipe(), output = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    input.fileHandleForWriting.write(Data(text.utf8))
-    try input.fileHandleForWriting.close()
-    let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, said)
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return try Subprocess.promtoolCheckMetrics(text, repoRoot: root)
 }
 
 @Suite("Prometheus text exposition format 0.0.4")

@@ -2,6 +2,7 @@ import Foundation
 import Operations
 import SagaEngine
 import Testing
+import YishiTestSupport
 
 /// The 督查 report's HTML as a browser shows it: headless Chromium (Debian's `chromium`, installed
 /// by scripts/setup-chromium.sh on first use) renders it to `.build/sla-report/report.png` — kept
@@ -10,28 +11,9 @@ import Testing
     static let directory = repoRoot.appendingPathComponent(".build/sla-report")
 
     /// Runs `executable` with `arguments`; stdout, stderr and the exit status. Killed after `timeout` seconds.
-    static func run(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = repoRoot
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let errBox = ErrBox()
-        let reader = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
-        reader.start()
-        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        killer.cancel()
-        while !reader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
+    static func run(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> Subprocess.Result {
+        try Subprocess.run(URL(fileURLWithPath: executable), arguments, directory: repoRoot, timeout: timeout)
     }
-
-    final class ErrBox: @unchecked Sendable { var data = Data() }
 
     @Test(.timeLimit(.minutes(5)))  // the first run may install chromium; later runs take a few seconds
     func htmlReportRendersWithTablesAndCharts() throws {

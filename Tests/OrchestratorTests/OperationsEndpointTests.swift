@@ -70,29 +70,7 @@ func total(_ samples: [String: Double], _ name: String, _ labels: [String] = [])
 }
 
 /// `promtool check metrics` (Debian's prometheus package; scripts/setup-promtool.sh installs it on first use).
-func promtoolCheck(_ page: String) throws -> (Int32, String) {
-    let setup = Process()
-    setup.executableURL = repoRoot.appendingPathComponent("scripts/setup-promtool.sh")
-    let found = Pipe()
-    setup.standardOutput = found
-    try setup.run()
-    let path = String(decoding: found.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    setup.waitUntilExit()
-    guard setup.terminationStatus == 0 else { throw SetupError("scripts/setup-promtool.sh could not provide promtool") }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = ["check", "metrics"]
-    let input = Pipe(), output = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    input.fileHandleForWriting.write(Data(page.utf8))
-    try input.fileHandleForWriting.close()
-    let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, said)
-}
+func promtoolCheck(_ page: String) throws -> (Int32, String) { try Subprocess.promtoolCheckMetrics(page, repoRoot: repoRoot) }
 
 /// A `yishi` service process of this hub with `--http 127.0.0.1:0`.
 func serviceProcess(hub: TestHub, name: String, _ arguments: [String], logDirectory: URL, sessionTimeoutMs: Int = 6000) throws -> YishiProcess {
