@@ -12,7 +12,7 @@ public struct SourcePolicy: Sendable {
     public var rules: [Rule]
     public init(rules: [Rule]) { self.rules = rules }
 
-    /// The hub's policy (DESIGN.md "Topics").
+    /// The hub's policy (docs/message-catalogue.md, "Who may write where").
     public static let standard = SourcePolicy(rules: [
         Rule(topic: "applications", sources: ["/frontdesk/*", "/portal/*"]),
         Rule(topic: "commands.{agency}", sources: ["/yishi/orchestrator/*"]),

@@ -194,7 +194,7 @@ final class AdminContext: Sendable {
     init(security: SecurityLatch) { self.security = security }
 }
 
-/// The hub's topics (DESIGN.md "Topics"). Every saga-keyed topic has the same
+/// The hub's topics (docs/message-catalogue.md). Every saga-keyed topic has the same
 /// partition count so that one instance owns all of a saga's messages.
 public enum HubTopics {
     public static let defaultAgencies = ["business-registration", "seal-engraving", "tax", "social-security", "bank"]

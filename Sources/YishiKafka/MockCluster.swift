@@ -4,7 +4,7 @@ import CRdKafka
 /// requests, brokers going down and up, added round-trip time.
 ///
 /// Not a broker to prove semantics with: it has no Admin API, writes no
-/// transaction markers and ignores the isolation level (DESIGN.md "Brokers").
+/// transaction markers and ignores the isolation level (docs/kafka-layer.md).
 public final class MockCluster: Sendable {
     private let host: ClientHandle
     private let cluster: MockPointer

@@ -17,8 +17,9 @@ enum ProgressQuery: Command {
 
         The applicant's view of one application (进度查询), in plain Chinese: the steps done, the
         steps in progress and at which department, the materials still to hand in (容缺), the SLA
-        deadline and the expected finish (the longest chain of remaining steps at their bundle
-        timeouts, in working time on the bundle's calendar). No ID numbers, no names, no phone
+        deadline and the expected finish (the longest chain of remaining steps, each at its
+        department's typical handling time, at most its timeout, in working time on the bundle's
+        calendar). No ID numbers, no names, no phone
         numbers: only department names, step titles and material names.
 
         CODE is the query code printed on the application's 受理回执 (XXXX-XXXX; case and the dash

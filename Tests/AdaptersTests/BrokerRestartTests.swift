@@ -44,7 +44,7 @@ struct BrokerRestartTests {
             // Name what holds the hub: transactions the restarted broker still has open. A
             // transaction Tansu already ended (Aborted/Committed) that still lists records holds
             // those partitions' last stable offset for good: a broker defect, seen once in nine
-            // runs here (docs/operations.md, "A broker that restarts"), recorded as a known issue
+            // runs here (docs/operations.md, "When the broker hiccups"), recorded as a known issue
             // with its evidence; any other stall fails the test.
             let open = broker.openTransactions()
             if open.contains(where: { $0.contains(": Aborted ") || $0.contains(": Committed ") }) {
