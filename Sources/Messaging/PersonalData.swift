@@ -13,17 +13,21 @@ import SagaEngine
 ///   also after the country code 86), each not touching other digits.
 public enum PersonalData {
     /// `11010519491231002X` → `110105********002X`: keeps the address code and the last four.
-    public static func maskIdNumber(_ id: String) -> String {
-        let c = Array(id)
-        guard c.count >= 12 else { return String(repeating: "*", count: c.count) }
-        return String(c.prefix(6)) + String(repeating: "*", count: c.count - 10) + String(c.suffix(4))
-    }
+    public static func maskIdNumber(_ id: String) -> String { keep(id, first: 6, fromLength: 12) }
 
     /// `13800138000` → `138****8000`.
-    public static func maskPhone(_ phone: String) -> String {
-        let c = Array(phone)
-        guard c.count >= 8 else { return String(repeating: "*", count: c.count) }
-        return String(c.prefix(3)) + String(repeating: "*", count: c.count - 7) + String(c.suffix(4))
+    public static func maskPhone(_ phone: String) -> String { keep(phone, first: 3, fromLength: 8) }
+
+    /// `6222021234567890123` → `6222***********0123`: a bank account keeps its first and last
+    /// four digits (idempotent: an already masked number stays as it is).
+    public static func maskAccount(_ account: String) -> String { keep(account, first: 4, fromLength: 9) }
+
+    /// `value` with all but its first `first` and last four characters starred; all starred when
+    /// it is shorter than `fromLength`.
+    private static func keep(_ value: String, first: Int, fromLength: Int) -> String {
+        let c = Array(value)
+        guard c.count >= fromLength else { return String(repeating: "*", count: c.count) }
+        return String(c.prefix(first)) + String(repeating: "*", count: c.count - first - 4) + String(c.suffix(4))
     }
 
     /// `张伟` → `张*`, `欧阳娜娜` → `欧***`: keeps the first character only.

@@ -6,7 +6,7 @@ import SagaEngine
 /// pickup window, with their Chinese labels, in pickup order. Read from the agency catalogues'
 /// action outputs (adapters/*/catalogue.json): a name not listed here (approvedName, validUntil,
 /// registeredAt, licenceUrl, …) is not an issued number. Bank account numbers are masked
-/// before they are kept (`maskAccount`): the package never holds a full account number.
+/// before they are kept (`PersonalData.maskAccount`): the package never holds a full account number.
 public enum IssuedNumbers {
     /// Output name → label; `masked` outputs are kept masked.
     public static let table: [(name: String, label: String, masked: Bool)] = [
@@ -41,18 +41,10 @@ public enum IssuedNumbers {
 
     static func mask(_ value: JSONValue) -> JSONValue {
         switch value {
-        case .string(let s): return .string(maskAccount(s))
+        case .string(let s): return .string(PersonalData.maskAccount(s))
         case .array(let a): return .array(a.map(mask))
         default: return .string("****")
         }
-    }
-
-    /// `6222021234567890123` → `6222***********0123`: the first and last four digits only
-    /// (idempotent: an already masked number stays as it is).
-    public static func maskAccount(_ account: String) -> String {
-        let c = Array(account)
-        guard c.count > 8 else { return String(repeating: "*", count: c.count) }
-        return String(c.prefix(4)) + String(repeating: "*", count: c.count - 8) + String(c.suffix(4))
     }
 }
 

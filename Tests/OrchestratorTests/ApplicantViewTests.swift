@@ -134,8 +134,8 @@ import YishiKafka
 
     @Test("the result package exists only for a completed saga; bank accounts are masked idempotently")
     func onlyCompleted() throws {
-        #expect(IssuedNumbers.maskAccount("6222021234567890123") == "6222***********0123")
-        #expect(IssuedNumbers.maskAccount(IssuedNumbers.maskAccount("6222021234567890123")) == "6222***********0123")
+        #expect(PersonalData.maskAccount("6222021234567890123") == "6222***********0123")
+        #expect(PersonalData.maskAccount(PersonalData.maskAccount("6222021234567890123")) == "6222***********0123")
         #expect(IssuedNumbers.pick(["approvedName": "某某公司", "uscc": "91330100MA2XXXXX0X", "validUntil": "2026-04-01"]) == ["uscc": "91330100MA2XXXXX0X"])
         let library = try BundleLibrary.load(bundles: repoRoot.appendingPathComponent("seeds/bundles"), catalogues: repoRoot.appendingPathComponent("adapters"),
                                              calendars: repoRoot.appendingPathComponent("seeds/calendar"))
