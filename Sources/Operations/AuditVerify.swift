@@ -300,7 +300,6 @@ public struct AuditTrailReader {
         let reader = TopicReader(hub: hub)
         var states: [String: SagaState] = [:]
         var problems: [AuditVerifier.Problem] = []
-        let decoder = JSONDecoder()
         var latest: [String: KafkaMessage] = [:]
         for m in try reader.read(topic: hub.topic("saga-state"), partitions: partitions, keep: keep) {
             guard let key = m.keyString else { continue }
@@ -308,7 +307,7 @@ public struct AuditTrailReader {
         }
         for (key, m) in latest {
             guard let value = m.value else { continue }  // tombstone
-            do { states[key] = try decoder.decode(SagaState.self, from: value) } catch {
+            do { states[key] = try SagaStateCodec.decode(value) } catch {
                 problems.append(.init(topic: m.topic, partition: m.partition, offset: m.offset, reason: "saga-state record of '\(key)' is not a SagaState: \(error)"))
             }
         }

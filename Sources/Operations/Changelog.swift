@@ -26,7 +26,7 @@ public struct Changelog: Sendable {
         // The newest readable record; an unreadable one is skipped and reported, never fatal.
         for record in records.reversed() {
             guard let value = record.value else { return nil }  // tombstone
-            do { return try JSONDecoder().decode(SagaState.self, from: value) } catch {
+            do { return try SagaStateCodec.decode(value) } catch {
                 skipped.add("skipped \(topic)[\(record.partition)]@\(record.offset) (saga \(sagaId)): not a SagaState: \(error)")
             }
         }
@@ -42,10 +42,9 @@ public struct Changelog: Sendable {
             guard let key = message.key else { continue }
             latest[key] = message
         }
-        let decoder = JSONDecoder()
         return latest.values.sorted { ($0.partition, $0.offset) < ($1.partition, $1.offset) }.compactMap { message in
             guard let value = message.value else { return nil }
-            do { return try decoder.decode(SagaState.self, from: value) } catch {
+            do { return try SagaStateCodec.decode(value) } catch {
                 skipped.add("skipped \(topic)[\(message.partition)]@\(message.offset) (key \(message.keyString ?? "-")): not a SagaState: \(error)")
                 return nil
             }

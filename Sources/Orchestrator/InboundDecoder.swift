@@ -171,7 +171,7 @@ struct InboundDecoder {
     }
 
     func stateRecord(_ state: SagaState, partition: Int32?) -> ProducerRecord {
-        stateRecord(sagaId: state.sagaId, data: (try? JSONEncoder().encode(state)) ?? Data(), partition: partition)
+        stateRecord(sagaId: state.sagaId, data: SagaStateCodec.encode(state), partition: partition)
     }
 
     /// The changelog record of a saga whose state is already encoded (`data`).

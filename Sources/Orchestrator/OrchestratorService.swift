@@ -356,11 +356,10 @@ public final class OrchestratorService: @unchecked Sendable {
             }
         }
         try reader.close()
-        let decoder = JSONDecoder()
         var states: [(SagaState, Int32)] = []
         for (_, (partition, value)) in latest {
             guard let value else { continue }  // tombstone
-            states.append((try decoder.decode(SagaState.self, from: value), partition))
+            states.append((try SagaStateCodec.decode(value), partition))
         }
         let problems = DefinitionCheck.problems(states.map(\.0), library: library, directory: config.bundlesDirectory.path)
         guard problems.isEmpty else { throw OrchestratorError.definitionsChanged(partitions: partitions, problems) }

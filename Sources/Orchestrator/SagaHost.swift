@@ -116,7 +116,7 @@ struct SagaHost {
         if saga.seq != before { outbound += ProgressEvents.map(input, outputs: outputs, saga: &saga, bundle: bundle, calendar: calendar) }
         let chained = chain(&saga, from: written)
         let changed = saga.seq != before || overlay[sagaId] != nil || chained
-        let encoded = changed ? (try? JSONEncoder().encode(saga)) : nil
+        let encoded = changed ? SagaStateCodec.encode(saga) : nil
         if let admit, let why = admit(sagaId, encoded, outbound[written...]) {
             outbound.removeSubrange(written...)
             timerOps.removeSubrange(scheduled...)

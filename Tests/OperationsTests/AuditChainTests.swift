@@ -249,7 +249,7 @@ enum Tamper {
         #expect(Set(heads.compactMap(\.keyString)) == Set(ids), "every saga has chain-head records")
         var states: [String: SagaState] = [:]
         for m in try reader.read(topic: fx.hub.topic("saga-state"), partitions: all) {
-            if let key = m.keyString, let value = m.value { states[key] = try JSONDecoder().decode(SagaState.self, from: value) }
+            if let key = m.keyString, let value = m.value { states[key] = try SagaStateCodec.decode(value) }
         }
         let victim = ids[30]
         func expectBreak(_ tampered: [KafkaMessage], _ kind: AuditVerifier.BreakKind, offset: Int64?, _ what: String) {

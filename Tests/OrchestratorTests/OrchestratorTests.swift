@@ -78,7 +78,7 @@ struct OrchestratorTests {
         let states = try await readAll(hub.topic("saga-state"), partitions: hub.partitions, expecting: .max, config: hub.kafka(),
                                        timeout: .seconds(20), until: { $0.contains { $0.keyString == "APP-LICENCE-REUSE" } })
         let record = try #require(states.last { $0.keyString == "APP-LICENCE-REUSE" })
-        let state = try JSONDecoder().decode(SagaState.self, from: record.value!)
+        let state = try SagaStateCodec.decode(record.value!)
         #expect(state.external.contains(.string(uscc)), "the saga did not receive the held business licence")
     }
 

@@ -99,7 +99,7 @@ struct HubClockTests {
     func state(_ hub: TestHub, _ sagaId: String) async throws -> SagaState? {
         try await readAll(hub.topic("saga-state"), partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(3))
             .last { $0.keyString == sagaId }
-            .flatMap { try? JSONDecoder().decode(SagaState.self, from: $0.value ?? Data()) }
+            .flatMap { try? SagaStateCodec.decode($0.value ?? Data()) }
     }
 
     @Test("a dead-lettered application replayed two working days later completes; its steps get full timeouts from when they are sent; the SLA counts from submittedAt", .timeLimit(.minutes(3)))
