@@ -75,7 +75,8 @@ public final class OrchestratorService: @unchecked Sendable {
         self.config = config
         self.log = log
         library = try BundleLibrary.load(bundles: config.bundlesDirectory, catalogues: config.cataloguesDirectory,
-                                         calendars: config.calendarsDirectory)
+                                         calendars: config.calendarsDirectory,
+                                         formSchema: BundleLibrary.formSchemaFile(in: config.schemasDirectory))
         if !library.problems.isEmpty {
             throw OrchestratorError.invalidBundles(library.problems.map(\.description))
         }

@@ -8,6 +8,14 @@ public struct BundleDefinition: Codable, Sendable, Equatable {
     public var description: String?
     public var sla: SLA
     public var steps: [Step]
+    /// The bundle version this one was composed over (`extends`), nil for a self-contained file.
+    /// Informational: the steps above are already the composed ones (see `BundleComposer`).
+    public var extends: Base?
+
+    public struct Base: Codable, Sendable, Equatable {
+        public var bundle: String
+        public var version: Int
+    }
 
     public struct SLA: Codable, Sendable, Equatable {
         public var workingDays: Double

@@ -9,37 +9,73 @@ public struct BundleLibrary: Sendable {
     public let bundles: [CompiledBundle]
     /// Problems of every file that did not load; those files are left out of `bundles`.
     public let problems: [BundleProblem]
+    /// The application form's schema the bundles' `$.form.…` references were checked against, if loaded.
+    public let formSchema: FormSchema?
 
-    public var validator: BundleValidator { BundleValidator(catalogues: catalogues, calendars: calendars) }
+    public var validator: BundleValidator { BundleValidator(catalogues: catalogues, calendars: calendars, formSchema: formSchema) }
 
     /// Loads catalogues from `<catalogues>/<agency>/catalogue.json`, calendars from `*.json` in
     /// `calendars`, and bundles from `*.json` in `bundles` (a missing bundle directory is empty).
-    public static func load(bundles: URL, catalogues: URL, calendars: URL) throws -> BundleLibrary {
+    ///
+    /// `formSchema`: the application form's JSON Schema file
+    /// (`schemas/cn.gov.yishi.application.submitted.schema.json`); when given, form references are
+    /// checked along their whole path.
+    /// - Throws: when a catalogue, calendar or the form schema cannot be read or parsed.
+    public static func load(bundles: URL, catalogues: URL, calendars: URL, formSchema: URL? = nil) throws -> BundleLibrary {
         let cats = try CatalogueSet.load(directory: catalogues)
         var cals: [String: BusinessCalendar] = [:]
         for file in try jsonFiles(in: calendars) {
             let c = try BusinessCalendar.load(file)
             cals[c.name] = c
         }
+        let schema = try formSchema.map { FormSchema(try JSONValue.parse(Data(contentsOf: $0))) }
         let files = (try? jsonFiles(in: bundles)) ?? []
-        return load(files: files, catalogues: cats, calendars: cals)
+        return load(files: files, catalogues: cats, calendars: cals, formSchema: schema)
     }
 
-    /// Validates and compiles the given files; a second file with an already-seen id and version is a problem.
-    public static func load(files: [URL], catalogues: CatalogueSet, calendars: [String: BusinessCalendar]) -> BundleLibrary {
-        let validator = BundleValidator(catalogues: catalogues, calendars: calendars)
+    /// The application form schema's file under a schemas directory.
+    public static func formSchemaFile(in schemas: URL) -> URL {
+        schemas.appendingPathComponent("cn.gov.yishi.application.submitted.schema.json")
+    }
+
+    /// Validates and compiles the given files; a second file with an already-seen id and version is
+    /// a problem. A file may `extends` a version in `files` or in `bases` (files consulted only as
+    /// bases, e.g. the bundle directory when `yishi bundles validate` checks one file); see
+    /// `BundleComposer`. With `formSchema`, `$.form.…` references are checked along their whole path.
+    public static func load(files: [URL], catalogues: CatalogueSet, calendars: [String: BusinessCalendar],
+                            formSchema: FormSchema? = nil, bases: [URL] = []) -> BundleLibrary {
+        let validator = BundleValidator(catalogues: catalogues, calendars: calendars, formSchema: formSchema)
         var compiled: [CompiledBundle] = []
         var problems: [BundleProblem] = []
         var seen: [String: String] = [:]
+        var parsed: [String: JSONValue] = [:]
+        var documents: [String: (file: String, json: JSONValue)] = [:]
+        for url in files + bases where parsed[url.path] == nil {
+            guard let data = try? Data(contentsOf: url), let json = try? JSONValue.parse(data) else { continue }
+            parsed[url.path] = json
+            if let id = json["id"]?.stringValue, let version = json["version"]?.intValue, documents["\(id) v\(version)"] == nil {
+                documents["\(id) v\(version)"] = (url.path, json)
+            }
+        }
+        let composer = BundleComposer(documents: documents, validator: validator)
         for url in files {
             let name = url.path
             guard let data = try? Data(contentsOf: url) else {
                 problems.append(BundleProblem(file: name, path: "$", kind: .syntax, message: "cannot read file"))
                 continue
             }
-            let (def, ps) = validator.validate(data: data, file: name)
-            problems += ps
-            guard let def, let calendar = calendars[def.sla.calendar] else { continue }
+            guard let json = parsed[name] else {
+                problems += validator.validate(data: data, file: name).1  // the syntax error, with its place
+                continue
+            }
+            let composed = composer.compose(json, file: name)
+            guard composed.problems.isEmpty else { problems += composed.problems; continue }
+            let (def, ps) = validator.validate(json: composed.json, file: name)
+            problems += ps.map { composer.place($0, in: composed, file: name) }
+            guard var def, let calendar = calendars[def.sla.calendar] else { continue }
+            def.extends = json["extends"].flatMap { e in
+                e["bundle"]?.stringValue.flatMap { id in e["version"]?.intValue.map { BundleDefinition.Base(bundle: id, version: $0) } }
+            }
             let key = "\(def.id) v\(def.version)"
             if let other = seen[key] {
                 problems.append(BundleProblem(file: name, path: "$.version", kind: .badValue, message: "\(key) is already defined in \(other); bump the version"))
@@ -49,7 +85,7 @@ public struct BundleLibrary: Sendable {
             compiled.append(CompiledBundle(def, catalogues: catalogues, calendar: calendar, file: name))
         }
         compiled.sort { ($0.id, $0.version) < ($1.id, $1.version) }
-        return BundleLibrary(catalogues: catalogues, calendars: calendars, bundles: compiled, problems: problems)
+        return BundleLibrary(catalogues: catalogues, calendars: calendars, bundles: compiled, problems: problems, formSchema: formSchema)
     }
 
     /// Calendar coverage as of `at`: for each bundle, a saga submitted at `at` gets its deadline

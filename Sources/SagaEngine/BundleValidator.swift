@@ -30,15 +30,20 @@ public struct BundleValidator: Sendable {
     /// Known calendars by name; the SLA must name one.
     public let calendars: [String: BusinessCalendar]
 
+    /// The application form's schema: `$.form.…` references are checked along their whole path
+    /// (`FormSchema`). Without it only the first key is checked, against `formFields`.
+    public let formSchema: FormSchema?
+
     /// Top-level fields of the application form (docs/application-form.md).
     public static let formFields: Set<String> = [
         "applicationId", "bundle", "submittedAt", "region", "company", "legalRepresentative", "shareholders",
         "employees", "seals", "tax", "bank", "permits", "materials", "contact",
     ]
 
-    public init(catalogues: CatalogueSet, calendars: [String: BusinessCalendar]) {
+    public init(catalogues: CatalogueSet, calendars: [String: BusinessCalendar], formSchema: FormSchema? = nil) {
         self.catalogues = catalogues
         self.calendars = calendars
+        self.formSchema = formSchema
     }
 
     /// Validates raw file bytes; the definition is nil whenever there is any problem.
@@ -317,7 +322,9 @@ public struct BundleValidator: Sendable {
             switch MappingRef.parse(text) {
             case .failure(let e): w.add(.badReference, at, e.message)
             case .success(.form(let path)):
-                if case .key(let k) = path.first, !Self.formFields.contains(k) {
+                if let formSchema {
+                    if let why = formSchema.problem(path) { w.add(.unknownFormField, at, "'\(text)': \(why)") }
+                } else if case .key(let k) = path.first, !Self.formFields.contains(k) {
                     w.add(.unknownFormField, at, "the application form has no field '\(k)'")
                 }
             case .success(.licence(let type, _)):

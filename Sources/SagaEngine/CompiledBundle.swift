@@ -234,7 +234,11 @@ public final class CompiledBundle: Sendable {
     static func fingerprint(_ definition: BundleDefinition, steps: [CompiledStep], external: [ExternalRef]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var content = (try? encoder.encode(definition)) ?? Data()
+        // `extends` only says how the file was written: the composed steps are what sagas run on,
+        // so a bundle rewritten over its base with the same result keeps its fingerprint.
+        var composed = definition
+        composed.extends = nil
+        var content = (try? encoder.encode(composed)) ?? Data()
         let layout = steps.map { "\($0.id):\($0.retainedOutputs.joined(separator: ","))" }.joined(separator: ";") + "|"
             + external.map { ref in
                 switch ref {

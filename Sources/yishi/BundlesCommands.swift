@@ -30,9 +30,12 @@ enum ValidateBundles: Command {
         let now = try at ?? ClockOptions.read(&args, env).now()
         var files = try args.positionals().map { URL(fileURLWithPath: $0) }
         let lib = try env.library()
-        if files.isEmpty { files = try BundleLibrary.jsonFiles(in: env.bundlesDir) }
+        let directory = (try? BundleLibrary.jsonFiles(in: env.bundlesDir)) ?? []
+        if files.isEmpty { files = directory }
         guard !files.isEmpty else { throw UsageError("no bundle files given and none in \(env.bundlesDir.path)") }
-        let checked = BundleLibrary.load(files: files, catalogues: lib.catalogues, calendars: lib.calendars)
+        // A file may extend a version in the bundle directory.
+        let checked = BundleLibrary.load(files: files, catalogues: lib.catalogues, calendars: lib.calendars,
+                                         formSchema: lib.formSchema, bases: directory)
         let coverage = checked.calendarCoverage(at: now)
         let problems = checked.problems + coverage.problems
         for p in problems { print(p.description) }

@@ -16,6 +16,7 @@ struct Environment {
     var bundlesDir: URL
     var cataloguesDir: URL
     var calendarsDir: URL
+    var schemasDir: URL
 
     /// `--bundles DIR` (env `YISHI_BUNDLES`, default `seeds/bundles`), `--catalogues DIR`
     /// (env `YISHI_CATALOGUES`, default `adapters`), `--calendars DIR` (env `YISHI_CALENDARS`,
@@ -28,18 +29,23 @@ struct Environment {
         return Environment(
             bundlesDir: try dir("--bundles", "YISHI_BUNDLES", "seeds/bundles"),
             cataloguesDir: try dir("--catalogues", "YISHI_CATALOGUES", "adapters"),
-            calendarsDir: try dir("--calendars", "YISHI_CALENDARS", "seeds/calendar"))
+            calendarsDir: try dir("--calendars", "YISHI_CALENDARS", "seeds/calendar"),
+            schemasDir: try dir("--schemas", "YISHI_SCHEMAS", "schemas"))
     }
 
     func library() throws -> BundleLibrary {
-        try BundleLibrary.load(bundles: bundlesDir, catalogues: cataloguesDir, calendars: calendarsDir)
+        try BundleLibrary.load(bundles: bundlesDir, catalogues: cataloguesDir, calendars: calendarsDir, formSchema: formSchema)
     }
+
+    /// The application form's schema, against which bundles' `$.form.…` paths are checked.
+    var formSchema: URL { BundleLibrary.formSchemaFile(in: schemasDir) }
 
     static let globalOptionsHelp = """
         Global options:
           --bundles DIR      bundle definitions (env YISHI_BUNDLES, default seeds/bundles)
           --catalogues DIR   agency catalogues, DIR/<agency>/catalogue.json (env YISHI_CATALOGUES, default adapters)
           --calendars DIR    business calendars (env YISHI_CALENDARS, default seeds/calendar)
+          --schemas DIR      message schemas, incl. the application form's (env YISHI_SCHEMAS, default schemas)
           -h, --help         show help for any command or subcommand
         """
 }

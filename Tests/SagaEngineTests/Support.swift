@@ -10,7 +10,8 @@ let library: BundleLibrary = {
     try! BundleLibrary.load(
         bundles: repoRoot.appendingPathComponent("seeds/bundles"),
         catalogues: repoRoot.appendingPathComponent("adapters"),
-        calendars: repoRoot.appendingPathComponent("seeds/calendar"))
+        calendars: repoRoot.appendingPathComponent("seeds/calendar"),
+        formSchema: BundleLibrary.formSchemaFile(in: repoRoot.appendingPathComponent("schemas")))
 }()
 let calendar = library.calendars["cn-mainland"]!
 

@@ -1,0 +1,90 @@
+/// The application form's JSON Schema (draft 2020-12, `schemas/cn.gov.yishi.application.submitted.schema.json`),
+/// used to check that a bundle's `$.form.…` references name fields the form can have — the
+/// whole path, not only its first key (`$.form.employees.count` where the field is
+/// `expectedCount` is a problem).
+///
+/// A path is followed through `properties` (a key), `items` / `prefixItems` (an index), local
+/// `$ref`s (`#/$defs/…`) and every branch of `allOf`, `anyOf`, `oneOf`, `if`/`then`/`else`: a key
+/// exists when any branch declares it, or when a branch leaves other keys open
+/// (`additionalProperties` absent or not `false`; `patternProperties` are not matched: an open
+/// object accepts any key). Lenient on purpose: a path some valid form can have passes.
+public struct FormSchema: Sendable {
+    public let root: JSONValue
+
+    public init(_ root: JSONValue) { self.root = root }
+
+    /// Why `path` cannot exist in a form valid against the schema, or nil when it can.
+    /// The message names the first component that is not there and the ones that are.
+    public func problem(_ path: [JSONValue.PathComponent]) -> String? {
+        var nodes = expand(root)
+        var walked = ""
+        for component in path {
+            switch component {
+            case .key(let key):
+                var next: [JSONValue] = [], known: Set<String> = [], open = false
+                for node in nodes {
+                    if let child = node["properties"]?[key] { next.append(child) }
+                    node["properties"]?.objectValue.map { known.formUnion($0.keys) }
+                    if isOpen(node) { open = true }
+                }
+                if next.isEmpty {
+                    if open { return nil }
+                    let place = walked.isEmpty ? "the application form" : "form field '\(walked)'"
+                    if known.isEmpty { return "\(place) has no fields (it is not an object), so not '\(key)'" }
+                    return "\(place) has no field '\(key)' (it has: \(known.sorted().joined(separator: ", ")))"
+                }
+                walked += walked.isEmpty ? key : "." + key
+                nodes = next.flatMap(expand)
+            case .index(let index):
+                var next: [JSONValue] = []
+                for node in nodes {
+                    if let prefix = node["prefixItems"]?.arrayValue, index < prefix.count { next.append(prefix[index]) }
+                    else if let items = node["items"], items.boolValue != false { next.append(items) }
+                }
+                if next.isEmpty { return "form field '\(walked)' is not a list, so it has no element [\(index)]" }
+                walked += "[\(index)]"
+                nodes = next.flatMap(expand)
+            }
+        }
+        return nil
+    }
+
+    /// The node and every subschema that applies to the same instance.
+    private func expand(_ node: JSONValue) -> [JSONValue] {
+        var out: [JSONValue] = [], todo = [node], seen = 0
+        while let n = todo.popLast(), seen < 256 {
+            seen += 1
+            out.append(n)
+            if let ref = n["$ref"]?.stringValue, let target = resolve(ref) { todo.append(target) }
+            for key in ["allOf", "anyOf", "oneOf"] { todo += n[key]?.arrayValue ?? [] }
+            for key in ["then", "else"] { if let s = n[key] { todo.append(s) } }
+        }
+        return out
+    }
+
+    /// A schema that admits object keys it does not list: `true`, a schema with no `type` and no
+    /// `properties` (it constrains nothing about keys), or an object schema whose
+    /// `additionalProperties` (or `unevaluatedProperties`) is not `false`. Pure combinators
+    /// (`$ref`, `allOf`, …) decide nothing themselves; their branches do.
+    private func isOpen(_ node: JSONValue) -> Bool {
+        if let b = node.boolValue { return b }
+        guard case .object(let o) = node else { return false }
+        if let type = o["type"]?.stringValue, type != "object" { return false }
+        if o["type"] == nil, o["properties"] == nil {
+            return o["$ref"] == nil && o["allOf"] == nil && o["anyOf"] == nil && o["oneOf"] == nil
+        }
+        if let extra = o["additionalProperties"] { return extra.boolValue != false }
+        return o["unevaluatedProperties"]?.boolValue != false
+    }
+
+    /// A local JSON pointer (`#/$defs/name`, RFC 6901 escapes `~0` `~1`).
+    private func resolve(_ ref: String) -> JSONValue? {
+        guard ref.hasPrefix("#") else { return nil }
+        var node = root
+        for raw in ref.dropFirst().split(separator: "/") {
+            let token = raw.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+            if let list = node.arrayValue, let i = Int(token), i < list.count { node = list[i] } else if let child = node[token] { node = child } else { return nil }
+        }
+        return node
+    }
+}
