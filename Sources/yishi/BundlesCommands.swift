@@ -88,16 +88,23 @@ enum ShowBundle: Command {
     static let name = "show"
     static let summary = "show one bundle: its DAG by level, policies and SLA"
     static let help = """
-        Usage: yishi bundles show ID [--version N] [--json]
+        Usage: yishi bundles show ID [--version N] [--json | --format text|mermaid|dot]
 
         Draws the bundle's DAG level by level (steps on one level run in parallel; `← a, b`
-        names a step's predecessors) with agency, action, timeout, retry and failure policy.
-        Default version: the newest. --json prints the validated definition (defaults folded in).
+        names a step's predecessors) with agency, action, timeout, retry and failure policy, and
+        each step's input fields with where they come from: the names `yishi sagas retry --set
+        NAME=…` accepts. A bundle composed over another says which (`extends`).
+        Default version: the newest. --json prints the validated definition (defaults folded in,
+        `extends` resolved). --format mermaid prints a Mermaid flowchart, --format dot a Graphviz
+        digraph of the DAG, for docs and wikis (e.g. `| dot -Tsvg > dag.svg`).
+        Exit 0, 1 when there is no such valid bundle, 2 on a usage error.
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
         let json = args.flag("--json")
         let versionText = try args.option("--version")
+        let format = try args.option("--format") ?? "text"
+        guard ["text", "mermaid", "dot"].contains(format) else { throw UsageError("--format: want text, mermaid or dot (got '\(format)')") }
         let rest = try args.positionals()
         guard rest.count == 1 else { throw UsageError("expected exactly one bundle ID") }
         var version: Int?
@@ -111,7 +118,11 @@ enum ShowBundle: Command {
             return Exit.problems
         }
         if json { try printJSON(b.definition); return Exit.ok }
-        print(render(b))
+        switch format {
+        case "mermaid": print(b.mermaid)
+        case "dot": print(b.dot)
+        default: print(render(b))
+        }
         return Exit.ok
     }
 
@@ -119,6 +130,7 @@ enum ShowBundle: Command {
         let d = b.definition
         var out = ["\(d.id) v\(d.version) — \(d.title)"]
         if let desc = d.description { out.append(desc) }
+        if let base = d.extends { out.append("Extends \(base.bundle) v\(base.version)") }
         out.append("SLA: \(formatDays(d.sla.workingDays)) working day(s) on calendar \(d.sla.calendar); at risk with \(d.sla.atRiskRemaining) left")
         out.append("")
         let w = b.steps.map(\.id.count).max() ?? 0
@@ -134,6 +146,8 @@ enum ShowBundle: Command {
                 if let c = s.compensationAction { policy += ", undo \(c)" }
                 if !def.deferrableMaterials.isEmpty { policy += ", 容缺 " + def.deferrableMaterials.joined(separator: ", ") }
                 out.append(policy)
+                let inputs = b.inputFields(of: i).map { "\($0.field) ← \($0.source)" }
+                if !inputs.isEmpty { out.append("      input: " + inputs.joined(separator: "; ")) }
             }
         }
         return out.joined(separator: "\n")

@@ -135,3 +135,28 @@ import Testing
         #expect(refs.problem(path("b.anything")) == nil)  // the first branch leaves other keys open
     }
 }
+
+/// `yishi bundles show`: input fields and the DAG as Mermaid and DOT.
+@Suite struct BundleGraphTests {
+    @Test func inputFieldsNameWhatRetrySetAccepts() throws {
+        let b = bundle("convenience-store-opening")
+        let i = try #require(b.stepIndex(of: "prepackaged-food-filing"))
+        let fields = b.inputFields(of: i)
+        #expect(fields.map(\.field) == ["address", "approvedName", "legalRepresentativeName", "materials", "uscc"])
+        #expect(fields.first { $0.field == "uscc" }?.source == "$.steps.registration.outputs.uscc | $.licences.business-licence.uscc")
+    }
+
+    @Test func mermaidAndDotDrawEveryStepAndEdge() {
+        let b = bundle("enterprise-opening")
+        let edges = b.steps.reduce(0) { $0 + $1.predecessors.count }
+        let mermaid = b.mermaid.split(separator: "\n")
+        #expect(mermaid.first == "flowchart LR")
+        #expect(mermaid.filter { $0.contains("-->") }.count == edges)
+        #expect(mermaid.filter { $0.hasPrefix("  s") && $0.contains("[\"") }.count == b.steps.count)
+        #expect(mermaid.contains("  s0 --> s1"))
+        let dot = b.dot
+        #expect(dot.hasPrefix("digraph \"enterprise-opening v1\" {"))
+        #expect(dot.contains("  \"name-reservation\" -> \"registration\";"))
+        #expect(dot.split(separator: "\n").filter { $0.contains(" -> ") }.count == edges)
+    }
+}
