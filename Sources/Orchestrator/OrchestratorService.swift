@@ -18,7 +18,9 @@ public final class OrchestratorService: @unchecked Sendable {
     // @unchecked: every mutable field below is touched only by the loop thread
     // (rebalance hooks run inside `poll` on that same thread).
     public let config: OrchestratorConfig
-    let library: BundleLibrary
+    /// The bundle versions this instance runs; replaced between batches by `reloadBundles`.
+    private(set) var library: BundleLibrary
+    private let reloadRequested = Atomic<Bool>(false)
     let inbound: InboundDecoder
     let log: JSONLog
     private var host: SagaHost
@@ -92,6 +94,29 @@ public final class OrchestratorService: @unchecked Sendable {
 
     public func stop() { stopping.store(true, ordering: .relaxed) }
 
+    /// Asks the loop to load the bundle directory again before its next batch (any thread; the
+    /// `orchestrator run` command calls it on SIGHUP). New versions serve new applications;
+    /// running sagas keep theirs. See `BundleReload` for what is refused.
+    public func reloadBundles() { reloadRequested.store(true, ordering: .relaxed) }
+
+    /// Performs a requested reload on the loop thread; a refusal keeps the loaded bundles.
+    private func reloadIfRequested() {
+        guard reloadRequested.exchange(false, ordering: .relaxed) else { return }
+        let result = BundleReload.reload(current: library, running: Array(host.sagas.values), directory: config.bundlesDirectory.path) {
+            try BundleLibrary.load(bundles: config.bundlesDirectory, catalogues: config.cataloguesDirectory,
+                                   calendars: config.calendarsDirectory, formSchema: BundleLibrary.formSchemaFile(in: config.schemasDirectory))
+        }
+        switch result {
+        case .success(let reload):
+            library = reload.library
+            host.library = reload.library
+            log.info("bundles reloaded", ["added": reload.added.joined(separator: ", "), "removed": reload.removed.joined(separator: ", "),
+                                          "bundles": library.bundles.count.description])
+        case .failure(let refusal):
+            log.error("bundle reload refused; the loaded bundles stay", ["reason": refusal.description])
+        }
+    }
+
     /// The loaded bundle version a saga runs (for tools and tests).
     public func bundle(_ id: String, version: Int) -> CompiledBundle? { library.bundle(id, version: version) }
 
@@ -132,6 +157,7 @@ public final class OrchestratorService: @unchecked Sendable {
                                  "retries": String(k.retries), "producer_rebuilds": String(k.rebuilds)])
         }
         while !stopping.load(ordering: .relaxed) {
+            reloadIfRequested()
             try runOnce()
             metrics.kafka.beat()
             metrics.refresh(sagas: host.sagas.values, owned: owned, assigned: Set(assignedInputs.map(\.partition)))

@@ -9,7 +9,8 @@ import SagaEngine
 /// Changes made during a batch live in an overlay until `commitBatch`, so an
 /// aborted transaction leaves the owned state exactly as it was.
 struct SagaHost {
-    let library: BundleLibrary
+    /// Replaced by a bundle reload (`OrchestratorService.reloadBundles`) between batches only.
+    var library: BundleLibrary
     private(set) var sagas: [String: SagaState] = [:]
     private(set) var timers = TimerIndex()
 

@@ -96,13 +96,15 @@ struct OrchestratorRun: Command {
         Runs one orchestrator instance. Instances with the same --group share the partitions;
         each restores its sagas from the saga-state changelog on assignment. Logs are JSON
         lines on standard error. SIGTERM or SIGINT stops it after the current transaction.
+        SIGHUP loads new bundle versions from the bundle directory without a restart (running
+        sagas keep theirs; a reload that would remove or change a version running sagas need, or
+        that has invalid files, is refused and logged, and the loaded bundles stay).
 
         Options:
         \(KafkaOptions.help)
           --instance ID          stable instance id; the transactional id derives from it
                                  (env YISHI_INSTANCE, default orchestrator-1)
           --group G              consumer group (default <prefix>orchestrator)
-          --schemas DIR          message schemas (env YISHI_SCHEMAS, default schemas)
           --session-timeout-ms N how long a vanished instance keeps its partitions (env YISHI_SESSION_TIMEOUT_MS,
                                  default 10000)
           --audit-chain-alg A    hash of the audit chain of sagas it starts: sm3 (GB/T 32905-2016, default) or
@@ -133,7 +135,7 @@ struct OrchestratorRun: Command {
         config.bundlesDirectory = env.bundlesDir
         config.cataloguesDirectory = env.cataloguesDir
         config.calendarsDirectory = env.calendarsDir
-        config.schemasDirectory = URL(fileURLWithPath: try args.option("--schemas") ?? environment["YISHI_SCHEMAS"] ?? "schemas")
+        config.schemasDirectory = env.schemasDir
         if let group = try args.option("--group") { config.groupId = group }
         if let name = try args.option("--audit-chain-alg") ?? environment["YISHI_AUDIT_CHAIN_ALG"] {
             guard let algorithm = HashAlgorithm(name: name) else { throw UsageError("--audit-chain-alg must be sm3 or sha-256, not '\(name)'") }
@@ -146,10 +148,20 @@ struct OrchestratorRun: Command {
         let endpoints = try HTTPOptions.serve(http, registry: service.metrics.registry, health: service.metrics.health)
         defer { endpoints?.stop() }
         let signals = stopOnSignals { service.stop() }
-        defer { withExtendedLifetime(signals) {} }
+        let reload = onSignal(SIGHUP) { service.reloadBundles() }
+        defer { withExtendedLifetime((signals, reload)) {} }
         try service.run()
         return Exit.ok
     }
+}
+
+/// Calls `action` on every delivery of `number` (e.g. SIGHUP), on a global queue.
+func onSignal(_ number: Int32, _ action: @escaping @Sendable () -> Void) -> DispatchSourceSignal {
+    signal(number, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+    source.setEventHandler(handler: action)
+    source.resume()
+    return source
 }
 
 /// Calls `stop` on SIGINT or SIGTERM (once); a second signal exits at once (130). The service
