@@ -18,6 +18,36 @@ public struct Diagnosis: Encodable {
         public var lagNote: String?
         public var lastAttempt: SagaTimeline.Attempt?
         public var lastError: String?
+        /// The consumer groups between the hub and the agency (its adapter, its department
+        /// gateway) with their live members and the records waiting on the saga's partition.
+        public var groups: [GroupWatch]?
+        /// Set when work piles up in front of a process that is not there: records wait and the
+        /// group has no live member. Names the department (or adapter).
+        public var pileUp: String?
+    }
+
+    /// A consumer group on the way to an agency, as `yishi status` sees it.
+    public struct GroupWatch: Encodable, Equatable, Sendable {
+        /// `adapter` or `department`.
+        public var role: String
+        public var agency: String
+        public var group: String
+        /// The topic (full name) the group consumes toward the agency.
+        public var topic: String
+        /// Live members by the group coordinator; nil when not known.
+        public var members: Int?
+        /// Records waiting on the saga's partition of `topic`; nil when not measured.
+        public var lag: Int64?
+        public init(role: String, agency: String, group: String, topic: String, members: Int?, lag: Int64?) {
+            self.role = role; self.agency = agency; self.group = group; self.topic = topic; self.members = members; self.lag = lag
+        }
+
+        /// "department tax: 2 request(s) wait on … and group … has no live member", or nil.
+        public var pileUp: String? {
+            guard members == 0, let lag, lag > 0 else { return nil }
+            let who = role == "department" ? "the \(agency) department's system (or its gateway)" : "the \(agency) adapter"
+            return "work piles up in front of \(who): \(lag) record(s) wait on \(topic) and its consumer group \(group) has no live member — start it"
+        }
     }
 
     public struct PendingTimer: Encodable, Equatable {
@@ -49,7 +79,8 @@ public struct Diagnosis: Encodable {
     /// `lag(agency)` measures the agency's adapter group on the saga's partition of its commands
     /// topic; nil when it could not be measured.
     public init(timeline t: SagaTimeline, state: SagaState, bundle: CompiledBundle, calendar: BusinessCalendar, partition: Int32,
-                prefix: String, lag: (String) -> (group: String, lag: Int64?, note: String?)) {
+                prefix: String, lag: (String) -> (group: String, lag: Int64?, note: String?),
+                groups watch: (String) -> [GroupWatch] = { _ in [] }) {
         sagaId = t.sagaId
         status = t.status
         paused = t.paused
@@ -68,6 +99,9 @@ public struct Diagnosis: Encodable {
                 entry.consumerGroup = measured.group
                 entry.lag = measured.lag
                 entry.lagNote = measured.note
+                let watched = watch(agency)
+                entry.groups = watched.isEmpty ? nil : watched
+                entry.pileUp = watched.compactMap(\.pileUp).first
             }
             return entry
         }
@@ -93,6 +127,9 @@ public struct Diagnosis: Encodable {
         default: whose = "nobody's turn"
         }
         let at = first.step.map { "\($0): " } ?? ""
+        if let pile = blocking.compactMap(\.pileUp).first {
+            return "Stuck at \(at)\(first.reason) — \(pile); \(sla)."
+        }
         let stuck = ["operator", "applicant", "nobody"].contains(first.turn) || t.slaBreached ? "Stuck" : "Waiting"
         return "\(stuck) at \(at)\(first.reason) — \(whose); \(sla)."
     }

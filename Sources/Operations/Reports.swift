@@ -164,6 +164,12 @@ public enum Render {
                 out.append("  waits on \(topic) (partition \(d.partition)), consumer group \(b.consumerGroup ?? "?")")
                 out.append("  lag      " + (b.lag.map { "\($0) record(s) not yet consumed on that partition" } ?? "unknown")
                            + (b.lagNote.map { " (\($0))" } ?? ""))
+                for g in b.groups ?? [] {
+                    let members = g.members.map { $0 == 0 ? "no live member" : "\($0) live member(s)" } ?? "members unknown"
+                    let waiting = g.lag.map { "\($0) record(s) waiting on \(g.topic) (partition \(d.partition))" } ?? "lag unknown"
+                    out.append("  \(g.role.padding(toLength: 8, withPad: " ", startingAt: 0)) \(g.group): \(members), \(waiting)")
+                }
+                if let pile = b.pileUp { out.append("  " + style.paint("⚠ " + pile, .red)) }
             }
         }
         out.append("")
@@ -261,7 +267,7 @@ public enum Render {
         for r in rows {
             table.add([Cell(r.group), Cell(r.topic), Cell(String(r.partitions.count)),
                        Cell("\(r.committedPartitions)/\(r.partitions.count)", r.committedPartitions == 0 ? .yellow : nil),
-                       Cell(String(r.lag), r.lag > 0 ? .yellow : nil)])
+                       Cell((r.exact ? "" : "~") + String(r.lag), r.lag > 0 ? .yellow : nil)])
         }
         return table.render(style) + "\n" + style.paint("note: " + LagProbe.caveat + "; COMMITTED = partitions with a committed offset", .dim)
     }

@@ -2,6 +2,7 @@ import Foundation
 import Operations
 import Orchestrator
 import SagaEngine
+import YishiKafka
 
 var sagasGroup: CommandGroup { CommandGroup(
     name: "sagas", summary: "Find sagas, read one's timeline, ask why it is stuck, and act on it (one saga or a filter).",
@@ -118,7 +119,11 @@ enum DiagnoseSaga: Command {
         (its commands.<agency> topic, the adapter's consumer group <prefix>adapter.<agency> and its
         lag on the saga's partition), the operator (办不成事 queue), the applicant (容缺 supplement)
         or a hub retry timer — the last attempt and its error, the timers pending, the SLA left,
-        and the exact commands that would unblock it.
+        and the exact commands that would unblock it. For an agency's turn it also shows the
+        adapter's and the department gateway's consumer groups (<prefix>dept.<agency> on
+        dept.<agency>.requests) with their live members and the records waiting on the saga's
+        partition; when records wait and a group has no live member, the headline says that work
+        piles up in front of that department (or adapter).
 
         \(OperatorOptions.help)
         """
@@ -133,13 +138,34 @@ enum DiagnoseSaga: Command {
             do {
                 guard let row = try probe.lag(group: group, topics: ["commands.\(agency)"], partitions: [partition]).first,
                       let p = row.partitions.first else { return (group, nil, "topic missing") }
-                return (group, p.lag, p.committed == nil ? "the group has committed nothing here: is the adapter running?" : "may under-report on Tansu")
+                return (group, p.lag, p.committed == nil ? "the group has committed nothing here: is the adapter running?" : nil)
             } catch {
                 return (group, nil, "\(error)")
             }
+        } groups: { agency in
+            Self.watch(agency, hub: options.hub, partition: partition)
         }
         try options.emit(diagnosis) { Render.diagnosis(diagnosis, style: options.style) }
         return Exit.ok
+    }
+}
+
+extension DiagnoseSaga {
+    /// The adapter's and the department gateway's groups toward `agency`: live members (group
+    /// coordinator) and records waiting on the saga's partition. Empty when the broker does not say.
+    static func watch(_ agency: String, hub: Hub, partition: Int32) -> [Diagnosis.GroupWatch] {
+        let adapter = HubGroups.adapter(prefix: hub.prefix, agency: agency)
+        let department = HubGroups.department(prefix: hub.prefix, agency: agency)
+        let members = (try? KafkaAdmin(config: hub.kafka()).describeConsumerGroups([adapter, department], timeout: hub.timeout)) ?? []
+        let rows = (try? LagProbe(hub: hub).lag([(adapter, ["commands.\(agency)"]), (department, ["dept.\(agency).requests"])],
+                                                partitions: [partition])) ?? []
+        func lag(_ group: String) -> Int64? { rows.first { $0.group == group }.map(\.lag) }
+        return [
+            Diagnosis.GroupWatch(role: "adapter", agency: agency, group: adapter, topic: hub.topic("commands.\(agency)"),
+                                 members: members.first { $0.groupId == adapter }?.members.count, lag: lag(adapter)),
+            Diagnosis.GroupWatch(role: "department", agency: agency, group: department, topic: hub.topic("dept.\(agency).requests"),
+                                 members: members.first { $0.groupId == department }?.members.count, lag: lag(department)),
+        ]
     }
 }
 
