@@ -38,15 +38,28 @@ public struct Diagnosis: Encodable {
         public var members: Int?
         /// Records waiting on the saga's partition of `topic`; nil when not measured.
         public var lag: Int64?
-        public init(role: String, agency: String, group: String, topic: String, members: Int?, lag: Int64?) {
+        /// Wall seconds the oldest of them has waited (from its timestamp); nil when none waits.
+        public var waitedSeconds: Int64?
+        public init(role: String, agency: String, group: String, topic: String, members: Int?, lag: Int64?, waitedSeconds: Int64? = nil) {
             self.role = role; self.agency = agency; self.group = group; self.topic = topic; self.members = members; self.lag = lag
+            self.waitedSeconds = waitedSeconds
         }
 
-        /// "department tax: 2 request(s) wait on … and group … has no live member", or nil.
+        /// Records waiting this long (wall seconds) while nobody consumes them: work piling up.
+        public static let pileUpSeconds: Int64 = 10
+
+        /// "work piles up in front of the tax department's system: …", or nil. Said when records
+        /// wait and the group has no live member, or when they have waited `pileUpSeconds` (a
+        /// killed member can stay registered on a broker that does not expire sessions, as Tansu 0.6.0).
         public var pileUp: String? {
-            guard members == 0, let lag, lag > 0 else { return nil }
+            guard let lag, lag > 0 else { return nil }
             let who = role == "department" ? "the \(agency) department's system (or its gateway)" : "the \(agency) adapter"
-            return "work piles up in front of \(who): \(lag) record(s) wait on \(topic) and its consumer group \(group) has no live member — start it"
+            if members == 0 {
+                return "work piles up in front of \(who): \(lag) record(s) wait on \(topic) and its consumer group \(group) has no live member — start it"
+            }
+            guard let waitedSeconds, waitedSeconds >= Self.pileUpSeconds else { return nil }
+            return "work piles up in front of \(who): \(lag) record(s) have waited \(waitedSeconds) s on \(topic) and its consumer group \(group) "
+                + "does not consume them (\(members.map { "\($0) member(s) registered" } ?? "members unknown"), none consuming) — is it running?"
         }
     }
 

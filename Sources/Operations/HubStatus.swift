@@ -10,8 +10,11 @@ import YishiKafka
 ///
 /// Membership comes from the group coordinator (Kafka's ListGroups and DescribeGroups, through
 /// librdkafka's `rd_kafka_ListConsumerGroups` / `rd_kafka_DescribeConsumerGroups`); lag from
-/// `LagProbe` (records, not offsets). A group is *stalled* when records wait for it and its
-/// committed offsets did not move between two reads (`stallWindow` apart at least).
+/// `LagProbe` (records, not offsets). A group is *stalled* when its oldest waiting record has
+/// waited `stallAfter` (wall time, from the record's timestamp) and its committed offsets did not
+/// move between two reads (`stallWindow` apart at least). Tansu 0.6.0 answers ListGroups with no
+/// group and keeps a SIGKILLed member registered (it does not expire sessions), so there a dead
+/// process shows as *stalled*, not as a group without members.
 public struct HubStatus: Encodable {
     public struct Group: Encodable {
         public var group: String
@@ -26,10 +29,21 @@ public struct HubStatus: Encodable {
         public var lagByTopic: [String: Int64]
         public var lag: Int64
         public var lagExact: Bool
-        /// Records wait and the committed offsets did not move while `HubStatus` looked.
+        /// How long (wall seconds, from its timestamp) the oldest waiting record has waited.
+        public var oldestWaitingSeconds: Int64?
+        /// Records have waited at least `stallAfter` and the committed offsets did not move while
+        /// `HubStatus` looked, although the group has members: on a broker that does not expire the
+        /// sessions of killed members (Tansu 0.6.0), how a dead process shows.
         public var stalled: Bool
         /// What is wrong with this group, in words (empty when nothing).
         public var problems: [String]
+
+        public init(group: String, role: String, agency: String?, state: String, members: [ConsumerGroupMember], lagByTopic: [String: Int64],
+                    lag: Int64, lagExact: Bool, oldestWaitingSeconds: Int64?, stalled: Bool, problems: [String]) {
+            self.group = group; self.role = role; self.agency = agency; self.state = state; self.members = members
+            self.lagByTopic = lagByTopic; self.lag = lag; self.lagExact = lagExact; self.oldestWaitingSeconds = oldestWaitingSeconds
+            self.stalled = stalled; self.problems = problems
+        }
     }
 
     public struct Sagas: Encodable {
@@ -87,7 +101,8 @@ public struct HubStatus: Encodable {
     /// Reads the groups: membership, lag, and (a second read of the committed offsets after
     /// `between` has run) whether each group with records waiting moved.
     /// - Throws: `OperationsError.unreachable` when the broker does not answer.
-    public static func groups(hub: Hub, stallWindow: Duration = .seconds(1), between: () throws -> Void = {}) throws -> [Group] {
+    public static func groups(hub: Hub, stallWindow: Duration = .seconds(1), stallAfter: Duration = .seconds(10),
+                              between: () throws -> Void = {}) throws -> [Group] {
         let admin = try KafkaAdmin(config: hub.kafka())
         let listed: [String: String]
         do { listed = try admin.listConsumerGroups(timeout: hub.timeout) } catch {
@@ -105,26 +120,30 @@ public struct HubStatus: Encodable {
         try between()
         let rest = stallWindow - (ContinuousClock.now - started)
         if rest > .zero { Thread.sleep(forTimeInterval: Double(rest.components.seconds) + Double(rest.components.attoseconds) / 1e18) }
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
         var out: [Group] = []
         for (i, d) in defined.enumerated() {
             let mine = rows.filter { $0.group == d.group }
             let lag = mine.reduce(0) { $0 + $1.lag }
+            let waitedMs = mine.compactMap(\.oldestWaitingMs).min().map { max(0, nowMs - $0) }
             var stalled = false
-            if lag > 0, !described[i].members.isEmpty {
+            if lag > 0, !described[i].members.isEmpty, let waitedMs, waitedMs >= stallAfter.components.seconds * 1000 + stallAfter.components.attoseconds / 1_000_000_000_000_000 {
                 let waiting = mine.flatMap { r in r.partitions.filter { $0.lag > 0 }.map { (TopicPartition(r.topic, $0.partition), $0.committed) } }
                 let now = try probe.committed(group: d.group, waiting.map(\.0))
                 stalled = waiting.allSatisfy { now[$0.0] == $0.1 }
             }
             var g = Group(group: d.group, role: d.role, agency: d.agency, state: described[i].state, members: described[i].members,
                           lagByTopic: Dictionary(mine.map { ($0.topic, $0.lag) }) { a, b in a + b }, lag: lag,
-                          lagExact: mine.allSatisfy(\.exact), stalled: stalled, problems: [])
+                          lagExact: mine.allSatisfy(\.exact), oldestWaitingSeconds: waitedMs.map { $0 / 1000 }, stalled: stalled, problems: [])
             let who = d.role == "department" ? "department \(d.agency ?? "?") (its gateway or system)"
                 : d.role == "adapter" ? "adapter \(d.agency ?? "?")" : d.role
             if described[i].members.isEmpty, d.role != "other" {
                 g.problems.append(lag > 0 ? "\(who): no live member in group \(d.group) while \(lag) record(s) wait — is the process running?"
                                           : "\(who): no live member in group \(d.group) — is the process running?")
             } else if stalled {
-                g.problems.append("\(who): group \(d.group) has \(described[i].members.count) member(s) but its committed offsets did not move while \(lag) record(s) wait")
+                g.problems.append("\(who): \(lag) record(s) wait, the oldest for \((waitedMs ?? 0) / 1000) s, and group \(d.group) does not consume them "
+                                  + "(\(described[i].members.count) member(s) registered, none consuming: a killed process stays registered on a broker "
+                                  + "that does not expire sessions, as Tansu 0.6.0) — is the process running?")
             }
             if let e = described[i].error, described[i].state != "Dead" { g.problems.append("group \(d.group): the coordinator said \(e)") }
             out.append(g)

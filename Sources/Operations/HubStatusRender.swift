@@ -8,7 +8,8 @@ extension Render {
         for g in s.groups {
             let role = g.role + (g.agency.map { " \($0)" } ?? "")
             let members = g.members.isEmpty ? "0" : "\(g.members.count) (\(g.members.map(\.label).joined(separator: ", ")))"
-            let note = g.members.isEmpty && g.role != "other" ? "no live member" : (g.stalled ? "stalled" : "")
+            let note = g.members.isEmpty && g.role != "other" ? "no live member"
+                : (g.stalled ? "not consuming for \(g.oldestWaitingSeconds ?? 0) s" : "")
             table.add([Cell(g.group), Cell(role), Cell(g.state), Cell(members, g.members.isEmpty ? .red : nil),
                        Cell((g.lagExact ? "" : "~") + String(g.lag), g.lag > 0 ? .yellow : nil), Cell(note, .red)])
         }

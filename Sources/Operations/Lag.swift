@@ -37,8 +37,11 @@ public struct LagProbe {
         public var lag: Int64
         /// False when more than the counting limit waited and the rest was estimated from `high`.
         public var exact: Bool
-        public init(partition: Int32, committed: Int64?, low: Int64, high: Int64, lag: Int64, exact: Bool = true) {
+        /// Timestamp (ms since the epoch, the record's create time) of the oldest record waiting; nil when none.
+        public var oldestWaitingMs: Int64?
+        public init(partition: Int32, committed: Int64?, low: Int64, high: Int64, lag: Int64, exact: Bool = true, oldestWaitingMs: Int64? = nil) {
             self.partition = partition; self.committed = committed; self.low = low; self.high = high; self.lag = lag; self.exact = exact
+            self.oldestWaitingMs = oldestWaitingMs
         }
     }
 
@@ -50,6 +53,8 @@ public struct LagProbe {
         public var lag: Int64 { partitions.reduce(0) { $0 + $1.lag } }
         public var exact: Bool { partitions.allSatisfy(\.exact) }
         public var committedPartitions: Int { partitions.filter { $0.committed != nil }.count }
+        /// The oldest waiting record's timestamp over the partitions (ms since the epoch).
+        public var oldestWaitingMs: Int64? { partitions.compactMap(\.oldestWaitingMs).min() }
         enum Keys: String, CodingKey { case group, topic, partitions, lag, exact, committedPartitions }
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: Keys.self)
@@ -128,11 +133,13 @@ public struct LagProbe {
                 let (low, high) = marks[tp]!
                 let done = committed[tp]
                 let from = max(done ?? low, low)
-                let seen = counted[tp] ?? Counted(offsets: [], next: from, complete: true)
-                var lag = Int64(seen.offsets.count - lowerBound(seen.offsets, from))
+                let seen = counted[tp] ?? Counted(offsets: [], times: [], next: from, complete: true)
+                let first = lowerBound(seen.offsets, from)
+                var lag = Int64(seen.offsets.count - first)
                 if !seen.complete { lag += max(0, high - max(seen.next, from)) }
                 byTopic[tp.topic, default: []].append(PartitionLag(partition: tp.partition, committed: done, low: low, high: high,
-                                                                   lag: lag, exact: seen.complete))
+                                                                   lag: lag, exact: seen.complete,
+                                                                   oldestWaitingMs: first < seen.times.count ? seen.times[first] : nil))
             }
             for t in Set(wanted.map(\.topic)).sorted(by: { a, b in
                 (wanted.firstIndex { $0.topic == a } ?? 0) < (wanted.firstIndex { $0.topic == b } ?? 0)
@@ -143,7 +150,7 @@ public struct LagProbe {
         return rows
     }
 
-    struct Counted { var offsets: [Int64]; var next: Int64; var complete: Bool }
+    struct Counted { var offsets: [Int64]; var times: [Int64?]; var next: Int64; var complete: Bool }
 
     private func lowerBound(_ sorted: [Int64], _ value: Int64) -> Int {
         var lo = 0, hi = sorted.count
@@ -158,7 +165,7 @@ public struct LagProbe {
         let ended = Mutex<Set<TopicPartition>>([])
         consumer.onPartitionEnd { end in ended.withLock { _ = $0.insert(end.topicPartition) } }
         var out: [TopicPartition: Counted] = [:]
-        for tp in partitions { out[tp] = Counted(offsets: [], next: start[tp]!, complete: true) }
+        for tp in partitions { out[tp] = Counted(offsets: [], times: [], next: start[tp]!, complete: true) }
         try consumer.assign(partitions.map { TopicPartitionOffset($0.topic, $0.partition, start[$0]!) })
         var open = Set(partitions)
         let deadline = ContinuousClock.now + hub.timeout
@@ -172,6 +179,7 @@ public struct LagProbe {
                 let tp = m.topicPartition
                 guard open.contains(tp) else { continue }
                 out[tp]!.offsets.append(m.offset)
+                out[tp]!.times.append(m.timestampMs)
                 out[tp]!.next = m.offset + 1
                 if out[tp]!.offsets.count >= countLimit {
                     out[tp]!.complete = false

@@ -58,7 +58,10 @@ public struct SagaSummary: Encodable {
         submittedAt = s.submittedAt
         deadline = s.deadline
         if let calendar, !s.status.isFinal { slaLeft = .until(s.deadline, from: now, on: calendar) }
-        blockedAt = bundle.map { b in s.blockingSteps.filter { $0 < b.steps.count }.map { "\(b.steps[$0].id) (\(s.steps[$0].status.rawValue))" } } ?? []
+        blockedAt = bundle.map { b in s.blockingSteps.filter { $0 < b.steps.count }.map { i in
+            let st = s.steps[i]
+            return "\(b.steps[i].id) (\(st.isPaused && !st.status.isDone ? (st.status == .pending ? "held" : "\(st.status.rawValue), held") : st.status.rawValue))"
+        } } ?? []
         openCases = s.manualCases.count
         region = bundle.flatMap { s.region(bundle: $0) }
         if let bundle, let i = bundle.external.firstIndex(of: .form([.key("legalRepresentative"), .key("name")])), i < s.external.count,
@@ -112,7 +115,9 @@ public enum Render {
         for s in t.steps {
             let colour: Style.Colour? = s.status == .succeeded ? .green : (s.status == .failed || s.status == .compensationFailed ? .red
                 : (s.status == .running || s.status == .backoff || s.status == .waitingSupplement ? .yellow : nil))
-            steps.add([Cell(s.id), Cell(s.agency), Cell(s.status.rawValue, colour), Cell(String(s.attempt)),
+            // A held step is `pending` to the engine, but what the operator needs to see is that it is held.
+            let status = s.held ? (s.status == .pending ? "held" : "\(s.status.rawValue) (held)") : s.status.rawValue
+            steps.add([Cell(s.id), Cell(s.agency), Cell(status, s.held ? .yellow : colour), Cell(String(s.attempt)),
                        Cell(s.attempts.isEmpty ? "-" : s.working.description), Cell(s.after.isEmpty ? "-" : s.after.joined(separator: ", ")),
                        Cell(s.lastError ?? "")])
         }
@@ -191,12 +196,14 @@ public enum Render {
         return out.joined(separator: "\n")
     }
 
-    /// One open 办不成事 case (a saga may have several).
+    /// One item of the operator's queue (a saga may have several): an open 办不成事 case
+    /// (`kind` `forward` or `compensation`), a paused saga (`paused`, `step` `-`), or a held step (`held`).
     public struct CaseRow: Encodable {
         public var sagaId: String
         public var bundle: String
         public var step: String
-        public var kind: ManualCase.Kind
+        /// `forward`, `compensation` (办不成事 cases), `paused` (the saga), `held` (a step).
+        public var kind: String
         public var code: String?
         public var reason: String
         public var openedAt: Instant
@@ -205,29 +212,52 @@ public enum Render {
         public var applicant: String?
     }
 
-    public static func caseRows(_ sagas: [SagaState], library: BundleLibrary, now: Instant, revealPII: Bool) -> [CaseRow] {
+    /// `pausedAt(sagaId, step)`: when the saga (step nil) or the step was paused, if known.
+    public static func caseRows(_ sagas: [SagaState], library: BundleLibrary, now: Instant, revealPII: Bool,
+                                pausedAt: ((String, String?) -> Instant?)? = nil) -> [CaseRow] {
         sagas.flatMap { s -> [CaseRow] in
             let bundle = library.bundle(s.bundleId, version: s.bundleVersion)
             let calendar = bundle.flatMap(library.calendar(for:))
             let summary = SagaSummary(s, bundle: bundle, calendar: calendar, now: now, revealPII: revealPII)
-            return s.manualCases.map { c in
-                CaseRow(sagaId: s.sagaId, bundle: s.bundleId, step: c.step, kind: c.kind, code: c.code,
+            var rows = s.manualCases.map { c in
+                CaseRow(sagaId: s.sagaId, bundle: s.bundleId, step: c.step, kind: c.kind.rawValue, code: c.code,
                         reason: revealPII ? c.reason : PersonalData.maskText(c.reason), openedAt: c.openedAt,
                         waiting: calendar.map { WorkingTime(ms: $0.workingTime(from: c.openedAt, to: now)) }, slaLeft: summary.slaLeft,
                         applicant: summary.applicant)
             }
+            guard !s.status.isFinal else { return rows }
+            // Paused sagas and held steps wait on a person too. Since when: the pause's audit event,
+            // when the caller has it; else the saga's last change is not known here, so its submission.
+            let since: (String?) -> Instant = { step in pausedAt?(s.sagaId, step) ?? s.submittedAt }
+            func row(_ step: String?, _ kind: String, _ reason: String) -> CaseRow {
+                let at = since(step)
+                return CaseRow(sagaId: s.sagaId, bundle: s.bundleId, step: step ?? "-", kind: kind, code: nil, reason: reason, openedAt: at,
+                               waiting: calendar.map { WorkingTime(ms: $0.workingTime(from: at, to: now)) }, slaLeft: summary.slaLeft,
+                               applicant: summary.applicant)
+            }
+            if s.paused { rows.append(row(nil, "paused", "saga paused: no step is dispatched until `yishi sagas resume \(s.sagaId)`")) }
+            if let bundle {
+                for (i, st) in s.steps.enumerated() where i < bundle.steps.count && st.isPaused && !st.status.isDone {
+                    let id = bundle.steps[i].id
+                    rows.append(row(id, "held", "step held (\(st.status.rawValue)): released by `yishi sagas resume \(s.sagaId) --step \(id)`"))
+                }
+            }
+            return rows
         }.sorted { ($0.openedAt, $0.sagaId, $0.step) < ($1.openedAt, $1.sagaId, $1.step) }
     }
 
     public static func cases(_ rows: [CaseRow], style: Style) -> String {
         var table = Table(["SAGA", "STEP", "KIND", "CODE", "OPENED", "WAITING", "SLA LEFT", "APPLICANT", "REASON"])
         for r in rows {
-            table.add([Cell(r.sagaId), Cell(r.step), Cell(r.kind.rawValue), Cell(r.code ?? "-", .red), Cell(LocalTime.short(r.openedAt)),
+            table.add([Cell(r.sagaId), Cell(r.step), Cell(r.kind), Cell(r.code ?? "-", .red), Cell(LocalTime.short(r.openedAt)),
                        Cell(r.waiting?.description ?? "-"),
                        Cell(r.slaLeft.map { $0.ms < 0 ? "overdue \(WorkingTime(ms: -$0.ms))" : $0.description } ?? "-"),
                        Cell(r.applicant ?? "-"), Cell(r.reason)])
         }
-        return table.render(style) + "\n\(rows.count) open case(s) in the 办不成事 queue; `yishi sagas diagnose SAGA` says what would close each"
+        let cases = rows.filter { $0.kind == "forward" || $0.kind == "compensation" }.count
+        return table.render(style) + "\n\(rows.count) item(s) wait for an operator: \(cases) open case(s) in the 办不成事 queue, "
+            + "\(rows.filter { $0.kind == "paused" }.count) paused saga(s), \(rows.filter { $0.kind == "held" }.count) held step(s); "
+            + "`yishi sagas diagnose SAGA` says what would close each"
     }
 
     /// The outcome of an action over one saga or a filter, gathered from every partition's reply.

@@ -58,6 +58,7 @@ public struct SagaFilter: Codable, Sendable, Equatable {
     public var submittedTo: Instant?
     /// The application's `region` (GB/T 2260 code) starts with this, e.g. `3301` for Hangzhou.
     public var region: String?
+    /// The saga is paused, or one of its steps is held (`pause --step`): it waits for an operator.
     public var paused: Bool?
     /// Paging: only sagas after this one in (submittedAt, sagaId) order.
     public var after: SagaCursor?
@@ -80,7 +81,7 @@ public struct SagaFilter: Codable, Sendable, Equatable {
         if let status, !status.contains(saga.status) { return false }
         if let atRisk, saga.slaAtRisk != atRisk { return false }
         if let overdue, saga.slaBreached != overdue { return false }
-        if let paused, saga.paused != paused { return false }
+        if let paused, (saga.paused || saga.steps.contains { $0.isPaused && !$0.status.isDone }) != paused { return false }
         if let submittedFrom, saga.submittedAt < submittedFrom { return false }
         if let submittedTo, !(saga.submittedAt < submittedTo) { return false }
         if let after, !after.precedes(saga) { return false }
@@ -303,7 +304,7 @@ enum OpsHandler {
             guard let step = request.step, let attempt = request.attempt, let data = request.data else {
                 return .failure(Refused(message: "supplement needs step, attempt and data (the materials)"))
             }
-            return .success(.supplementProvided(step: step, attempt: attempt, materials: data))
+            return .success(.supplementProvided(step: step, attempt: attempt, materials: data, by: request.by))
         case .get, .list:
             return .failure(Refused(message: "'\(request.action.rawValue)' is not an action"))
         }

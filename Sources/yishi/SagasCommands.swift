@@ -10,7 +10,7 @@ var sagasGroup: CommandGroup { CommandGroup(
                PauseSaga.self, ResumeSaga.self, CancelSaga.self]) }
 
 var casesGroup: CommandGroup { CommandGroup(
-    name: "cases", summary: "The 办不成事 queue: open manual cases, oldest first.",
+    name: "cases", summary: "Everything waiting on an operator: open 办不成事 cases, paused sagas, held steps; oldest first.",
     commands: [ListCases.self], defaultCommand: ListCases.self) }
 
 enum ListSagas: Command {
@@ -160,25 +160,34 @@ extension DiagnoseSaga {
         let rows = (try? LagProbe(hub: hub).lag([(adapter, ["commands.\(agency)"]), (department, ["dept.\(agency).requests"])],
                                                 partitions: [partition])) ?? []
         func lag(_ group: String) -> Int64? { rows.first { $0.group == group }.map(\.lag) }
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        func waited(_ group: String) -> Int64? { rows.first { $0.group == group }?.oldestWaitingMs.map { max(0, nowMs - $0) / 1000 } }
         return [
             Diagnosis.GroupWatch(role: "adapter", agency: agency, group: adapter, topic: hub.topic("commands.\(agency)"),
-                                 members: members.first { $0.groupId == adapter }?.members.count, lag: lag(adapter)),
+                                 members: members.first { $0.groupId == adapter }?.members.count, lag: lag(adapter), waitedSeconds: waited(adapter)),
             Diagnosis.GroupWatch(role: "department", agency: agency, group: department, topic: hub.topic("dept.\(agency).requests"),
-                                 members: members.first { $0.groupId == department }?.members.count, lag: lag(department)),
+                                 members: members.first { $0.groupId == department }?.members.count, lag: lag(department),
+                                 waitedSeconds: waited(department)),
         ]
     }
 }
 
 enum ListCases: Command {
     static let name = "list"
-    static let summary = "open 办不成事 cases, oldest first"
+    static let summary = "everything waiting on an operator: 办不成事 cases, paused sagas, held steps, oldest first"
     static let help = """
         Usage: yishi cases [list] [filter] [options]
 
-        Every open manual case (forward steps that failed for good under `onFailure: manual`, and
-        compensations that failed for good): saga, step, code, opened, how long it has waited in
-        working time, SLA left, applicant (masked), reason. Close one with `yishi sagas retry|skip|
-        resolve|cancel` (`yishi sagas diagnose SAGA` prints the exact commands).
+        One queue of everything waiting on a person, oldest first:
+          forward / compensation  an open 办不成事 case (a forward step that failed for good under
+                                  `onFailure: manual`, or a compensation that failed for good);
+                                  close it with `yishi sagas retry|skip|resolve|cancel`
+          paused                  a paused saga (`yishi sagas resume SAGA`)
+          held                    a held step (`yishi sagas resume SAGA --step STEP`)
+        Each row: saga, step, kind, code, since, how long it has waited in working time, SLA left,
+        applicant (masked), reason. `yishi sagas diagnose SAGA` prints the exact commands. 容缺 steps
+        waiting for the applicant's materials are the applicant's turn, not listed here
+        (`yishi status` counts them).
 
         \(FilterOptions.help)
 
@@ -189,12 +198,12 @@ enum ListCases: Command {
         let options = try OperatorOptions.read(&args)
         var (filter, _) = try FilterOptions.read(&args)
         _ = try args.positionals().first.map { throw UsageError("unexpected argument \($0)") }
-        if filter.status == nil { filter.status = [.manual, .compensating] }
+        if filter.status == nil { filter.status = SagaStatus.allCases.filter { !$0.isFinal } }
         let library = try env.library()
         var source = SagaSource(hub: options.hub, mode: options.source)
         let (sagas, _) = try source.list(filter, library: library)
         options.notes(source)
-        let withCases = sagas.filter { !$0.manualCases.isEmpty }
+        let withCases = sagas.filter { s in !s.manualCases.isEmpty || s.paused || s.steps.contains { $0.isPaused && !$0.status.isDone } }
         try options.recordReveal(sagaIds: withCases.map(\.sagaId))
         let rows = Render.caseRows(withCases, library: library, now: options.now, revealPII: options.revealPII)
         try options.emit(rows) { Render.cases(rows, style: options.style) }

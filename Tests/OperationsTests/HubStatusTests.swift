@@ -1,5 +1,7 @@
 import Foundation
 import Operations
+import Orchestrator
+import SagaEngine
 import Synchronization
 import Testing
 import YishiKafka
@@ -76,5 +78,77 @@ struct LagAndMembershipTests {
             return after[0].members.isEmpty
         }
         #expect(after[1].members.isEmpty)
+    }
+}
+
+@Suite("The operator's queue, held steps, status screen and diagnosis wording (no broker)")
+struct OperatorQueueTests {
+    let f: Fixtures
+    init() throws { f = try Fixtures() }
+
+    /// A held step waits for an operator: `cases` lists it (and a paused saga), the step table
+    /// says `held`, `sagas list` says `(held)`, and `--paused` finds the saga.
+    @Test func heldStepsAndPausedSagasAreInTheOperatorQueue() throws {
+        let base = f.running
+        let (held, heldAudit) = f.run("APP-GOLDEN-HELD", [
+            f.submit("APP-GOLDEN-HELD", at: Fixtures.minutes(30)),
+            SagaInput(at: Fixtures.minutes(30), .operatorCommand(OperatorCommand(id: "h1", by: "operator-zhao", .pauseStep(step: "registration", reason: "phone the applicant")))),
+            f.ok("name-reservation", 31),
+        ])
+        let (paused, _) = f.run("APP-GOLDEN-PAUSED", [
+            f.submit("APP-GOLDEN-PAUSED", at: Fixtures.minutes(31)),
+            SagaInput(at: Fixtures.minutes(32), .operatorCommand(OperatorCommand(id: "p1", by: "operator-zhao", .pause(reason: "fraud check")))),
+        ])
+        let rows = Render.caseRows([f.manual.0, base.0, held, paused], library: library, now: Fixtures.now, revealPII: false)
+        #expect(rows.map { "\($0.sagaId) \($0.step) \($0.kind)" }.sorted()
+                == ["APP-GOLDEN-HELD registration held", "APP-GOLDEN-MANUAL social-security forward", "APP-GOLDEN-PAUSED - paused"], "\(rows)")
+        #expect(Render.cases(rows, style: .plain).contains("1 held step(s)"))
+
+        let timeline = SagaTimeline(state: held, bundle: f.bundle, calendar: f.calendar, audit: heldAudit, now: Fixtures.now, source: "live")
+        let table = Render.timeline(timeline, style: .plain)
+        let line = try #require(table.split(separator: "\n").first { $0.hasPrefix("registration ") })
+        #expect(line.contains(" held ") && !line.contains("pending"), "\(line)")
+        #expect(timeline.steps.first { $0.id == "registration" }?.held == true)
+        let summary = SagaSummary(held, bundle: f.bundle, calendar: f.calendar, now: Fixtures.now, revealPII: false)
+        #expect(summary.blockedAt == ["registration (held)"], "\(summary.blockedAt)")
+        #expect(SagaFilter(paused: true).matches(held, bundle: f.bundle) && SagaFilter(paused: true).matches(paused, bundle: f.bundle))
+        #expect(!SagaFilter(paused: true).matches(base.0, bundle: f.bundle) && SagaFilter(paused: false).matches(base.0, bundle: f.bundle))
+    }
+
+    /// Work waiting in front of a department without a live member: the headline names the department.
+    @Test func diagnosisNamesTheDepartmentWhenWorkPilesUp() throws {
+        let (state, audit) = f.running
+        let t = SagaTimeline(state: state, bundle: f.bundle, calendar: f.calendar, audit: audit, now: Fixtures.now, source: "live")
+        let watch = { (agency: String) -> [Diagnosis.GroupWatch] in [
+            .init(role: "adapter", agency: agency, group: "yishi.adapter.\(agency)", topic: "yishi.commands.\(agency)", members: 1, lag: 0),
+            .init(role: "department", agency: agency, group: "yishi.dept.\(agency)", topic: "yishi.dept.\(agency).requests", members: 0, lag: 1),
+        ] }
+        let d = Diagnosis(timeline: t, state: state, bundle: f.bundle, calendar: f.calendar, partition: 0, prefix: "yishi.",
+                          lag: { ("yishi.adapter.\($0)", 0, nil) }, groups: watch)
+        #expect(d.headline.contains("work piles up in front of the business-registration department") && d.headline.hasPrefix("Stuck"), "\(d.headline)")
+        #expect(Render.diagnosis(d, style: .plain).contains("yishi.dept.business-registration: no live member, 1 record(s) waiting"))
+        // A member still registered (a broker that keeps killed members, as Tansu 0.6.0) but records waiting long: said too.
+        let stale = Diagnosis.GroupWatch(role: "department", agency: "tax", group: "g", topic: "t", members: 1, lag: 2, waitedSeconds: 30)
+        #expect(stale.pileUp?.contains("have waited 30 s") == true)
+        #expect(Diagnosis.GroupWatch(role: "department", agency: "tax", group: "g", topic: "t", members: 1, lag: 2, waitedSeconds: 3).pileUp == nil)
+        let calm = Diagnosis(timeline: t, state: state, bundle: f.bundle, calendar: f.calendar, partition: 0, prefix: "yishi.",
+                             lag: { ("yishi.adapter.\($0)", 0, nil) })
+        #expect(calm.headline.hasPrefix("Waiting"), "\(calm.headline)")
+    }
+
+    /// The status screen: attention lines from groups, sagas and dead letters; none when all is well.
+    @Test func statusAttention() throws {
+        let dead = HubStatus.Group(group: "yishi.dept.tax", role: "department", agency: "tax", state: "Empty", members: [], lagByTopic: ["yishi.dept.tax.requests": 2],
+                                   lag: 2, lagExact: true, oldestWaitingSeconds: 40, stalled: false,
+                                   problems: ["department tax (its gateway or system): no live member in group yishi.dept.tax while 2 record(s) wait — is the process running?"])
+        let sagas = HubStatus.sagas([f.manual.0, f.running.0, f.completed.0], more: false, library: library, source: "live")
+        #expect(sagas.byStatus == ["manual": 1, "running": 1, "completed": 1] && sagas.manualCases == 1, "\(sagas)")
+        #expect(sagas.waitingOnAgency["business-registration"] == 1, "\(sagas.waitingOnAgency)")
+        let status = HubStatus(groups: [dead], sagas: sagas, deadLetters: nil)
+        #expect(status.needsAttention && status.attention.first?.contains("department tax") == true)
+        let text = Render.hubStatus(status, style: .plain)
+        #expect(text.contains("Needs attention") && text.contains("no live member"), "\(text)")
+        let well = HubStatus(groups: [], sagas: HubStatus.sagas([f.completed.0], more: false, library: library, source: "live"), deadLetters: nil)
+        #expect(!well.needsAttention && Render.hubStatus(well, style: .plain).contains("Nothing needs attention."))
     }
 }
