@@ -93,7 +93,7 @@ public struct Diagnosis: Encodable {
     /// topic; nil when it could not be measured.
     public init(timeline t: SagaTimeline, state: SagaState, bundle: CompiledBundle, calendar: BusinessCalendar, partition: Int32,
                 prefix: String, lag: (String) -> (group: String, lag: Int64?, note: String?),
-                groups watch: (String) -> [GroupWatch] = { _ in [] }) {
+                groups watch: (String) -> [GroupWatch] = { _ in [] }, catalogues: CatalogueSet? = nil) {
         sagaId = t.sagaId
         status = t.status
         paused = t.paused
@@ -121,7 +121,7 @@ public struct Diagnosis: Encodable {
         timers = state.armedTimers(bundle: bundle).map { timer in
             PendingTimer(id: timer.id, due: timer.due, inWorking: .until(timer.due, from: t.now, on: calendar))
         }.sorted { ($0.due, $0.id) < ($1.due, $1.id) }
-        actions = Self.actions(t, state: state)
+        actions = Self.actions(t, state: state, bundle: bundle, catalogues: catalogues)
         headline = Self.headline(t, blocking: blocking)
     }
 
@@ -148,7 +148,8 @@ public struct Diagnosis: Encodable {
     }
 
     /// Exact commands, for the blockers' states (the engine accepts them in exactly these states).
-    static func actions(_ t: SagaTimeline, state: SagaState) -> [Action] {
+    /// With `catalogues`, the retry and resolve actions list the names `--set` and `--output` accept.
+    static func actions(_ t: SagaTimeline, state: SagaState, bundle: CompiledBundle? = nil, catalogues: CatalogueSet? = nil) -> [Action] {
         guard !t.status.isFinal else { return [] }
         let id = t.sagaId
         var out: [Action] = []
@@ -161,8 +162,12 @@ public struct Diagnosis: Encodable {
             }
             switch state.steps[i].status {
             case .failed where forward:
-                out.append(Action(why: "run \(s) again (optionally with corrected input)", command: "yishi sagas retry \(id) --step \(s) [--set FIELD=JSON]"))
-                out.append(Action(why: "finished at the counter: record its outputs", command: "yishi sagas resolve \(id) --step \(s) --note \"…\" [--output NAME=JSON]"))
+                let fields = bundle.flatMap { b in catalogues.flatMap { OperatorInputCheck.payloadFields(step: s, bundle: b, catalogues: $0) } }
+                let outputs = bundle.flatMap { b in catalogues.flatMap { OperatorInputCheck.outputs(step: s, bundle: b, catalogues: $0) } }
+                out.append(Action(why: "run \(s) again (optionally with corrected input)" + (fields.map { "; --set FIELD: \($0.joined(separator: ", "))" } ?? ""),
+                                  command: "yishi sagas retry \(id) --step \(s) [--set FIELD=JSON]"))
+                out.append(Action(why: "finished at the counter: record its outputs" + (outputs.map { "; --output NAME: \($0.isEmpty ? "none" : $0.joined(separator: ", "))" } ?? ""),
+                                  command: "yishi sagas resolve \(id) --step \(s) --note \"…\" [--output NAME=JSON]"))
                 out.append(Action(why: "go on without \(s)", command: "yishi sagas skip \(id) --step \(s) --reason \"…\""))
             case .backoff where forward:
                 out.append(Action(why: "retry \(s) now instead of at \(LocalTime.full(state.steps[i].due))", command: "yishi sagas retry \(id) --step \(s)"))

@@ -242,9 +242,9 @@ enum OpsHandler {
                 // Apply to no more sagas than the reply can name (id, and a reason when refused).
                 let room = saga.sagaId.utf8.count + 8 + 2 * OpsReply.maxReasonBytes + 32
                 if room > budget { reply.more = true; break }
-                let outcome = request.dryRun == true
+                let outcome = checked(request, saga, library) ?? (request.dryRun == true
                     ? preview(request, saga: saga, library: library, now: now)
-                    : perform(request, sagaId: saga.sagaId, host: &host, now: now)
+                    : perform(request, sagaId: saga.sagaId, host: &host, now: now))
                 switch outcome {
                 case .success:
                     reply.affected!.append(saga.sagaId)
@@ -262,9 +262,9 @@ enum OpsHandler {
             reply.sagas = [saga]
             return reply
         }
-        let outcome = request.dryRun == true
+        let outcome = checked(request, saga, library) ?? (request.dryRun == true
             ? preview(request, saga: saga, library: library, now: now)
-            : perform(request, sagaId: sagaId, host: &host, now: now)
+            : perform(request, sagaId: sagaId, host: &host, now: now))
         switch outcome {
         case .success(let state):
             reply.sagas = [state]
@@ -279,6 +279,15 @@ enum OpsHandler {
     }
 
     struct Refused: Error { var message: String }
+
+    /// The refusal of a `retry --set` or `resolve --output` that names a field the step does not
+    /// have (`OperatorInputCheck`), before the engine sees it; nil when the names are valid.
+    static func checked(_ request: OpsRequest, _ saga: SagaState, _ library: BundleLibrary) -> Result<SagaState, Refused>? {
+        guard let bundle = library.bundle(saga.bundleId, version: saga.bundleVersion),
+              let why = OperatorInputCheck.refusal(action: request.action, step: request.step, data: request.data, bundle: bundle,
+                                                   catalogues: library.catalogues) else { return nil }
+        return .failure(Refused(message: why))
+    }
 
     /// The engine input an action stands for.
     static func event(for request: OpsRequest) -> Result<SagaEvent, Refused> {

@@ -132,8 +132,9 @@ enum DiagnoseSaga: Command {
         let (options, saga) = try LoadedSaga.load(&args, env)
         let partition = try options.hub.partition(ofSaga: saga.state.sagaId)
         let probe = LagProbe(hub: options.hub)
+        let catalogues = try env.library().catalogues
         let diagnosis = Diagnosis(timeline: saga.timeline(options), state: saga.state, bundle: saga.bundle, calendar: saga.calendar,
-                                  partition: partition, prefix: options.hub.prefix) { agency in
+                                  partition: partition, prefix: options.hub.prefix, lag: { agency in
             let group = probe.adapterGroup(agency)
             do {
                 guard let row = try probe.lag(group: group, topics: ["commands.\(agency)"], partitions: [partition]).first,
@@ -142,9 +143,9 @@ enum DiagnoseSaga: Command {
             } catch {
                 return (group, nil, "\(error)")
             }
-        } groups: { agency in
+        }, groups: { agency in
             Self.watch(agency, hub: options.hub, partition: partition)
-        }
+        }, catalogues: catalogues)
         try options.emit(diagnosis) { Render.diagnosis(diagnosis, style: options.style) }
         return Exit.ok
     }
@@ -273,6 +274,16 @@ enum SagaAction {
         if let id = rest.first {
             guard !anyCriterion else { throw UsageError("give a SAGA_ID or a filter, not both") }
             request.sagaId = id
+            // Field names are checked here first (the orchestrator checks again: it is the authority).
+            if let data, !data.isEmpty, spec.action == .retry || spec.action == .resolve {
+                var source = SagaSource(hub: options.hub, mode: .auto)
+                let state = try source.state(of: id)
+                let library = try env.library()
+                if let bundle = library.bundle(state.bundleId, version: state.bundleVersion),
+                   let why = OperatorInputCheck.refusal(action: spec.action, step: step, data: data, bundle: bundle, catalogues: library.catalogues) {
+                    throw OperationsError.refused("\(id): \(why)")
+                }
+            }
             replies = [try client.send(request)]
         } else {
             guard anyCriterion else { throw UsageError("a bulk action needs a filter (--filter EXPR or filter options); or give a SAGA_ID") }
@@ -302,7 +313,8 @@ enum RetryStep: Command {
         else text) corrects the step's payload: a new revision, so the department sees a new
         request id. On a step whose compensation failed, retries the compensation.
           --step STEP            the step
-          --set FIELD=VALUE      corrected payload field (repeatable)
+          --set FIELD=VALUE      corrected payload field (repeatable); FIELD must be one of the
+                                 step's payload fields (`sagas diagnose` lists them), else refused (exit 1)
         """)
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
         try SagaAction.run(ActionSpec(action: .retry, needsStep: true, dataOption: "--set"), &args, env)
@@ -329,7 +341,8 @@ enum ResolveStep: Command {
         Marks a failed step succeeded with the given outputs (or a failed compensation as undone).
           --step STEP            the step
           --note TEXT            what was done (in the audit trail)
-          --output NAME=VALUE    an output of the step (repeatable; JSON when it parses)
+          --output NAME=VALUE    an output of the step (repeatable; JSON when it parses); NAME must be
+                                 one of the action's outputs in the agency catalogue, else refused (exit 1)
         """)
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
         try SagaAction.run(ActionSpec(action: .resolve, needsStep: true, needsNote: true, dataOption: "--output"), &args, env)

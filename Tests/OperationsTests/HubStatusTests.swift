@@ -152,3 +152,29 @@ struct OperatorQueueTests {
         #expect(!well.needsAttention && Render.hubStatus(well, style: .plain).contains("Nothing needs attention."))
     }
 }
+
+@Suite("Operator input names (no broker)")
+struct OperatorInputNameTests {
+    let f: Fixtures
+    init() throws { f = try Fixtures() }
+
+    @Test func setAndOutputNamesAreCheckedAndListed() throws {
+        let retry = OperatorInputCheck.refusal(action: .retry, step: "social-security", data: ["employees": 6], bundle: f.bundle,
+                                               catalogues: library.catalogues)
+        #expect(retry?.contains("--set employees") == true && retry?.contains("valid: address, approvedName, expectedEmployees") == true, "\(retry ?? "nil")")
+        #expect(OperatorInputCheck.refusal(action: .retry, step: "social-security", data: ["expectedEmployees": 6], bundle: f.bundle,
+                                           catalogues: library.catalogues) == nil)
+        let resolve = OperatorInputCheck.refusal(action: .resolve, step: "social-security", data: ["uscc": "x"], bundle: f.bundle,
+                                                 catalogues: library.catalogues)
+        #expect(resolve?.contains("valid: employerSocialSecurityNo, medicalInsuranceNo") == true, "\(resolve ?? "nil")")
+        #expect(OperatorInputCheck.refusal(action: .retry, step: "no-such-step", data: ["a": 1], bundle: f.bundle,
+                                           catalogues: library.catalogues)?.contains("has no step") == true)
+        // diagnose lists them with the commands.
+        let (state, audit) = f.manual
+        let t = SagaTimeline(state: state, bundle: f.bundle, calendar: f.calendar, audit: audit, now: Fixtures.now, source: "live")
+        let d = Diagnosis(timeline: t, state: state, bundle: f.bundle, calendar: f.calendar, partition: 0, prefix: "yishi.",
+                          lag: { ("yishi.adapter.\($0)", 0, nil) }, catalogues: library.catalogues)
+        #expect(d.actions.contains { $0.command.contains("retry") && $0.why.contains("--set FIELD: address, approvedName, expectedEmployees") }, "\(d.actions)")
+        #expect(d.actions.contains { $0.command.contains("resolve") && $0.why.contains("--output NAME: employerSocialSecurityNo, medicalInsuranceNo") })
+    }
+}
