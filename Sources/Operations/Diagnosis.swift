@@ -75,10 +75,26 @@ public struct Diagnosis: Encodable {
         public var command: String
     }
 
+    /// Why a finished saga did not complete, and what the applicant can do.
+    public struct Failure: Encodable, Equatable {
+        public var step: String?
+        public var title: String?
+        public var agency: String?
+        /// The agency's (or the hub's) code, e.g. `INVALID_REQUEST`, `TIMEOUT`.
+        public var code: String?
+        /// The agency's reason as the audit trail has it (masked like every detail).
+        public var reason: String?
+        /// `rejected` (a business refusal), `failed` (technical, retries used up), `cancelled`.
+        public var kind: String
+        public var applicantCan: String
+    }
+
     public var sagaId: String
     public var status: SagaStatus
     public var paused: Bool
     public var headline: String
+    /// Set for a failed, compensated or cancelled saga.
+    public var failure: Failure?
     public var slaLeft: WorkingTime
     public var deadline: Instant
     public var slaAtRisk: Bool
@@ -122,10 +138,41 @@ public struct Diagnosis: Encodable {
             PendingTimer(id: timer.id, due: timer.due, inWorking: .until(timer.due, from: t.now, on: calendar))
         }.sorted { ($0.due, $0.id) < ($1.due, $1.id) }
         actions = Self.actions(t, state: state, bundle: bundle, catalogues: catalogues)
-        headline = Self.headline(t, blocking: blocking)
+        failure = Self.failure(t)
+        headline = Self.headline(t, blocking: blocking, failure: failure)
     }
 
-    static func headline(_ t: SagaTimeline, blocking: [Blocking]) -> String {
+    /// For a finished saga that did not complete: the step that failed (the failed step, else the
+    /// last step whose last attempt did not succeed), its code and reason, and the applicant's way on.
+    static func failure(_ t: SagaTimeline) -> Failure? {
+        guard t.status.isFinal, t.status != .completed else { return nil }
+        if t.status == .cancelled {
+            let cancel = t.operatorActions.last { $0.kind == AuditEvent.Kind.cancelRequested.rawValue }
+            return Failure(step: nil, title: nil, agency: nil, code: nil,
+                           reason: "cancelled" + (cancel.map { " by \($0.by)" } ?? "") + (cancel?.detail.map { ": \($0)" } ?? ""), kind: "cancelled",
+                           applicantCan: "ask the office that cancelled it why; a new application can be submitted once the reason is settled")
+        }
+        let step = t.steps.first { $0.status == .failed }
+            ?? t.steps.last { s in s.lastError != nil && s.attempts.last.map { $0.outcome != "succeeded" } ?? true }
+        let attempt = step?.attempts.last { $0.outcome != "succeeded" && $0.outcome != "running" }
+        let rejected = attempt?.outcome == "rejected"
+        let code = step?.lastError ?? attempt?.detail.flatMap { $0.split(separator: ":").first.map(String.init) }
+        let undone = t.status == .compensated ? " Every step that had completed was undone (compensated)." : ""
+        let can = rejected
+            ? "the agency refused the application: the applicant can correct what it names and submit a new application, or be helped at the 办不成事 window.\(undone)"
+            : "the agency could not finish it (technical failure, retries used up); nothing the applicant gave was refused: they can submit again, or be helped at the 办不成事 window.\(undone)"
+        return Failure(step: step?.id, title: step?.title, agency: step?.agency, code: code, reason: attempt?.detail,
+                       kind: rejected ? "rejected" : "failed", applicantCan: can)
+    }
+
+    static func headline(_ t: SagaTimeline, blocking: [Blocking], failure: Failure? = nil) -> String {
+        if let f = failure {
+            if f.kind == "cancelled" { return "Finished: the saga was \(f.reason ?? "cancelled"). The applicant can: \(f.applicantCan)." }
+            let at = f.step.map { " at \($0)" + (f.title.map { " (\($0))" } ?? "") + (f.agency.map { ", \($0)" } ?? "") } ?? ""
+            let why = f.reason ?? f.code ?? "no reason recorded"
+            return "Finished: the saga \(t.status == .compensated ? "was compensated after it failed" : "failed")\(at) — \(f.kind == "rejected" ? "rejected" : "failed"): \(why). "
+                + "The applicant can: \(f.applicantCan)"
+        }
         if t.status.isFinal { return "Not stuck: the saga is \(t.status.rawValue)." }
         let sla = t.slaLeft.ms >= 0 ? "SLA left \(t.slaLeft) working time" : "overdue by \(WorkingTime(ms: -t.slaLeft.ms)) working time"
         guard let first = blocking.first?.blocker else {

@@ -43,6 +43,8 @@ public struct SagaSummary: Encodable {
     /// Steps holding the saga up, as `step (status)`.
     public var blockedAt: [String]
     public var openCases: Int
+    /// A failed or compensated saga: the step that failed and its code (`failed at S: CODE`); nil otherwise.
+    public var reason: String?
     public var region: String?
     /// The legal representative's name (masked unless revealed).
     public var applicant: String?
@@ -63,6 +65,11 @@ public struct SagaSummary: Encodable {
             return "\(b.steps[i].id) (\(st.isPaused && !st.status.isDone ? (st.status == .pending ? "held" : "\(st.status.rawValue), held") : st.status.rawValue))"
         } } ?? []
         openCases = s.manualCases.count
+        if s.status == .failed || s.status == .compensated, let bundle {
+            let i = s.steps.firstIndex { $0.status == .failed } ?? s.steps.lastIndex { $0.lastError != nil && !$0.status.isDone }
+                ?? s.steps.lastIndex { $0.lastError != nil }
+            if let i, i < bundle.steps.count { reason = "failed at \(bundle.steps[i].id): \(s.steps[i].lastError ?? "?")" }
+        }
         region = bundle.flatMap { s.region(bundle: $0) }
         if let bundle, let i = bundle.external.firstIndex(of: .form([.key("legalRepresentative"), .key("name")])), i < s.external.count,
            let name = s.external[i].stringValue {
@@ -73,7 +80,7 @@ public struct SagaSummary: Encodable {
 
 public enum Render {
     public static func sagaList(_ rows: [SagaSummary], next: SagaCursor?, style: Style) -> String {
-        var table = Table(["SAGA", "BUNDLE", "STATUS", "SUBMITTED", "SLA LEFT", "BLOCKED AT", "REGION", "APPLICANT"])
+        var table = Table(["SAGA", "BUNDLE", "STATUS", "SUBMITTED", "SLA LEFT", "BLOCKED AT", "REGION", "APPLICANT"], shrinkable: 5)
         for r in rows {
             var status = r.status.rawValue
             if r.paused { status += " ⏸" }
@@ -81,7 +88,8 @@ public enum Render {
             table.add([Cell(r.sagaId), Cell(r.bundle + (r.bundleVersion == 1 ? "" : " v\(r.bundleVersion)")), Cell(status, r.status.colour),
                        Cell(LocalTime.short(r.submittedAt)),
                        Cell(r.slaLeft.map { $0.ms < 0 ? "overdue \(WorkingTime(ms: -$0.ms))" : $0.description } ?? "-", risk),
-                       Cell(r.blockedAt.isEmpty ? "-" : r.blockedAt.joined(separator: ", ")), Cell(r.region ?? "-"), Cell(r.applicant ?? "-")])
+                       Cell(r.blockedAt.isEmpty ? (r.reason ?? "-") : r.blockedAt.joined(separator: ", "), r.reason != nil ? .red : nil),
+                       Cell(r.region ?? "-"), Cell(r.applicant ?? "-")])
         }
         var out = table.render(style) + "\n\(rows.count) saga(s)"
         if let next { out += "; more: --after \(next)" }
@@ -149,9 +157,14 @@ public enum Render {
     }
 
     public static func diagnosis(_ d: Diagnosis, style: Style) -> String {
-        var out = [style.paint(d.headline, d.status.isFinal ? .green : .bold)]
+        var out = [style.paint(d.headline, d.failure != nil ? .red : (d.status.isFinal ? .green : .bold))]
         out.append("")
         out.append("Saga       \(d.sagaId) (partition \(d.partition)) · \(d.status.rawValue)\(d.paused ? " · paused" : "")")
+        if let f = d.failure {
+            if let step = f.step { out.append("Failed at  \(step)\(f.title.map { " (\($0))" } ?? "")\(f.agency.map { " · \($0)" } ?? "") · \(f.kind)") }
+            out.append("Reason     \(PersonalData.maskText(f.reason ?? f.code ?? "not recorded"))")
+            out.append("Applicant  \(f.applicantCan)")
+        }
         let sla = d.slaLeft.ms >= 0 ? "\(d.slaLeft) working time left" : "overdue by \(WorkingTime(ms: -d.slaLeft.ms)) working time"
         out.append("SLA        \(d.status.isFinal ? "finished" : sla) · deadline \(LocalTime.full(d.deadline))")
         for b in d.blocking {
@@ -247,7 +260,7 @@ public enum Render {
     }
 
     public static func cases(_ rows: [CaseRow], style: Style) -> String {
-        var table = Table(["SAGA", "STEP", "KIND", "CODE", "OPENED", "WAITING", "SLA LEFT", "APPLICANT", "REASON"])
+        var table = Table(["SAGA", "STEP", "KIND", "CODE", "OPENED", "WAITING", "SLA LEFT", "APPLICANT", "REASON"], shrinkable: 8)
         for r in rows {
             table.add([Cell(r.sagaId), Cell(r.step), Cell(r.kind), Cell(r.code ?? "-", .red), Cell(LocalTime.short(r.openedAt)),
                        Cell(r.waiting?.description ?? "-"),

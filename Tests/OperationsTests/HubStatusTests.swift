@@ -1,4 +1,5 @@
 import Foundation
+import Messaging
 import Operations
 import Orchestrator
 import SagaEngine
@@ -176,5 +177,55 @@ struct OperatorInputNameTests {
                           lag: { ("yishi.adapter.\($0)", 0, nil) }, catalogues: library.catalogues)
         #expect(d.actions.contains { $0.command.contains("retry") && $0.why.contains("--set FIELD: address, approvedName, expectedEmployees") }, "\(d.actions)")
         #expect(d.actions.contains { $0.command.contains("resolve") && $0.why.contains("--output NAME: employerSocialSecurityNo, medicalInsuranceNo") })
+    }
+}
+
+@Suite("Tables for people: CJK widths, terminal width, failed sagas say why (no broker)")
+struct TableAndFailureTests {
+    let f: Fixtures
+    init() throws { f = try Fixtures() }
+
+    /// Columns line up by display width (CJK = 2 columns), in the CLI's tables and the demo's outcome table.
+    @Test func cjkLabelsAlign() throws {
+        var table = Table(["LABEL", "N"])
+        table.add(["办不成事转人工", "3"]); table.add(["completed", "95"]); table.add(["ＦＵＬＬ", "1"])
+        let lines = table.render(.plain).split(separator: "\n").map(String.init)
+        let starts = lines.map { line in displayWidth(String(line[..<line.index(line.endIndex, offsetBy: -(line.hasSuffix("95") ? 2 : 1))])) }
+        #expect(Set(starts).count == 1, "\(lines)")
+        #expect("办不成事".padded(toWidth: 12).count == 8 && displayWidth("办不成事".padded(toWidth: 12)) == 12)
+        #expect("一表申请ABC".truncated(toWidth: 6) == "一表…" && displayWidth("一表申请ABC".truncated(toWidth: 6)) <= 6)
+    }
+
+    /// BLOCKED AT shrinks to the terminal's width (COLUMNS); nothing is cut without a limit.
+    @Test func blockedAtFitsTheTerminal() throws {
+        let rows = [SagaSummary(f.manual.0, bundle: f.bundle, calendar: f.calendar, now: Fixtures.now, revealPII: false)]
+        let wide = Render.sagaList(rows, next: nil, style: .plain)
+        let widest = wide.split(separator: "\n").map { displayWidth(String($0)) }.max()!
+        let narrow = Render.sagaList(rows, next: nil, style: Style(colour: false, width: widest - 20))
+        let lines = narrow.split(separator: "\n").dropLast().map(String.init)
+        #expect(lines.allSatisfy { displayWidth($0) <= widest - 20 } && narrow.contains("…"), "\(narrow)")
+        #expect(!wide.contains("…"))
+        #expect(Style.terminalWidth(environment: ["COLUMNS": "77"]) == 77)
+    }
+
+    /// A failed saga says why (step, code, reason) and what the applicant can do, in list and diagnose.
+    @Test func failedSagasSayWhy() throws {
+        let (state, audit) = f.run("APP-GOLDEN-FAILED", [
+            f.submit("APP-GOLDEN-FAILED"),
+            SagaInput(at: Fixtures.minutes(2), .stepRejected(step: "name-reservation", attempt: 1, code: "NAME_TAKEN",
+                                                             reason: "name already registered in the region", field: "$.company.proposedNames")),
+        ])
+        #expect(state.status.isFinal && state.status != .completed, "\(state.status)")
+        let summary = SagaSummary(state, bundle: f.bundle, calendar: f.calendar, now: Fixtures.now, revealPII: false)
+        #expect(summary.reason == "failed at name-reservation: NAME_TAKEN", "\(summary.reason ?? "nil")")
+        #expect(Render.sagaList([summary], next: nil, style: .plain).contains("failed at name-reservation: NAME_TAKEN"))
+        let t = SagaTimeline(state: state, bundle: f.bundle, calendar: f.calendar, audit: audit, now: Fixtures.now, source: "live")
+        let d = Diagnosis(timeline: t, state: state, bundle: f.bundle, calendar: f.calendar, partition: 0, prefix: "yishi.",
+                          lag: { ("yishi.adapter.\($0)", 0, nil) })
+        #expect(d.failure?.step == "name-reservation" && d.failure?.code == "NAME_TAKEN" && d.failure?.kind == "rejected", "\(String(describing: d.failure))")
+        #expect(d.headline.hasPrefix("Finished") && d.headline.contains("name already registered") && d.headline.contains("The applicant can"),
+                "\(d.headline)")
+        #expect(!d.headline.contains("Not stuck"))
+        #expect(Render.diagnosis(d, style: .plain).contains("Applicant  the agency refused the application"))
     }
 }
