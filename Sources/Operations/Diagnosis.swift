@@ -40,13 +40,13 @@ public struct Diagnosis: Encodable {
         public var lag: Int64?
         /// Wall seconds the oldest of them has waited (from its timestamp); nil when none waits.
         public var waitedSeconds: Int64?
-        public init(role: String, agency: String, group: String, topic: String, members: Int?, lag: Int64?, waitedSeconds: Int64? = nil) {
+        /// Records waiting this long (wall seconds) with members registered: work piling up.
+        public var pileUpSeconds: Int64
+        public init(role: String, agency: String, group: String, topic: String, members: Int?, lag: Int64?, waitedSeconds: Int64? = nil,
+                    pileUpSeconds: Int64 = 10) {
             self.role = role; self.agency = agency; self.group = group; self.topic = topic; self.members = members; self.lag = lag
-            self.waitedSeconds = waitedSeconds
+            self.waitedSeconds = waitedSeconds; self.pileUpSeconds = pileUpSeconds
         }
-
-        /// Records waiting this long (wall seconds) while nobody consumes them: work piling up.
-        public static let pileUpSeconds: Int64 = 10
 
         /// "work piles up in front of the tax department's system: …", or nil. Said when records
         /// wait and the group has no live member, or when they have waited `pileUpSeconds` (a
@@ -57,7 +57,7 @@ public struct Diagnosis: Encodable {
             if members == 0 {
                 return "work piles up in front of \(who): \(lag) record(s) wait on \(topic) and its consumer group \(group) has no live member — start it"
             }
-            guard let waitedSeconds, waitedSeconds >= Self.pileUpSeconds else { return nil }
+            guard let waitedSeconds, waitedSeconds >= pileUpSeconds else { return nil }
             return "work piles up in front of \(who): \(lag) record(s) have waited \(waitedSeconds) s on \(topic) and its consumer group \(group) "
                 + "does not consume them (\(members.map { "\($0) member(s) registered" } ?? "members unknown"), none consuming) — is it running?"
         }

@@ -123,12 +123,17 @@ enum DiagnoseSaga: Command {
         adapter's and the department gateway's consumer groups (<prefix>dept.<agency> on
         dept.<agency>.requests) with their live members and the records waiting on the saga's
         partition; when records wait and a group has no live member, the headline says that work
-        piles up in front of that department (or adapter).
+        piles up in front of that department (or adapter); so it does when members are registered
+        but the records have waited --stall-after seconds (a broker that keeps a killed member
+        registered, as Tansu 0.6.0, shows a dead process that way).
+          --stall-after N        seconds records may wait with members registered (default 10)
 
         \(OperatorOptions.help)
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
+        let stallText = try args.option("--stall-after") ?? "10"
+        guard let stallAfter = Int64(stallText), stallAfter >= 0 else { throw UsageError("--stall-after takes whole seconds, not '\(stallText)'") }
         let (options, saga) = try LoadedSaga.load(&args, env)
         let partition = try options.hub.partition(ofSaga: saga.state.sagaId)
         let probe = LagProbe(hub: options.hub)
@@ -144,7 +149,7 @@ enum DiagnoseSaga: Command {
                 return (group, nil, "\(error)")
             }
         }, groups: { agency in
-            Self.watch(agency, hub: options.hub, partition: partition)
+            Self.watch(agency, hub: options.hub, partition: partition, stallAfter: stallAfter)
         }, catalogues: catalogues)
         try options.emit(diagnosis) { Render.diagnosis(diagnosis, style: options.style) }
         return Exit.ok
@@ -154,7 +159,7 @@ enum DiagnoseSaga: Command {
 extension DiagnoseSaga {
     /// The adapter's and the department gateway's groups toward `agency`: live members (group
     /// coordinator) and records waiting on the saga's partition. Empty when the broker does not say.
-    static func watch(_ agency: String, hub: Hub, partition: Int32) -> [Diagnosis.GroupWatch] {
+    static func watch(_ agency: String, hub: Hub, partition: Int32, stallAfter: Int64) -> [Diagnosis.GroupWatch] {
         let adapter = HubGroups.adapter(prefix: hub.prefix, agency: agency)
         let department = HubGroups.department(prefix: hub.prefix, agency: agency)
         let members = (try? KafkaAdmin(config: hub.kafka()).describeConsumerGroups([adapter, department], timeout: hub.timeout)) ?? []
@@ -165,10 +170,11 @@ extension DiagnoseSaga {
         func waited(_ group: String) -> Int64? { rows.first { $0.group == group }?.oldestWaitingMs.map { max(0, nowMs - $0) / 1000 } }
         return [
             Diagnosis.GroupWatch(role: "adapter", agency: agency, group: adapter, topic: hub.topic("commands.\(agency)"),
-                                 members: members.first { $0.groupId == adapter }?.members.count, lag: lag(adapter), waitedSeconds: waited(adapter)),
+                                 members: members.first { $0.groupId == adapter }?.members.count, lag: lag(adapter), waitedSeconds: waited(adapter),
+                                 pileUpSeconds: stallAfter),
             Diagnosis.GroupWatch(role: "department", agency: agency, group: department, topic: hub.topic("dept.\(agency).requests"),
                                  members: members.first { $0.groupId == department }?.members.count, lag: lag(department),
-                                 waitedSeconds: waited(department)),
+                                 waitedSeconds: waited(department), pileUpSeconds: stallAfter),
         ]
     }
 }

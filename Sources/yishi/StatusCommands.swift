@@ -26,6 +26,8 @@ enum HubStatusCommand: Command {
           - dead letters written since --since.
           --since TIME           count dead letters from TIME: RFC 3339, or a span back from now
                                  (30m, 2h, 1d); default 24h
+          --stall-after N        a group with members is named when its oldest waiting record has
+                                 waited N seconds (wall time) and its offsets do not move (default 10)
 
         Exit codes: 0 nothing needs attention; 1 something does (each item is printed under
         "Needs attention", and in "attention" of --json); 2 usage; 3 broker or orchestrator
@@ -47,13 +49,15 @@ enum HubStatusCommand: Command {
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
         let options = try OperatorOptions.read(&args)
         let from = try since(try args.option("--since") ?? "24h", now: Date())
+        let stallText = try args.option("--stall-after") ?? "10"
+        guard let stallAfter = Int64(stallText), stallAfter >= 0 else { throw UsageError("--stall-after takes whole seconds, not '\(stallText)'") }
         _ = try args.positionals().first.map { throw UsageError("unexpected argument \($0)") }
         let library = try env.library()
         var sagas: HubStatus.Sagas?
         var letters: HubStatus.DeadLetterCount?
         var source = SagaSource(hub: options.hub, mode: options.source)
         // Sagas and dead letters are read between the two reads of the groups' committed offsets.
-        let groups = try HubStatus.groups(hub: options.hub) {
+        let groups = try HubStatus.groups(hub: options.hub, stallAfter: .seconds(stallAfter)) {
             let page = try source.list(SagaFilter(limit: 10_000), library: library)
             sagas = HubStatus.sagas(page.sagas, more: page.next != nil, library: library, source: source.answeredBy.rawValue)
             letters = HubStatus.deadLetters(try DeadLetters(hub: options.hub).read(), since: from)

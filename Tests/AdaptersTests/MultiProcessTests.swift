@@ -317,16 +317,16 @@ struct MultiProcessTests {
         var status = YishiCommand.Result.none
         do {
             try await eventually(every: .seconds(2), timeout: .seconds(45), "yishi status names the stopped department") {
-                status = try run(["status", "--json"])
+                status = try run(["status", "--json", "--stall-after", "3"])
                 let attention = (try? JSONValue.parse(status.out)["attention"]?.arrayValue?.compactMap(\.stringValue)) ?? []
                 return attention.contains { $0.contains("department business-registration") && $0.contains(prefix + "dept.business-registration") }
             }
         } catch { Issue.record("last status: \(status)"); throw error }
         let registryGroup = try JSONValue.parse(status.out)["groups"]?.arrayValue?.first { $0["group"]?.stringValue == prefix + "dept.business-registration" }
         #expect(status.status == 1 && (registryGroup?["lag"]?.intValue ?? 0) > 0, "\(status)")
-        let screen = try run(["status"])
+        let screen = try run(["status", "--stall-after", "3"])
         #expect(screen.status == 1 && screen.out.contains(prefix + "dept.business-registration") && screen.out.contains("Needs attention"), "\(screen)")
-        let stuck = try run(["sagas", "diagnose", waitingId])
+        let stuck = try run(["sagas", "diagnose", waitingId, "--stall-after", "3"])
         #expect(stuck.status == 0 && stuck.out.contains("work piles up in front of the business-registration department"), "\(stuck)")
         return transcript.all.joined(separator: "\n")
     }
