@@ -12,7 +12,7 @@ enum HubStatusCommand: Command {
     static let name = "show"
     static let summary = "groups with live members and lag, sagas by status and agency, operator queue, dead letters; exit 1 when something needs attention"
     static let help = """
-        Usage: yishi status [show] [--since TIME] [options]
+        Usage: yishi status [show] [--since TIME] [--stall-after N] [options]
 
         One screen for the whole hub:
           - every hub consumer group (the orchestrator, <prefix>adapter.<agency>,
@@ -28,6 +28,8 @@ enum HubStatusCommand: Command {
                                  (30m, 2h, 1d); default 24h
           --stall-after N        a group with members is named when its oldest waiting record has
                                  waited N seconds (wall time) and its offsets do not move (default 10)
+        Tansu 0.6.0 lists no group (ListGroups) and keeps a SIGKILLed member registered: there a
+        dead process shows through --stall-after, not as a group without members.
 
         Exit codes: 0 nothing needs attention; 1 something does (each item is printed under
         "Needs attention", and in "attention" of --json); 2 usage; 3 broker or orchestrator
