@@ -1,4 +1,5 @@
 import Foundation
+import Messaging
 import SagaEngine
 
 /// What the seed manifest says an application should come to.
@@ -160,7 +161,7 @@ public struct OutcomeReport: Sendable {
     /// The table people read.
     public func render() -> String {
         func row(_ label: String, _ count: Int, _ note: String = "") -> String {
-            label.padding(toLength: 44, withPad: " ", startingAt: 0) + String(count).leftPad(6) + (note.isEmpty ? "" : "   " + note)
+            label.padded(toWidth: 44) + String(count).leftPad(6) + (note.isEmpty ? "" : "   " + note)
         }
         func pct(_ n: Int, _ of: Int) -> String { of == 0 ? "" : String(format: "%5.1f %%", 100 * Double(n) / Double(of)) }
         var lines: [String] = []
@@ -181,18 +182,18 @@ public struct OutcomeReport: Sendable {
         lines.append(String(format: "end to end, completed (working hours)   p50 %.2f   p95 %.2f   max %.2f",
                             Self.percentile(endToEndHours, 0.5), Self.percentile(endToEndHours, 0.95), endToEndHours.max() ?? 0))
         lines.append("")
-        lines.append("step".padding(toLength: 24, withPad: " ", startingAt: 0) + "agency".padding(toLength: 24, withPad: " ", startingAt: 0)
+        lines.append("step".padded(toWidth: 24) + "agency".padded(toWidth: 24)
                      + "done".leftPad(6) + "p50 h".leftPad(8) + "p95 h".leftPad(8))
         for step in stepOrder {
             let h = stepHours[step] ?? []
-            lines.append(step.padding(toLength: 24, withPad: " ", startingAt: 0) + (stepAgency[step] ?? "").padding(toLength: 24, withPad: " ", startingAt: 0)
+            lines.append(step.padded(toWidth: 24) + (stepAgency[step] ?? "").padded(toWidth: 24)
                          + String(h.count).leftPad(6) + String(format: "%8.2f%8.2f", Self.percentile(h, 0.5), Self.percentile(h, 0.95)))
         }
         if !rejections.isEmpty {
             lines.append("")
             lines.append("rejected: application, step, code, field, reason")
             for r in rejections {
-                lines.append("  \(r.sagaId)  \(r.step.padding(toLength: 17, withPad: " ", startingAt: 0)) \(r.code.padding(toLength: 21, withPad: " ", startingAt: 0)) \((r.field ?? "-").padding(toLength: 31, withPad: " ", startingAt: 0)) \(r.reason)")
+                lines.append("  \(r.sagaId)  \(r.step.padded(toWidth: 17)) \(r.code.padded(toWidth: 21)) \((r.field ?? "-").padded(toWidth: 31)) \(r.reason)")
             }
         }
         if !manualCases.isEmpty {
@@ -209,7 +210,7 @@ public struct OutcomeReport: Sendable {
         var lines = ["timeline of \(trail.sagaId) (\(trail.bundleId ?? "?") v\(trail.bundleVersion ?? 0)); hours are working hours since submission"]
         for e in trail.events where e.kind != .inputIgnored {
             let hours = Double(calendar.workingTime(from: start, to: e.at)) / 3_600_000
-            let step = (e.step ?? "").padding(toLength: 18, withPad: " ", startingAt: 0)
+            let step = (e.step ?? "").padded(toWidth: 18)
             let attempt = e.attempt.map { "#\($0)" } ?? ""
             lines.append("  \(calendar.localText(e.at))  \(String(format: "%5.2f h", hours))  \(step) \(e.kind.rawValue)\(attempt.isEmpty ? "" : " " + attempt)\(e.detail.map { "  " + $0 } ?? "")")
         }

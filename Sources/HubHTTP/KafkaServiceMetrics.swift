@@ -12,7 +12,8 @@ import YishiKafka
 /// - `yishi_transaction_commit_seconds{service}` (histogram), `yishi_transactions_aborted_total{service}`
 /// - `yishi_consumer_lag{service,topic,partition}`: records behind the partition's end, from
 ///   librdkafka's statistics (`statistics.interval.ms`), per owned partition: `consumer_lag`
-///   (from the committed offset) when librdkafka knows it, else `ls_offset − app_offset` (the
+///   `ls_offset − app_offset` when librdkafka knows the position (it moves past transaction
+///   markers, so an idle partition reads 0), else `consumer_lag` (from the committed offset) (the
 ///   consumer's position; transactional services commit through their producer)
 /// - `yishi_loop_turns_total{service}`
 public final class KafkaServiceMetrics: Sendable {
@@ -100,12 +101,14 @@ public final class KafkaServiceMetrics: Sendable {
             for (partition, p) in partitions where partition != "-1" {
                 guard let p = p as? [String: Any], (p["fetch_state"] as? String).map({ $0 != "none" && $0 != "stopped" }) ?? true else { continue }
                 func number(_ key: String) -> Int64 { (p[key] as? NSNumber)?.int64Value ?? -1 }
-                // `consumer_lag` counts from the committed offset, which a transactional service's consumer
-                // never learns (its offsets are committed by the producer): then the lag of its position,
-                // the last stable offset (read_committed; the high watermark otherwise) minus `app_offset`.
+                // The lag of the member's position: the last stable offset (read_committed; the high
+                // watermark otherwise) minus `app_offset`, which librdkafka moves past transaction markers.
+                // `consumer_lag` (end − committed offset) counts the commit marker after the last record
+                // as 1 on an idle partition (a service commits last offset + 1), and a transactional
+                // service's consumer never learns its committed offset: it is used only while the
+                // position is unknown.
                 let end = number("ls_offset") >= 0 ? number("ls_offset") : number("hi_offset")
-                let lag = number("consumer_lag") >= 0 ? number("consumer_lag")
-                    : (end >= 0 && number("app_offset") >= 0 ? max(0, end - number("app_offset")) : -1)
+                let lag = end >= 0 && number("app_offset") >= 0 ? max(0, end - number("app_offset")) : number("consumer_lag")
                 guard lag >= 0 else { continue }
                 values[[service, topic, partition]] = Double(lag)
             }

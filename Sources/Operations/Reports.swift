@@ -43,6 +43,8 @@ public struct SagaSummary: Encodable {
     /// Steps holding the saga up, as `step (status)`.
     public var blockedAt: [String]
     public var openCases: Int
+    /// A failed or compensated saga: the step that failed and its code (`failed at S: CODE`); nil otherwise.
+    public var reason: String?
     public var region: String?
     /// The legal representative's name (masked unless revealed).
     public var applicant: String?
@@ -58,8 +60,16 @@ public struct SagaSummary: Encodable {
         submittedAt = s.submittedAt
         deadline = s.deadline
         if let calendar, !s.status.isFinal { slaLeft = .until(s.deadline, from: now, on: calendar) }
-        blockedAt = bundle.map { b in s.blockingSteps.filter { $0 < b.steps.count }.map { "\(b.steps[$0].id) (\(s.steps[$0].status.rawValue))" } } ?? []
+        blockedAt = bundle.map { b in s.blockingSteps.filter { $0 < b.steps.count }.map { i in
+            let st = s.steps[i]
+            return "\(b.steps[i].id) (\(st.isPaused && !st.status.isDone ? (st.status == .pending ? "held" : "\(st.status.rawValue), held") : st.status.rawValue))"
+        } } ?? []
         openCases = s.manualCases.count
+        if s.status == .failed || s.status == .compensated, let bundle {
+            let i = s.steps.firstIndex { $0.status == .failed } ?? s.steps.lastIndex { $0.lastError != nil && !$0.status.isDone }
+                ?? s.steps.lastIndex { $0.lastError != nil }
+            if let i, i < bundle.steps.count { reason = "failed at \(bundle.steps[i].id): \(s.steps[i].lastError ?? "?")" }
+        }
         region = bundle.flatMap { s.region(bundle: $0) }
         if let bundle, let i = bundle.external.firstIndex(of: .form([.key("legalRepresentative"), .key("name")])), i < s.external.count,
            let name = s.external[i].stringValue {
@@ -70,7 +80,7 @@ public struct SagaSummary: Encodable {
 
 public enum Render {
     public static func sagaList(_ rows: [SagaSummary], next: SagaCursor?, style: Style) -> String {
-        var table = Table(["SAGA", "BUNDLE", "STATUS", "SUBMITTED", "SLA LEFT", "BLOCKED AT", "REGION", "APPLICANT"])
+        var table = Table(["SAGA", "BUNDLE", "STATUS", "SUBMITTED", "SLA LEFT", "BLOCKED AT", "REGION", "APPLICANT"], shrinkable: 5)
         for r in rows {
             var status = r.status.rawValue
             if r.paused { status += " ⏸" }
@@ -78,7 +88,8 @@ public enum Render {
             table.add([Cell(r.sagaId), Cell(r.bundle + (r.bundleVersion == 1 ? "" : " v\(r.bundleVersion)")), Cell(status, r.status.colour),
                        Cell(LocalTime.short(r.submittedAt)),
                        Cell(r.slaLeft.map { $0.ms < 0 ? "overdue \(WorkingTime(ms: -$0.ms))" : $0.description } ?? "-", risk),
-                       Cell(r.blockedAt.isEmpty ? "-" : r.blockedAt.joined(separator: ", ")), Cell(r.region ?? "-"), Cell(r.applicant ?? "-")])
+                       Cell(r.blockedAt.isEmpty ? (r.reason ?? "-") : r.blockedAt.joined(separator: ", "), r.reason != nil ? .red : nil),
+                       Cell(r.region ?? "-"), Cell(r.applicant ?? "-")])
         }
         var out = table.render(style) + "\n\(rows.count) saga(s)"
         if let next { out += "; more: --after \(next)" }
@@ -112,7 +123,9 @@ public enum Render {
         for s in t.steps {
             let colour: Style.Colour? = s.status == .succeeded ? .green : (s.status == .failed || s.status == .compensationFailed ? .red
                 : (s.status == .running || s.status == .backoff || s.status == .waitingSupplement ? .yellow : nil))
-            steps.add([Cell(s.id), Cell(s.agency), Cell(s.status.rawValue, colour), Cell(String(s.attempt)),
+            // A held step is `pending` to the engine, but what the operator needs to see is that it is held.
+            let status = s.held ? (s.status == .pending ? "held" : "\(s.status.rawValue) (held)") : s.status.rawValue
+            steps.add([Cell(s.id), Cell(s.agency), Cell(status, s.held ? .yellow : colour), Cell(String(s.attempt)),
                        Cell(s.attempts.isEmpty ? "-" : s.working.description), Cell(s.after.isEmpty ? "-" : s.after.joined(separator: ", ")),
                        Cell(s.lastError ?? "")])
         }
@@ -144,9 +157,14 @@ public enum Render {
     }
 
     public static func diagnosis(_ d: Diagnosis, style: Style) -> String {
-        var out = [style.paint(d.headline, d.status.isFinal ? .green : .bold)]
+        var out = [style.paint(d.headline, d.failure != nil ? .red : (d.status.isFinal ? .green : .bold))]
         out.append("")
         out.append("Saga       \(d.sagaId) (partition \(d.partition)) · \(d.status.rawValue)\(d.paused ? " · paused" : "")")
+        if let f = d.failure {
+            if let step = f.step { out.append("Failed at  \(step)\(f.title.map { " (\($0))" } ?? "")\(f.agency.map { " · \($0)" } ?? "") · \(f.kind)") }
+            out.append("Reason     \(PersonalData.maskText(f.reason ?? f.code ?? "not recorded"))")
+            out.append("Applicant  \(f.applicantCan)")
+        }
         let sla = d.slaLeft.ms >= 0 ? "\(d.slaLeft) working time left" : "overdue by \(WorkingTime(ms: -d.slaLeft.ms)) working time"
         out.append("SLA        \(d.status.isFinal ? "finished" : sla) · deadline \(LocalTime.full(d.deadline))")
         for b in d.blocking {
@@ -164,6 +182,12 @@ public enum Render {
                 out.append("  waits on \(topic) (partition \(d.partition)), consumer group \(b.consumerGroup ?? "?")")
                 out.append("  lag      " + (b.lag.map { "\($0) record(s) not yet consumed on that partition" } ?? "unknown")
                            + (b.lagNote.map { " (\($0))" } ?? ""))
+                for g in b.groups ?? [] {
+                    let members = g.members.map { $0 == 0 ? "no live member" : "\($0) live member(s)" } ?? "members unknown"
+                    let waiting = g.lag.map { "\($0) record(s) waiting on \(g.topic) (partition \(d.partition))" } ?? "lag unknown"
+                    out.append("  \(g.role.padding(toLength: 8, withPad: " ", startingAt: 0)) \(g.group): \(members), \(waiting)")
+                }
+                if let pile = b.pileUp { out.append("  " + style.paint("⚠ " + pile, .red)) }
             }
         }
         out.append("")
@@ -185,12 +209,14 @@ public enum Render {
         return out.joined(separator: "\n")
     }
 
-    /// One open 办不成事 case (a saga may have several).
+    /// One item of the operator's queue (a saga may have several): an open 办不成事 case
+    /// (`kind` `forward` or `compensation`), a paused saga (`paused`, `step` `-`), or a held step (`held`).
     public struct CaseRow: Encodable {
         public var sagaId: String
         public var bundle: String
         public var step: String
-        public var kind: ManualCase.Kind
+        /// `forward`, `compensation` (办不成事 cases), `paused` (the saga), `held` (a step).
+        public var kind: String
         public var code: String?
         public var reason: String
         public var openedAt: Instant
@@ -199,29 +225,52 @@ public enum Render {
         public var applicant: String?
     }
 
-    public static func caseRows(_ sagas: [SagaState], library: BundleLibrary, now: Instant, revealPII: Bool) -> [CaseRow] {
+    /// `pausedAt(sagaId, step)`: when the saga (step nil) or the step was paused, if known.
+    public static func caseRows(_ sagas: [SagaState], library: BundleLibrary, now: Instant, revealPII: Bool,
+                                pausedAt: ((String, String?) -> Instant?)? = nil) -> [CaseRow] {
         sagas.flatMap { s -> [CaseRow] in
             let bundle = library.bundle(s.bundleId, version: s.bundleVersion)
             let calendar = bundle.flatMap(library.calendar(for:))
             let summary = SagaSummary(s, bundle: bundle, calendar: calendar, now: now, revealPII: revealPII)
-            return s.manualCases.map { c in
-                CaseRow(sagaId: s.sagaId, bundle: s.bundleId, step: c.step, kind: c.kind, code: c.code,
+            var rows = s.manualCases.map { c in
+                CaseRow(sagaId: s.sagaId, bundle: s.bundleId, step: c.step, kind: c.kind.rawValue, code: c.code,
                         reason: revealPII ? c.reason : PersonalData.maskText(c.reason), openedAt: c.openedAt,
                         waiting: calendar.map { WorkingTime(ms: $0.workingTime(from: c.openedAt, to: now)) }, slaLeft: summary.slaLeft,
                         applicant: summary.applicant)
             }
+            guard !s.status.isFinal else { return rows }
+            // Paused sagas and held steps wait on a person too. Since when: the pause's audit event,
+            // when the caller has it; else the saga's last change is not known here, so its submission.
+            let since: (String?) -> Instant = { step in pausedAt?(s.sagaId, step) ?? s.submittedAt }
+            func row(_ step: String?, _ kind: String, _ reason: String) -> CaseRow {
+                let at = since(step)
+                return CaseRow(sagaId: s.sagaId, bundle: s.bundleId, step: step ?? "-", kind: kind, code: nil, reason: reason, openedAt: at,
+                               waiting: calendar.map { WorkingTime(ms: $0.workingTime(from: at, to: now)) }, slaLeft: summary.slaLeft,
+                               applicant: summary.applicant)
+            }
+            if s.paused { rows.append(row(nil, "paused", "saga paused: no step is dispatched until `yishi sagas resume \(s.sagaId)`")) }
+            if let bundle {
+                for (i, st) in s.steps.enumerated() where i < bundle.steps.count && st.isPaused && !st.status.isDone {
+                    let id = bundle.steps[i].id
+                    rows.append(row(id, "held", "step held (\(st.status.rawValue)): released by `yishi sagas resume \(s.sagaId) --step \(id)`"))
+                }
+            }
+            return rows
         }.sorted { ($0.openedAt, $0.sagaId, $0.step) < ($1.openedAt, $1.sagaId, $1.step) }
     }
 
     public static func cases(_ rows: [CaseRow], style: Style) -> String {
-        var table = Table(["SAGA", "STEP", "KIND", "CODE", "OPENED", "WAITING", "SLA LEFT", "APPLICANT", "REASON"])
+        var table = Table(["SAGA", "STEP", "KIND", "CODE", "OPENED", "WAITING", "SLA LEFT", "APPLICANT", "REASON"], shrinkable: 8)
         for r in rows {
-            table.add([Cell(r.sagaId), Cell(r.step), Cell(r.kind.rawValue), Cell(r.code ?? "-", .red), Cell(LocalTime.short(r.openedAt)),
+            table.add([Cell(r.sagaId), Cell(r.step), Cell(r.kind), Cell(r.code ?? "-", .red), Cell(LocalTime.short(r.openedAt)),
                        Cell(r.waiting?.description ?? "-"),
                        Cell(r.slaLeft.map { $0.ms < 0 ? "overdue \(WorkingTime(ms: -$0.ms))" : $0.description } ?? "-"),
                        Cell(r.applicant ?? "-"), Cell(r.reason)])
         }
-        return table.render(style) + "\n\(rows.count) open case(s) in the 办不成事 queue; `yishi sagas diagnose SAGA` says what would close each"
+        let cases = rows.filter { $0.kind == "forward" || $0.kind == "compensation" }.count
+        return table.render(style) + "\n\(rows.count) item(s) wait for an operator: \(cases) open case(s) in the 办不成事 queue, "
+            + "\(rows.filter { $0.kind == "paused" }.count) paused saga(s), \(rows.filter { $0.kind == "held" }.count) held step(s); "
+            + "`yishi sagas diagnose SAGA` says what would close each"
     }
 
     /// The outcome of an action over one saga or a filter, gathered from every partition's reply.
@@ -261,7 +310,7 @@ public enum Render {
         for r in rows {
             table.add([Cell(r.group), Cell(r.topic), Cell(String(r.partitions.count)),
                        Cell("\(r.committedPartitions)/\(r.partitions.count)", r.committedPartitions == 0 ? .yellow : nil),
-                       Cell(String(r.lag), r.lag > 0 ? .yellow : nil)])
+                       Cell((r.exact ? "" : "~") + String(r.lag), r.lag > 0 ? .yellow : nil)])
         }
         return table.render(style) + "\n" + style.paint("note: " + LagProbe.caveat + "; COMMITTED = partitions with a committed offset", .dim)
     }

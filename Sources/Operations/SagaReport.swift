@@ -49,6 +49,8 @@ public struct SagaTimeline: Encodable {
         public var attempt: Int
         public var revision: Int
         public var lastError: String?
+        /// Held by an operator (`sagas pause --step`): not dispatched until released.
+        public var held: Bool
         public var attempts: [Attempt]
         /// Working time of all attempts together.
         public var working: WorkingTime
@@ -143,7 +145,8 @@ public struct SagaTimeline: Encodable {
             let tries = attempts[s.id] ?? []
             return Step(id: s.id, title: bundle.definition.steps[i].title, agency: s.agency, action: s.action,
                         after: s.predecessors.map { bundle.steps[$0].id }, status: st?.status ?? .pending, attempt: Int(st?.attempt ?? 0),
-                        revision: Int(st?.revision ?? 0), lastError: st?.lastError, attempts: tries,
+                        revision: Int(st?.revision ?? 0), lastError: st?.lastError,
+                        held: st.map { $0.isPaused && !$0.status.isDone } ?? false, attempts: tries,
                         working: WorkingTime(ms: tries.reduce(0) { $0 + $1.working.ms }))
         }
         operatorActions = audit.compactMap { e in

@@ -1,14 +1,28 @@
 import Foundation
+import Messaging
 
 /// Colours for people at a terminal; plain text everywhere else (pipes, files, tests, `NO_COLOR`).
 public struct Style: Sendable {
     public var colour: Bool
-    public init(colour: Bool) { self.colour = colour }
+    /// Terminal width in columns; a table wider than this shrinks its `shrinkable` column. Nil: no limit.
+    public var width: Int?
+    public init(colour: Bool, width: Int? = nil) { self.colour = colour; self.width = width }
     public static let plain = Style(colour: false)
 
-    /// Colour on when standard output is a terminal and `NO_COLOR` is unset.
+    /// Colour on when standard output is a terminal and `NO_COLOR` is unset. Width: `COLUMNS`
+    /// when set, else the terminal's (TIOCGWINSZ) when standard output is one, else no limit.
     public static var forStandardOutput: Style {
-        Style(colour: isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
+        let env = ProcessInfo.processInfo.environment
+        return Style(colour: isatty(1) != 0 && env["NO_COLOR"] == nil, width: terminalWidth(environment: env))
+    }
+
+    /// `COLUMNS` (when a positive number), else the terminal's width, else nil.
+    public static func terminalWidth(environment: [String: String]) -> Int? {
+        if let text = environment["COLUMNS"], let n = Int(text), n > 0 { return n }
+        guard isatty(1) != 0 else { return nil }
+        var size = winsize()
+        guard ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
+        return Int(size.ws_col)
     }
 
     public enum Colour: String, Sendable { case red = "31", green = "32", yellow = "33", blue = "34", dim = "2", bold = "1" }
@@ -31,7 +45,12 @@ public struct Cell: Sendable, ExpressibleByStringLiteral {
 public struct Table: Sendable {
     public var headers: [String]
     public var rows: [[Cell]]
-    public init(_ headers: [String], rows: [[Cell]] = []) { self.headers = headers; self.rows = rows }
+    /// The column cut (with `…`) when the table is wider than the style's width (`BLOCKED AT`,
+    /// `REASON`): the other columns keep their width; it keeps at least 12 columns.
+    public var shrinkable: Int?
+    public init(_ headers: [String], rows: [[Cell]] = [], shrinkable: Int? = nil) {
+        self.headers = headers; self.rows = rows; self.shrinkable = shrinkable
+    }
 
     public mutating func add(_ row: [Cell]) { rows.append(row) }
 
@@ -40,29 +59,26 @@ public struct Table: Sendable {
         for row in rows {
             for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], displayWidth(cell.text)) }
         }
+        var cut: Int?
+        if let limit = style.width, let k = shrinkable, k < widths.count {
+            let total = widths.reduce(0, +) + 2 * (widths.count - 1)
+            if total > limit {
+                widths[k] = max(12, widths[k] - (total - limit))
+                cut = widths[k]
+            }
+        }
         func line(_ cells: [Cell]) -> String {
             var out = ""
             for (i, cell) in cells.enumerated() {
                 let last = i == cells.count - 1
-                out += style.paint(cell.text, cell.colour)
-                if !last { out += String(repeating: " ", count: widths[i] - displayWidth(cell.text) + 2) }
+                let text = i == shrinkable && cut != nil ? cell.text.truncated(toWidth: cut!) : cell.text
+                out += style.paint(text, cell.colour)
+                if !last { out += String(repeating: " ", count: max(0, widths[i] - displayWidth(text)) + 2) }
             }
             while out.last == " " { out.removeLast() }
             return out
         }
         let header = line(headers.map { Cell($0, .bold) })
         return ([header] + rows.map(line)).joined(separator: "\n")
-    }
-}
-
-/// Terminal columns of `text`: East Asian wide and full-width characters take two.
-public func displayWidth(_ text: String) -> Int {
-    text.unicodeScalars.reduce(0) { sum, s in
-        let v = s.value
-        if v == 0x200B || (0x0300...0x036F).contains(v) { return sum }
-        let wide = (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
-            || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
-            || (0xFFE0...0xFFE6).contains(v) || (0x20000...0x3FFFD).contains(v)
-        return sum + (wide ? 2 : 1)
     }
 }

@@ -58,6 +58,7 @@ public struct SagaFilter: Codable, Sendable, Equatable {
     public var submittedTo: Instant?
     /// The application's `region` (GB/T 2260 code) starts with this, e.g. `3301` for Hangzhou.
     public var region: String?
+    /// The saga is paused, or one of its steps is held (`pause --step`): it waits for an operator.
     public var paused: Bool?
     /// Paging: only sagas after this one in (submittedAt, sagaId) order.
     public var after: SagaCursor?
@@ -80,7 +81,7 @@ public struct SagaFilter: Codable, Sendable, Equatable {
         if let status, !status.contains(saga.status) { return false }
         if let atRisk, saga.slaAtRisk != atRisk { return false }
         if let overdue, saga.slaBreached != overdue { return false }
-        if let paused, saga.paused != paused { return false }
+        if let paused, (saga.paused || saga.steps.contains { $0.isPaused && !$0.status.isDone }) != paused { return false }
         if let submittedFrom, saga.submittedAt < submittedFrom { return false }
         if let submittedTo, !(saga.submittedAt < submittedTo) { return false }
         if let after, !after.precedes(saga) { return false }
@@ -241,9 +242,9 @@ enum OpsHandler {
                 // Apply to no more sagas than the reply can name (id, and a reason when refused).
                 let room = saga.sagaId.utf8.count + 8 + 2 * OpsReply.maxReasonBytes + 32
                 if room > budget { reply.more = true; break }
-                let outcome = request.dryRun == true
+                let outcome = checked(request, saga, library) ?? (request.dryRun == true
                     ? preview(request, saga: saga, library: library, now: now)
-                    : perform(request, sagaId: saga.sagaId, host: &host, now: now)
+                    : perform(request, sagaId: saga.sagaId, host: &host, now: now))
                 switch outcome {
                 case .success:
                     reply.affected!.append(saga.sagaId)
@@ -261,9 +262,9 @@ enum OpsHandler {
             reply.sagas = [saga]
             return reply
         }
-        let outcome = request.dryRun == true
+        let outcome = checked(request, saga, library) ?? (request.dryRun == true
             ? preview(request, saga: saga, library: library, now: now)
-            : perform(request, sagaId: sagaId, host: &host, now: now)
+            : perform(request, sagaId: sagaId, host: &host, now: now))
         switch outcome {
         case .success(let state):
             reply.sagas = [state]
@@ -278,6 +279,15 @@ enum OpsHandler {
     }
 
     struct Refused: Error { var message: String }
+
+    /// The refusal of a `retry --set` or `resolve --output` that names a field the step does not
+    /// have (`OperatorInputCheck`), before the engine sees it; nil when the names are valid.
+    static func checked(_ request: OpsRequest, _ saga: SagaState, _ library: BundleLibrary) -> Result<SagaState, Refused>? {
+        guard let bundle = library.bundle(saga.bundleId, version: saga.bundleVersion),
+              let why = OperatorInputCheck.refusal(action: request.action, step: request.step, data: request.data, bundle: bundle,
+                                                   catalogues: library.catalogues) else { return nil }
+        return .failure(Refused(message: why))
+    }
 
     /// The engine input an action stands for.
     static func event(for request: OpsRequest) -> Result<SagaEvent, Refused> {
@@ -303,7 +313,7 @@ enum OpsHandler {
             guard let step = request.step, let attempt = request.attempt, let data = request.data else {
                 return .failure(Refused(message: "supplement needs step, attempt and data (the materials)"))
             }
-            return .success(.supplementProvided(step: step, attempt: attempt, materials: data))
+            return .success(.supplementProvided(step: step, attempt: attempt, materials: data, by: request.by))
         case .get, .list:
             return .failure(Refused(message: "'\(request.action.rawValue)' is not an action"))
         }

@@ -52,6 +52,8 @@ public final class CompiledBundle: Sendable {
         /// `retainedOutputs[j].utf8.count`, for `retain(_:)`.
         let retainedLengths: [Int]
         let mapping: ObjectTemplate
+        /// The request payload's field names as the bundle's mapping builds them (sorted).
+        public var payloadFields: [String] { mapping.keys.keys.sorted() }
         /// Compensation payload field → slot in `retainedOutputs`.
         let compensationInputs: [(String, Int)]
 

@@ -144,7 +144,7 @@ extension SagaState {
                 audit(&c, .supplementRequested, step: step, attempt: attempt, detail: materials.joined(separator: ", "))
             }
 
-        case .supplementProvided(let step, let attempt, let materials):
+        case .supplementProvided(let step, let attempt, let materials, let by):
             guard let i = index(step, &c) else { return }
             guard steps[i].status == .waitingSupplement, Int(steps[i].attempt) == attempt, status == .running || status == .manual else {
                 return ignore(&c, "\(step) is not waiting for a supplement from attempt \(attempt)")
@@ -154,7 +154,7 @@ extension SagaState {
             supplements.merge(materials) { _, new in new }
             setOverride(i, ["supplements": .object(supplements)])
             steps[i].missing = []
-            audit(&c, .supplementProvided, step: step, attempt: attempt, detail: materials.keys.sorted().joined(separator: ", "))
+            audit(&c, .supplementProvided, step: step, attempt: attempt, by: by, detail: materials.keys.sorted().joined(separator: ", "))
             dispatchReady(&c)
 
         case .compensationSucceeded(let step, let attempt):
@@ -227,7 +227,7 @@ extension SagaState {
             guard steps[i].status == .backoff, Int(steps[i].attempt) == attempt, c.at >= steps[i].due else { return ignore(&c, "timer \(key.id(sagaId: sagaId)) is stale") }
             seq &+= 1
             steps[i].status = .pending
-            audit(&c, .retryScheduled, step: step, attempt: attempt, detail: paused ? "retry due; saga paused" : steps[i].isPaused ? "retry due; step paused" : "retry due")
+            audit(&c, .retryDue, step: step, attempt: attempt, detail: paused ? "retry due; saga paused" : steps[i].isPaused ? "retry due; step paused" : "retry due")
             dispatchReady(&c)
         case .compensationTimeout(let step, let attempt):
             guard let i = index(step, &c) else { return }
@@ -241,7 +241,7 @@ extension SagaState {
             seq &+= 1
             // Back to "done, not yet undone" (completed or unconfirmed): continueAbort picks it up (unless paused).
             steps[i].status = .succeeded
-            audit(&c, .retryScheduled, step: step, attempt: attempt, detail: "compensation retry due")
+            audit(&c, .retryDue, step: step, attempt: attempt, detail: "compensation retry due")
             continueAbort(&c)
         case .slaAtRisk:
             guard !slaAtRisk, c.at >= atRiskAt else { return ignore(&c, "SLA at-risk timer is stale") }

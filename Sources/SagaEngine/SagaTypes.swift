@@ -170,7 +170,10 @@ public enum SagaEvent: Codable, Equatable, Sendable {
     /// 容缺: the agency needs these materials before it can finish.
     case supplementNeeded(step: String, attempt: Int, materials: [String])
     /// The applicant supplied materials asked for by `attempt`; the step is dispatched again.
-    case supplementProvided(step: String, attempt: Int, materials: [String: JSONValue])
+    /// `by`: the operator who entered them (`yishi sagas supplement`), nil when they came
+    /// through the front desk; recorded in the audit event so that operator supplements are
+    /// operator actions. Records without `by` (older ones, the front desk's) decode with nil.
+    case supplementProvided(step: String, attempt: Int, materials: [String: JSONValue], by: String? = nil)
     case compensationSucceeded(step: String, attempt: Int)
     case compensationFailed(step: String, attempt: Int, code: String, message: String)
     case timerFired(TimerKey)
@@ -260,7 +263,11 @@ public struct TimerCommand: Codable, Equatable, Sendable {
 
 public struct AuditEvent: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable {
-        case submitted, stepDispatched, stepSucceeded, stepRejected, stepFailed, stepTimedOut, retryScheduled
+        /// `retryScheduled`: a failed attempt (or compensation) will be retried after a backoff
+        /// (detail `in 30s`); `retryDue`: that backoff has elapsed and the retry is dispatched now
+        /// (or waits for a pause to end). Records written before `retryDue` existed carry
+        /// `retryScheduled` with detail `retry due…` for the second; they still decode.
+        case submitted, stepDispatched, stepSucceeded, stepRejected, stepFailed, stepTimedOut, retryScheduled, retryDue
         case supplementRequested, supplementProvided, stepRetried, stepSkipped, stepResolvedManually
         case manualCaseOpened, paused, resumed, cancelRequested, compensationStarted, compensationDispatched
         case compensationSucceeded, compensationFailed, slaAtRisk, slaBreached, sagaFinished

@@ -159,7 +159,7 @@ public final class KafkaAdmin: Sendable {
     }
 
     /// Runs one admin request on a private queue and reads its result event.
-    private func withAdminResult<T>(timeout: Duration, operation: String,
+    func withAdminResult<T>(timeout: Duration, operation: String,
                                     send: (OpaquePointer, OpaquePointer, OpaquePointer) -> Void,
                                     read: (OpaquePointer) throws(KafkaError) -> T) throws(KafkaError) -> T {
         let rk = handle.rk.pointer

@@ -158,9 +158,14 @@ enum ShowLag: Command {
         For the orchestrator group (on applications, ops, events.*), each adapter group
         <prefix>adapter.<agency> (on commands.<agency> and dept.<agency>.replies) and each department
         gateway group <prefix>dept.<agency> (on dept.<agency>.requests): partitions with a committed offset and
-        the lag (high watermark − committed, summed over partitions). --group G adds a group; its
-        topics are the hub topics where it has committed offsets. --json has every partition.
-        Note: on Tansu 0.6.0 high watermarks read low after batched writes, so lag can under-report.
+        the lag: the records not yet consumed, counted by reading each partition (read_committed)
+        from the group's committed offset to its end, summed over partitions. The hub writes in
+        transactions, and each commit marker takes an offset without being a record: counting
+        records, an idle group shows 0 (high watermark − committed would show 1 per partition).
+        Beyond 20,000 records per partition the rest is estimated from the high watermark and the
+        figure is marked ~ (--json: "exact": false). On Tansu 0.6.0 records of aborted
+        transactions reach read_committed consumers, so they count there. --group G adds a group;
+        its topics are the hub topics where it has committed offsets. --json has every partition.
           --group G              another consumer group (repeatable)
 
         \(OperatorOptions.help)
@@ -172,7 +177,7 @@ enum ShowLag: Command {
         _ = try args.positionals().first.map { throw UsageError("unexpected argument \($0)") }
         let probe = LagProbe(hub: options.hub)
         var rows: [LagProbe.Row] = []
-        for (group, topics) in probe.knownGroups() { rows += try probe.lag(group: group, topics: topics) }
+        rows += try probe.lag(probe.knownGroups())
         let hubTopics = HubTopics.all(prefix: "", partitions: 1).map(\.name)
         for group in extra {
             rows += try probe.lag(group: group, topics: hubTopics).filter { $0.committedPartitions > 0 }

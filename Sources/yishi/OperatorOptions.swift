@@ -87,7 +87,7 @@ enum FilterOptions {
           --agency A             a step of this agency holds the saga up (out, backing off, failed, waiting)
           --step S               this step holds the saga up
           --overdue / --at-risk  SLA breached / at risk
-          --paused               paused sagas only
+          --paused               paused sagas and sagas with a held step (waiting for an operator)
           --from T / --to T      submitted at or after / before (RFC 3339, or YYYY-MM-DD in UTC+8)
           --region CODE          application region code starts with CODE (e.g. 3301)
           --limit N              at most N sagas (default 1000 per partition; list pages: 50)

@@ -2,6 +2,7 @@ import Foundation
 import Operations
 import Orchestrator
 import SagaEngine
+import YishiKafka
 
 var sagasGroup: CommandGroup { CommandGroup(
     name: "sagas", summary: "Find sagas, read one's timeline, ask why it is stuck, and act on it (one saga or a filter).",
@@ -9,7 +10,7 @@ var sagasGroup: CommandGroup { CommandGroup(
                PauseSaga.self, ResumeSaga.self, CancelSaga.self]) }
 
 var casesGroup: CommandGroup { CommandGroup(
-    name: "cases", summary: "The 办不成事 queue: open manual cases, oldest first.",
+    name: "cases", summary: "Everything waiting on an operator: open 办不成事 cases, paused sagas, held steps; oldest first.",
     commands: [ListCases.self], defaultCommand: ListCases.self) }
 
 enum ListSagas: Command {
@@ -118,41 +119,82 @@ enum DiagnoseSaga: Command {
         (its commands.<agency> topic, the adapter's consumer group <prefix>adapter.<agency> and its
         lag on the saga's partition), the operator (办不成事 queue), the applicant (容缺 supplement)
         or a hub retry timer — the last attempt and its error, the timers pending, the SLA left,
-        and the exact commands that would unblock it.
+        and the exact commands that would unblock it. For an agency's turn it also shows the
+        adapter's and the department gateway's consumer groups (<prefix>dept.<agency> on
+        dept.<agency>.requests) with their live members and the records waiting on the saga's
+        partition; when records wait and a group has no live member, the headline says that work
+        piles up in front of that department (or adapter); so it does when members are registered
+        but the records have waited --stall-after seconds (a broker that keeps a killed member
+        registered, as Tansu 0.6.0, shows a dead process that way).
+          --stall-after N        seconds records may wait with members registered (default 10)
 
         \(OperatorOptions.help)
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
+        let stallText = try args.option("--stall-after") ?? "10"
+        guard let stallAfter = Int64(stallText), stallAfter >= 0 else { throw UsageError("--stall-after takes whole seconds, not '\(stallText)'") }
         let (options, saga) = try LoadedSaga.load(&args, env)
         let partition = try options.hub.partition(ofSaga: saga.state.sagaId)
         let probe = LagProbe(hub: options.hub)
+        let catalogues = try env.library().catalogues
         let diagnosis = Diagnosis(timeline: saga.timeline(options), state: saga.state, bundle: saga.bundle, calendar: saga.calendar,
-                                  partition: partition, prefix: options.hub.prefix) { agency in
+                                  partition: partition, prefix: options.hub.prefix, lag: { agency in
             let group = probe.adapterGroup(agency)
             do {
                 guard let row = try probe.lag(group: group, topics: ["commands.\(agency)"], partitions: [partition]).first,
                       let p = row.partitions.first else { return (group, nil, "topic missing") }
-                return (group, p.lag, p.committed == nil ? "the group has committed nothing here: is the adapter running?" : "may under-report on Tansu")
+                return (group, p.lag, p.committed == nil ? "the group has committed nothing here: is the adapter running?" : nil)
             } catch {
                 return (group, nil, "\(error)")
             }
-        }
+        }, groups: { agency in
+            Self.watch(agency, hub: options.hub, partition: partition, stallAfter: stallAfter)
+        }, catalogues: catalogues)
         try options.emit(diagnosis) { Render.diagnosis(diagnosis, style: options.style) }
         return Exit.ok
     }
 }
 
+extension DiagnoseSaga {
+    /// The adapter's and the department gateway's groups toward `agency`: live members (group
+    /// coordinator) and records waiting on the saga's partition. Empty when the broker does not say.
+    static func watch(_ agency: String, hub: Hub, partition: Int32, stallAfter: Int64) -> [Diagnosis.GroupWatch] {
+        let adapter = HubGroups.adapter(prefix: hub.prefix, agency: agency)
+        let department = HubGroups.department(prefix: hub.prefix, agency: agency)
+        let members = (try? KafkaAdmin(config: hub.kafka()).describeConsumerGroups([adapter, department], timeout: hub.timeout)) ?? []
+        let rows = (try? LagProbe(hub: hub).lag([(adapter, ["commands.\(agency)"]), (department, ["dept.\(agency).requests"])],
+                                                partitions: [partition])) ?? []
+        func lag(_ group: String) -> Int64? { rows.first { $0.group == group }.map(\.lag) }
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        func waited(_ group: String) -> Int64? { rows.first { $0.group == group }?.oldestWaitingMs.map { max(0, nowMs - $0) / 1000 } }
+        return [
+            Diagnosis.GroupWatch(role: "adapter", agency: agency, group: adapter, topic: hub.topic("commands.\(agency)"),
+                                 members: members.first { $0.groupId == adapter }?.members.count, lag: lag(adapter), waitedSeconds: waited(adapter),
+                                 pileUpSeconds: stallAfter),
+            Diagnosis.GroupWatch(role: "department", agency: agency, group: department, topic: hub.topic("dept.\(agency).requests"),
+                                 members: members.first { $0.groupId == department }?.members.count, lag: lag(department),
+                                 waitedSeconds: waited(department), pileUpSeconds: stallAfter),
+        ]
+    }
+}
+
 enum ListCases: Command {
     static let name = "list"
-    static let summary = "open 办不成事 cases, oldest first"
+    static let summary = "everything waiting on an operator: 办不成事 cases, paused sagas, held steps, oldest first"
     static let help = """
         Usage: yishi cases [list] [filter] [options]
 
-        Every open manual case (forward steps that failed for good under `onFailure: manual`, and
-        compensations that failed for good): saga, step, code, opened, how long it has waited in
-        working time, SLA left, applicant (masked), reason. Close one with `yishi sagas retry|skip|
-        resolve|cancel` (`yishi sagas diagnose SAGA` prints the exact commands).
+        One queue of everything waiting on a person, oldest first:
+          forward / compensation  an open 办不成事 case (a forward step that failed for good under
+                                  `onFailure: manual`, or a compensation that failed for good);
+                                  close it with `yishi sagas retry|skip|resolve|cancel`
+          paused                  a paused saga (`yishi sagas resume SAGA`)
+          held                    a held step (`yishi sagas resume SAGA --step STEP`)
+        Each row: saga, step, kind, code, since, how long it has waited in working time, SLA left,
+        applicant (masked), reason. `yishi sagas diagnose SAGA` prints the exact commands. 容缺 steps
+        waiting for the applicant's materials are the applicant's turn, not listed here
+        (`yishi status` counts them).
 
         \(FilterOptions.help)
 
@@ -163,12 +205,12 @@ enum ListCases: Command {
         let options = try OperatorOptions.read(&args)
         var (filter, _) = try FilterOptions.read(&args)
         _ = try args.positionals().first.map { throw UsageError("unexpected argument \($0)") }
-        if filter.status == nil { filter.status = [.manual, .compensating] }
+        if filter.status == nil { filter.status = SagaStatus.allCases.filter { !$0.isFinal } }
         let library = try env.library()
         var source = SagaSource(hub: options.hub, mode: options.source)
         let (sagas, _) = try source.list(filter, library: library)
         options.notes(source)
-        let withCases = sagas.filter { !$0.manualCases.isEmpty }
+        let withCases = sagas.filter { s in !s.manualCases.isEmpty || s.paused || s.steps.contains { $0.isPaused && !$0.status.isDone } }
         try options.recordReveal(sagaIds: withCases.map(\.sagaId))
         let rows = Render.caseRows(withCases, library: library, now: options.now, revealPII: options.revealPII)
         try options.emit(rows) { Render.cases(rows, style: options.style) }
@@ -238,6 +280,16 @@ enum SagaAction {
         if let id = rest.first {
             guard !anyCriterion else { throw UsageError("give a SAGA_ID or a filter, not both") }
             request.sagaId = id
+            // Field names are checked here first (the orchestrator checks again: it is the authority).
+            if let data, !data.isEmpty, spec.action == .retry || spec.action == .resolve {
+                var source = SagaSource(hub: options.hub, mode: .auto)
+                let state = try source.state(of: id)
+                let library = try env.library()
+                if let bundle = library.bundle(state.bundleId, version: state.bundleVersion),
+                   let why = OperatorInputCheck.refusal(action: spec.action, step: step, data: data, bundle: bundle, catalogues: library.catalogues) {
+                    throw OperationsError.refused("\(id): \(why)")
+                }
+            }
             replies = [try client.send(request)]
         } else {
             guard anyCriterion else { throw UsageError("a bulk action needs a filter (--filter EXPR or filter options); or give a SAGA_ID") }
@@ -267,7 +319,8 @@ enum RetryStep: Command {
         else text) corrects the step's payload: a new revision, so the department sees a new
         request id. On a step whose compensation failed, retries the compensation.
           --step STEP            the step
-          --set FIELD=VALUE      corrected payload field (repeatable)
+          --set FIELD=VALUE      corrected payload field (repeatable); FIELD must be one of the
+                                 step's payload fields (`sagas diagnose` lists them), else refused (exit 1)
         """)
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
         try SagaAction.run(ActionSpec(action: .retry, needsStep: true, dataOption: "--set"), &args, env)
@@ -294,7 +347,8 @@ enum ResolveStep: Command {
         Marks a failed step succeeded with the given outputs (or a failed compensation as undone).
           --step STEP            the step
           --note TEXT            what was done (in the audit trail)
-          --output NAME=VALUE    an output of the step (repeatable; JSON when it parses)
+          --output NAME=VALUE    an output of the step (repeatable; JSON when it parses); NAME must be
+                                 one of the action's outputs in the agency catalogue, else refused (exit 1)
         """)
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
         try SagaAction.run(ActionSpec(action: .resolve, needsStep: true, needsNote: true, dataOption: "--output"), &args, env)

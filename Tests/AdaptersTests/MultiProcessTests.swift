@@ -120,8 +120,13 @@ struct MultiProcessTests {
         }.filter { name in IssuedNumbers.table.contains { $0.name == name } })
         let casePersonal = [mendable["legalRepresentative"]?["idNumber"], mendable["legalRepresentative"]?["name"],
                             mendable["legalRepresentative"]?["phone"], mendable["contact"]?["phone"]].compactMap { $0?.stringValue }
+        // One more valid application arrives after the business-registration department was killed
+        // and not restarted: `yishi status` and `sagas diagnose` must name that department.
+        let spare = try #require(all.dropFirst(120).first { $0["applicationId"]?.stringValue != caseId && expectations[$0["applicationId"]?.stringValue ?? ""]?.expected == "complete" })
+        let registry = try #require(departments[.businessRegistration])
         let operatorLines = try await operatorSession(prefix: prefix, clock: connection.clock, caseId: caseId, completedIds: ids, desk: desk,
-                                                      issuedNames: issuedNames, personal: casePersonal)
+                                                      issuedNames: issuedNames, personal: casePersonal,
+                                                      outage: (spare, { registry.kill() }))
 
         // The departments' ledgers: exactly one effect per (saga, step, kind) (per seal for engraving,
         // which makes one effect per seal), all from one request id, and no business key twice.
@@ -180,7 +185,8 @@ struct MultiProcessTests {
     /// the lag are visible; a retry with the corrected bank code completes the saga. Returns every
     /// line the CLI printed (for the personal-data scan).
     private func operatorSession(prefix: String, clock: HubClock, caseId: String, completedIds: Set<String>,
-                                 desk: FrontDesk, issuedNames: Set<String>, personal: [String]) async throws -> String {
+                                 desk: FrontDesk, issuedNames: Set<String>, personal: [String],
+                                 outage: (form: JSONValue, killRegistry: () -> Void)) async throws -> String {
         var env = ProcessInfo.processInfo.environment
         env["YISHI_BOOTSTRAP"] = try Broker.bootstrap
         env["YISHI_PREFIX"] = prefix
@@ -291,6 +297,37 @@ struct MultiProcessTests {
         let trail = desk.sagas[caseId]?.events ?? []
         let operatorKinds = trail.filter { $0.by == "operator-zhao" && $0.step == "bank-account" }.map(\.kind)
         #expect(operatorKinds == [.paused, .stepRetried, .resumed], "the operator's actions in the audit trail: \(operatorKinds)")
+
+        // Idle after the run: every hub group has consumed every record. The topics are written in
+        // transactions, whose commit markers take offsets but are no records: the lag is 0, not 1.
+        var lagRows: [JSONValue] = []
+        try await eventually(every: .seconds(1), timeout: .seconds(20), "every hub group at lag 0 when idle") {
+            lagRows = (try? JSONValue.parse(run(["lag", "--json"]).out)["rows"]?.arrayValue) ?? []
+            return !lagRows.isEmpty && lagRows.allSatisfy { $0["lag"]?.intValue == 0 }
+        }
+        #expect(lagRows.contains { $0["group"]?.stringValue == prefix + "adapter.bank" && ($0["committedPartitions"]?.intValue ?? 0) > 0 })
+        #expect(try run(["lag"]).out.contains("transaction markers"))
+
+        // A department process killed and not restarted, with a new application waiting for it.
+        outage.killRegistry()
+        let waitingId = try #require(outage.form["applicationId"]?.stringValue)
+        desk.submit([outage.form], from: clock.now(), everyMs: 1000)
+        // Tansu 0.6.0 keeps a SIGKILLed member registered (no session expiry), so the group still
+        // lists it: the department is named because its request waits and nothing consumes it.
+        var status = YishiCommand.Result.none
+        do {
+            try await eventually(every: .seconds(2), timeout: .seconds(45), "yishi status names the stopped department") {
+                status = try run(["status", "--json", "--stall-after", "3"])
+                let attention = (try? JSONValue.parse(status.out)["attention"]?.arrayValue?.compactMap(\.stringValue)) ?? []
+                return attention.contains { $0.contains("department business-registration") && $0.contains(prefix + "dept.business-registration") }
+            }
+        } catch { Issue.record("last status: \(status)"); throw error }
+        let registryGroup = try JSONValue.parse(status.out)["groups"]?.arrayValue?.first { $0["group"]?.stringValue == prefix + "dept.business-registration" }
+        #expect(status.status == 1 && (registryGroup?["lag"]?.intValue ?? 0) > 0, "\(status)")
+        let screen = try run(["status", "--stall-after", "3"])
+        #expect(screen.status == 1 && screen.out.contains(prefix + "dept.business-registration") && screen.out.contains("Needs attention"), "\(screen)")
+        let stuck = try run(["sagas", "diagnose", waitingId, "--stall-after", "3"])
+        #expect(stuck.status == 0 && stuck.out.contains("work piles up in front of the business-registration department"), "\(stuck)")
         return transcript.all.joined(separator: "\n")
     }
 }

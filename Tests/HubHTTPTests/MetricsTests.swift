@@ -68,6 +68,11 @@ struct MetricsTests {
         metrics.statistics(Data(second.utf8))
         let text = metrics.registry.render()
         #expect(!text.contains(#"partition="0""#) && text.contains(#"yishi_consumer_lag{service="adapter.tax",topic="yishi.commands.tax",partition="2"} 3"#))
+        // A department commits last offset + 1, which points at the transaction's commit marker:
+        // librdkafka's consumer_lag says 1 on an idle partition; its position is past the marker.
+        let idle = #"{"topics":{"yishi.dept.tax.requests":{"partitions":{"0":{"consumer_lag":1,"committed_offset":9,"ls_offset":10,"hi_offset":10,"app_offset":10,"fetch_state":"active"}}}}}"#
+        metrics.statistics(Data(idle.utf8))
+        #expect(metrics.registry.render().contains(#"yishi_consumer_lag{service="adapter.tax",topic="yishi.dept.tax.requests",partition="0"} 0"#))
     }
 
     @Test("promtool check metrics accepts a page with every kind of family and awkward label values")

@@ -94,7 +94,11 @@ struct CLIProcessTests {
         #expect(lag.status == 0 && lag.out.contains(fx.hub.orchestratorGroup) && lag.out.contains(fx.prefix + "adapter.tax"), "\(lag)")
 
         // The operator retries the failed step of the first saga; it completes.
-        let retry = try cli.run(["sagas", "retry", ids[0], "--step", "social-security", "--set", "employees={\"expectedCount\":6}"])
+        // A name the step's payload does not have is refused with the valid ones (the form's
+        // `employees.expectedCount` reaches social-security as the payload field `expectedEmployees`).
+        let wrong = try cli.run(["sagas", "retry", ids[0], "--step", "social-security", "--set", "employees={\"expectedCount\":6}"])
+        #expect(wrong.status == 1 && wrong.err.contains("--set employees") && wrong.err.contains("expectedEmployees"), "\(wrong)")
+        let retry = try cli.run(["sagas", "retry", ids[0], "--step", "social-security", "--set", "expectedEmployees=6"])
         #expect(retry.status == 0 && retry.out.contains("applied to 1 saga"), "\(retry)")
         try await eventually(every: .seconds(1), timeout: .seconds(60), "\(ids[0]) completed") {
             (try? JSONValue.parse(cli.run(["sagas", "show", ids[0], "--json"]).out))?["status"] == "completed"

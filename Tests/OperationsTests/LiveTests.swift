@@ -25,8 +25,24 @@ struct LiveTests {
             (try? source.list(manual, library: library).sagas.count) == 4
         }
 
-        // One saga: skip, by operator-li.
+        // The orchestrator checks operator input: a --set field the step's payload does not have and
+        // an --output the action does not produce are refused, naming the valid ones; nothing changes.
         let client = OpsClient(hub: fx.hub)
+        let badSet = try client.send(OpsRequest(requestId: client.newRequestId(), by: fx.hub.operatorName, action: .retry, sagaId: ids[0],
+                                                step: "social-security", data: ["employees": .object(["expectedCount": 6])]))
+        #expect(!badSet.ok && badSet.error?.contains("--set employees") == true && badSet.error?.contains("expectedEmployees") == true, "\(badSet)")
+        let badBulk = Render.ActionOutcome(action: "retry", dryRun: true, replies: try client.broadcast(OpsRequest(
+            requestId: client.newRequestId(), by: fx.hub.operatorName, action: .retry, step: "social-security",
+            data: ["employees": 6], filter: manual, dryRun: true)))
+        #expect(badBulk.affected.isEmpty && badBulk.refused.count == 4 && badBulk.refused.allSatisfy { $0.reason.contains("valid:") }, "\(badBulk)")
+        let badOutput = try client.send(OpsRequest(requestId: client.newRequestId(), by: fx.hub.operatorName, action: .resolve, sagaId: ids[0],
+                                                   step: "social-security", note: "done", data: ["socialSecurityNo": "X"]))
+        #expect(!badOutput.ok && badOutput.error?.contains("employerSocialSecurityNo") == true, "\(badOutput)")
+        let goodSet = try client.send(OpsRequest(requestId: client.newRequestId(), by: fx.hub.operatorName, action: .retry, sagaId: ids[0],
+                                                 step: "social-security", data: ["expectedEmployees": 6], dryRun: true))
+        #expect(goodSet.ok, "a real payload field passes the check: \(goodSet)")
+
+        // One saga: skip, by operator-li.
         let skip = try client.send(OpsRequest(requestId: client.newRequestId(), by: fx.hub.operatorName, action: .skip, sagaId: ids[0],
                                               step: "social-security", reason: "registered at the counter"))
         #expect(skip.ok && skip.affected == [ids[0]], "\(skip)")

@@ -137,7 +137,9 @@ import Testing
         for s in ["seals", "tax-registration", "social-security"] { _ = h.succeed(s) }
         _ = h.succeed("bank-account"); _ = h.succeed("invoices-ukey")
         #expect(h.state.status == .running)  // only the permit branch is waiting
-        out = h.apply(.supplementProvided(step: "food-business-permit", attempt: 1, materials: ["premises-layout": .string("doc-77")]))
+        out = h.apply(.supplementProvided(step: "food-business-permit", attempt: 1, materials: ["premises-layout": .string("doc-77")], by: "operator:li"))
+        // Entered by an operator: an operator action in the audit trail, with who.
+        #expect(out.audits.first { $0.kind == .supplementProvided }?.by == "operator:li")
         #expect(out.dispatched.count == 1)
         #expect(out.dispatched[0].attempt == 2 && out.dispatched[0].requestId.hasSuffix("/r1"))
         #expect(out.dispatched[0].payload["supplements"] == .object(["premises-layout": .string("doc-77")]))
@@ -201,11 +203,17 @@ import Testing
         #expect(h.apply(.operatorCommand(OperatorCommand(id: "h4", by: "operator:li", .resumeStep(step: "seals")))).audits.first?.kind == .commandRejected)
         // A held step's retry backoff ends without a dispatch.
         _ = h.apply(.operatorCommand(OperatorCommand(id: "h5", by: "operator:li", .pauseStep(step: "seals", reason: "bank asks"))))
-        _ = h.apply(.stepFailed(step: "seals", attempt: 1, code: "UNAVAILABLE", message: "down"))
+        let failed = h.apply(.stepFailed(step: "seals", attempt: 1, code: "UNAVAILABLE", message: "down"))
         let i = h.bundle.stepIndex(of: "seals")!
         #expect(h.status("seals") == .backoff)
+        // Two events, two names: the retry is scheduled when the attempt fails, and is due when its timer fires.
+        #expect(failed.audits.contains { $0.kind == .retryScheduled && $0.detail?.hasPrefix("in ") == true }, "\(failed.audits)")
         out = h.apply(.timerFired(.retryBackoff(step: "seals", attempt: 1)), at: h.state.steps[i].due)
         #expect(out.dispatched.isEmpty && h.status("seals") == .pending && out.audits.last?.detail == "retry due; step paused")
+        #expect(out.audits.last?.kind == .retryDue && !out.audits.contains { $0.kind == .retryScheduled })
+        // Records from before retryDue existed still decode, with their old name.
+        let old = #"{"sagaId":"S","seq":3,"at":0,"kind":"retryScheduled","step":"seals","attempt":1,"detail":"retry due"}"#
+        #expect((try? JSONDecoder().decode(AuditEvent.self, from: Data(old.utf8)))?.kind == .retryScheduled)
         out = h.apply(.operatorCommand(OperatorCommand(id: "h6", by: "operator:li", .resumeStep(step: "seals"))))
         #expect(out.dispatched.map(\.step) == ["seals"] && out.dispatched[0].attempt == 2)
     }
