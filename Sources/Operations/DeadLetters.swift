@@ -144,7 +144,7 @@ public struct DeadLetters {
         if largest > RecordSizeLimit(config: config).maxBytes { config["message.max.bytes"] = String(largest) }
         let producer = try KafkaProducer(config: config)
         for record in records { try producer.enqueue(record) }
-        try producer.flush(timeout: hub.timeout)
+        try producer.flush(timeout: hub.remaining)
         let counts = producer.deliveryCounts
         guard counts.failed == 0, counts.delivered == messages.count else {
             throw OperationsError.unreachable("only \(counts.delivered) of \(messages.count) replays were acknowledged by the broker")

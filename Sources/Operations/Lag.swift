@@ -64,7 +64,7 @@ public struct LagProbe {
         defer { try? consumer.close() }
         var committed: [TopicPartition: Int64] = [:]
         do {
-            for entry in try consumer.committed(wanted, timeout: hub.timeout) where entry.offset >= 0 {
+            for entry in try consumer.committed(wanted, timeout: hub.remaining) where entry.offset >= 0 {
                 committed[entry.topicPartition] = entry.offset
             }
         } catch {
@@ -73,7 +73,7 @@ public struct LagProbe {
         var rows: [String: [PartitionLag]] = [:]
         for tp in wanted {
             let (low, high): (Int64, Int64)
-            do { (low, high) = try consumer.watermarks(tp, timeout: hub.timeout) } catch {
+            do { (low, high) = try consumer.watermarks(tp, timeout: hub.remaining) } catch {
                 throw OperationsError.unreachable("the broker did not give the watermarks of \(tp) within \(hub.timeout): \(error)")
             }
             let done = committed[tp]

@@ -256,7 +256,7 @@ enum OpsHandler {
             }
             return reply
         }
-        guard let saga = host.state(sagaId) else { return fail("saga '\(sagaId)' is not owned by the instance that owns partition \(partition)") }
+        guard let saga = host.state(sagaId) else { return fail("no saga \(sagaId)") }
         if request.action == .get {
             reply.sagas = [saga]
             return reply
@@ -310,11 +310,21 @@ enum OpsHandler {
         return .success(.operatorCommand(OperatorCommand(id: request.requestId, by: request.by, action)))
     }
 
+    /// `detail` without the engine's leading "command <id>: " (the request id the CLI made up,
+    /// e.g. `ctl-39c8fabc354e`), which means nothing to the operator who reads the refusal.
+    static func withoutCommandId(_ detail: String) -> String {
+        guard detail.hasPrefix("command "), let colon = detail.range(of: ": ") else { return detail }
+        let id = detail[detail.index(detail.startIndex, offsetBy: 8)..<colon.lowerBound]
+        return id.contains(" ") ? detail : String(detail[colon.upperBound...])
+    }
+
     /// Why the engine did not take an input, from its audit outputs (a rejected command or an ignored input).
     static func refusal(in audits: some Sequence<(type: String, detail: String?)>) -> String? {
         for audit in audits where audit.type == MessageType.sagaAudit(AuditEvent.Kind.commandRejected.rawValue)
             || audit.type == MessageType.sagaAudit(AuditEvent.Kind.inputIgnored.rawValue) {
-            return audit.detail ?? "the command does not apply to the saga now"
+            // The engine's audit detail starts with the command's internal id ("command ctl-…: not
+            // paused"): an operator never typed that id, so the refusal says only why.
+            return audit.detail.map(OpsHandler.withoutCommandId) ?? "the command does not apply to the saga now"
         }
         return nil
     }

@@ -17,6 +17,7 @@ public struct BundleLibrary: Sendable {
     public static func load(bundles: URL, catalogues: URL, calendars: URL) throws -> BundleLibrary {
         let cats = try CatalogueSet.load(directory: catalogues)
         var cals: [String: BusinessCalendar] = [:]
+        try ConfigFile.checkDirectory(calendars, setting: "calendars directory (--calendars, YISHI_CALENDARS)")
         for file in try jsonFiles(in: calendars) {
             let c = try BusinessCalendar.load(file)
             cals[c.name] = c
@@ -33,8 +34,9 @@ public struct BundleLibrary: Sendable {
         var seen: [String: String] = [:]
         for url in files {
             let name = url.path
-            guard let data = try? Data(contentsOf: url) else {
-                problems.append(BundleProblem(file: name, path: "$", kind: .syntax, message: "cannot read file"))
+            let data: Data
+            do { data = try Data(contentsOf: url) } catch {
+                problems.append(BundleProblem(file: name, path: "$", kind: .syntax, message: ConfigFile.fileProblem(error, url: url)))
                 continue
             }
             let (def, ps) = validator.validate(data: data, file: name)

@@ -212,6 +212,7 @@ struct DemoRun: Command {
         let http = try HTTPOptions.read(&args)
         let reportPath = try args.option("--report") ?? ".build/demo-sla-report.html"
         _ = try args.positionals()
+        try prepareOutputFile(URL(fileURLWithPath: reportPath), setting: "--report")
         if !explicitPrefix {
             let f = DateFormatter()
             f.dateFormat = "yyyyMMddHHmmss"

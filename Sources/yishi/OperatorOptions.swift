@@ -20,7 +20,8 @@ struct OperatorOptions {
           --bootstrap HOST:PORT  Kafka bootstrap servers (env YISHI_BOOTSTRAP; required)
           --prefix P             topic prefix (env YISHI_PREFIX or YISHI_TOPIC_PREFIX, default yishi.)
           --as NAME              operator identity for the audit trail (env YISHI_OPERATOR, default the user name)
-          --timeout SECONDS      wait this long for the broker and the orchestrator (env YISHI_TIMEOUT, default 10)
+          --timeout SECONDS      the whole command waits at most this long for the broker and the orchestrator
+                                 (env YISHI_TIMEOUT, default 10)
           --source MODE          auto (orchestrator, else the changelog), live, or changelog (default auto; queries only)
           --orchestrator-group G the orchestrator's consumer group (env YISHI_ORCHESTRATOR_GROUP, default <prefix>orchestrator)
           --json                 JSON for scripts instead of tables
@@ -55,7 +56,7 @@ struct OperatorOptions {
         let security = try SecurityOptions.read(&args)
         return OperatorOptions(
             hub: Hub(bootstrap: bootstrap, prefix: prefix, operatorName: operatorName, timeout: .milliseconds(Int(seconds * 1000)),
-                     orchestratorGroup: group, security: security),
+                     orchestratorGroup: group, security: security, wholeCommandBudget: true),
             json: json, revealPII: reveal, style: noColour ? .plain : .forStandardOutput, source: source, clock: clock,
             commandLine: commandLine)
     }

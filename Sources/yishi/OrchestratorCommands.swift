@@ -81,7 +81,7 @@ enum ClockOptions {
         var calendar: BusinessCalendar?
         if let name = try args.option("--clock-working-hours") ?? env["YISHI_CLOCK_WORKING_HOURS"] {
             let calendars = environment?.calendarsDir ?? URL(fileURLWithPath: env["YISHI_CALENDARS"] ?? "seeds/calendar")
-            calendar = try BusinessCalendar.load(calendars.appendingPathComponent(name + ".json"))
+            calendar = try BusinessCalendar.load(calendars.appendingPathComponent(name + ".json"), setting: "--clock-working-hours \(name)")
         }
         return HubClock(start: start, speed: speed, wallStart: wall, workingHours: calendar)
     }

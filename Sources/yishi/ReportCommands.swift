@@ -55,6 +55,7 @@ enum SLAReportCommand: Command {
             }
             table = t
         }
+        if let htmlPath { try prepareOutputFile(URL(fileURLWithPath: htmlPath), setting: "--html") }
         let library = try env.library()
         let known = Set(library.bundles.map(\.id))
         if let bundle, !known.contains(bundle) {
