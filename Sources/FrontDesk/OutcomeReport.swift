@@ -13,7 +13,7 @@ public struct Expectation: Sendable, Equatable {
 
     /// `seeds/applications/manifest.json`'s `applications`.
     public static func load(manifest: URL) throws -> [String: Expectation] {
-        let json = try JSONValue.parse(Data(contentsOf: manifest))
+        let json = try ConfigFile.json(manifest, setting: "--manifest")
         var out: [String: Expectation] = [:]
         for (id, e) in json["applications"]?.objectValue ?? [:] {
             out[id] = Expectation(expected: e["expected"]?.stringValue ?? "complete", reason: e["reason"]?.stringValue,

@@ -30,6 +30,8 @@ struct SimulationOptions {
     var everyMs: Int64
     var supplementMinutes: Int
     var timeout: Duration
+    /// `--manifest` was given (then it must exist).
+    var manifestGiven = false
 
     static let help = """
           --applications FILE    application forms, one JSON per line (default seeds/applications/applications.jsonl)
@@ -46,7 +48,8 @@ struct SimulationOptions {
             guard let n = Double(text), n > 0 else { throw UsageError("\(name) must be a positive number, not '\(text)'") }
             return n
         }
-        return SimulationOptions(
+        let manifestGiven = args.tokens.contains { $0 == "--manifest" || $0.hasPrefix("--manifest=") }
+        var options = SimulationOptions(
             applications: URL(fileURLWithPath: try args.option("--applications") ?? "seeds/applications/applications.jsonl"),
             manifest: URL(fileURLWithPath: try args.option("--manifest") ?? "seeds/applications/manifest.json"),
             limit: try args.option("--limit").map { text in
@@ -57,20 +60,39 @@ struct SimulationOptions {
             everyMs: Int64(try number("--every", "30") * 1000),
             supplementMinutes: Int(try number("--supplement-minutes", "30")),
             timeout: .seconds(try number("--timeout", "240")))
+        options.manifestGiven = manifestGiven
+        return options
     }
 
+    /// The application forms. - Throws: `ConfigError` naming the file (`--applications`) and the
+    /// line and column of a line that is not JSON.
     func forms() throws -> [JSONValue] {
-        let text: String
-        do { text = try String(contentsOf: applications, encoding: .utf8) } catch {
-            throw UsageError("cannot read \(applications.path): \(error.localizedDescription)")
-        }
+        let text = String(decoding: try ConfigFile.data(applications, setting: "--applications"), as: UTF8.self)
         var out: [JSONValue] = []
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() where out.count < limit {
-            do { out.append(try JSONValue.parse(String(line))) } catch {
-                throw UsageError("\(applications.path):\(n + 1): not a JSON application form: \(error)")
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where out.count < limit {
+            guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+            if let syntax = ConfigFile.syntaxError(in: Data(line.utf8)) {
+                // The scanner counts lines within the one line it was given: report the file's.
+                throw ConfigError("\(applications.path) (--applications): line \(n + 1)\(syntax.drop { $0 != "," }) (one JSON form per line)")
             }
+            let form = try JSONValue.parse(String(line))
+            guard case .object = form else { throw ConfigError("\(applications.path) (--applications): line \(n + 1): not a JSON object") }
+            out.append(form)
         }
         return out
+    }
+
+    /// The expected outcomes; none when the default manifest is absent.
+    /// - Throws: `ConfigError` naming `--manifest` when it is given and missing, or not JSON.
+    func expectations() throws -> [String: Expectation] {
+        guard FileManager.default.fileExists(atPath: manifest.path) || manifestGiven else { return [:] }
+        return try Expectation.load(manifest: manifest)
+    }
+
+    /// Reads the forms and the manifest once, so a bad file stops the command before it connects.
+    func check() throws {
+        _ = try forms()
+        _ = try expectations()
     }
 
     /// The hub's query secret (YISHI_QUERY_SECRET_FILE / YISHI_QUERY_SECRET), nil when unset.
@@ -83,7 +105,7 @@ struct SimulationOptions {
     /// Submits, waits with progress, prints the report; exit 0 when the day's targets are met.
     func runFrontDesk(_ desk: FrontDesk, env: Environment, calendar: BusinessCalendar, out: @escaping (String) -> Void) throws -> Int32 {
         let forms = try forms()
-        let expectations = (try? Expectation.load(manifest: manifest)) ?? [:]
+        let expectations = try expectations()
         let ids = Set(forms.compactMap { $0["applicationId"]?.stringValue })
         let wall = ContinuousClock.now
         try desk.watch()
@@ -154,6 +176,7 @@ struct FrontDeskRun: Command {
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
         options.start = clock.start
+        try options.check()
         let calendar = try BusinessCalendar.load(env.calendarsDir.appendingPathComponent("cn-mainland.json"))
         // A refused login or TLS handshake ends the command here, not in a silent retry loop.
         try kafka.connection(clock: clock).checkAccess(clientId: "yishi-frontdesk-\(desk)-check")
@@ -213,6 +236,7 @@ struct DemoRun: Command {
         let reportPath = try args.option("--report") ?? ".build/demo-sla-report.html"
         _ = try args.positionals()
         try prepareOutputFile(URL(fileURLWithPath: reportPath), setting: "--report")
+        try options.check()
         if !explicitPrefix {
             let f = DateFormatter()
             f.dateFormat = "yyyyMMddHHmmss"

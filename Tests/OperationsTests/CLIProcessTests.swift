@@ -113,6 +113,13 @@ struct CLIProcessTests {
         // Exit codes: refused (1), usage (2), unreachable (3).
         #expect(try cli.run(["sagas", "retry", ids[0], "--step", "social-security"]).status == 1, "retrying a succeeded step is refused")
         #expect(try cli.run(["sagas", "show", "APP-NO-SUCH", "--source", "changelog"]).status == 1)
+        // Refusals in the operator's words: no internal request ids, no partition ownership.
+        let succeeded = try cli.run(["sagas", "retry", ids[0], "--step", "social-security"])
+        #expect((succeeded.out + succeeded.err).contains("social-security is succeeded") && !(succeeded.out + succeeded.err).contains("ctl-"), "\(succeeded)")
+        let notPaused = try cli.run(["sagas", "resume", ids[0]])
+        #expect(notPaused.status == 1 && (notPaused.out + notPaused.err).contains("not paused") && !(notPaused.out + notPaused.err).contains("ctl-"), "\(notPaused)")
+        let nope = try cli.run(["sagas", "show", "APP-NOPE"])
+        #expect(nope.status == 1 && nope.err == "yishi: no saga APP-NOPE\n", "\(nope)")
         #expect(try cli.run(["sagas", "list", "--bogus"]).status == 2)
         #expect(try cli.run(["sagas", "show", ids[0], "--bootstrap", "127.0.0.1:9", "--timeout", "2"]).status == 3)
         for group in ["sagas", "cases", "dlq", "lag"] { #expect(try cli.run([group, "--help"]).status == 0) }
@@ -127,7 +134,10 @@ struct CLIProcessTests {
         // No orchestrator: read-only queries answer from the changelog.
         orchestrator.terminate()
         stopped = true
+        let offlineStart = ContinuousClock.now
         let offline = try cli.run(["sagas", "show", ids[0], "--timeout", "3"])
+        let offlineSeconds = (ContinuousClock.now - offlineStart).seconds
+        #expect(offlineSeconds < 4.5, "--timeout 3 is the whole command's budget (live, then the changelog): took \(offlineSeconds) s")
         #expect(offline.status == 0 && offline.out.contains("completed") && offline.err.contains("answered from the changelog"), "\(offline)")
 
         // Nothing personal in any output or log line.
