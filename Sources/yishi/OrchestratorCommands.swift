@@ -107,6 +107,8 @@ struct OrchestratorRun: Command {
                                  default 10000)
           --audit-chain-alg A    hash of the audit chain of sagas it starts: sm3 (GB/T 32905-2016, default) or
                                  sha-256 (env YISHI_AUDIT_CHAIN_ALG); a running saga keeps its chain's (yishi audit verify)
+          --log-summary-seconds N  wall seconds between two "summary" log lines (inputs, commits, sagas in
+                                 flight, timeouts, … of the interval; env YISHI_LOG_SUMMARY_SECONDS, default 60)
         \(ClockOptions.help)
         \(HTTPOptions.help)
 
@@ -138,6 +140,12 @@ struct OrchestratorRun: Command {
         if let name = try args.option("--audit-chain-alg") ?? environment["YISHI_AUDIT_CHAIN_ALG"] {
             guard let algorithm = HashAlgorithm(name: name) else { throw UsageError("--audit-chain-alg must be sm3 or sha-256, not '\(name)'") }
             config.auditChainAlgorithm = algorithm
+        }
+        if let text = try args.option("--log-summary-seconds") ?? environment["YISHI_LOG_SUMMARY_SECONDS"] {
+            guard let seconds = Double(text), seconds > 0 else {
+                throw UsageError("--log-summary-seconds (or YISHI_LOG_SUMMARY_SECONDS) must be a positive number of seconds, not '\(text)'")
+            }
+            config.summaryInterval = .milliseconds(Int(seconds * 1000))
         }
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
