@@ -14,8 +14,7 @@ import YishiTestSupport
                                           catalogues: repoRoot.appendingPathComponent("adapters"),
                                           calendars: repoRoot.appendingPathComponent("seeds/calendar"))
 
-    func form(_ id: String) throws -> JSONValue {
-        let seed = try #require(try SeedApplications.valid(repoRoot: repoRoot).first { $0["bundle"]?.stringValue == "enterprise-opening" })
+    func form(_ id: String, seed: JSONValue) throws -> JSONValue {
         guard case .object(var o) = seed else { throw SetupError("seed is not an object") }
         o["applicationId"] = .string(id)
         o["submittedAt"] = .string("2026-03-02T09:00:00+08:00")
@@ -30,9 +29,10 @@ import YishiTestSupport
         var host = SagaHost(library: library)
         let start = Instant(rfc3339: "2026-03-02T09:00:00+08:00")!
         let count = OperationsLog.warningsPerInterval + 5
+        let seed = try #require(try SeedApplications.valid(repoRoot: repoRoot).first { $0["bundle"]?.stringValue == "enterprise-opening" })
         for n in 0..<count {
             let id = String(format: "APP-20260302-%06d", n)
-            try host.submit(sagaId: id, bundleId: "enterprise-opening", form: form(id), licences: [:], at: start)
+            try host.submit(sagaId: id, bundleId: "enterprise-opening", form: form(id, seed: seed), licences: [:], at: start)
         }
         operations.committed(host.outbound, inputs: count, timersFired: 0, deadLetters: 1)
         host.commitBatch()
