@@ -60,6 +60,16 @@ public final class Hub: Sendable {
     /// SASL and TLS settings of every client the command creates.
     public let security: KafkaSecurity
     private let partitionCounts = Mutex<[String: Int32]>([:])
+    private let learned = Mutex<Int64?>(nil)
+
+    /// The hub-clock now (Unix ms) the orchestrator last said in a reply (`OpsReply.now`), if any.
+    public var hubNow: Int64? { learned.withLock { $0 } }
+
+    /// Keeps the hub's now from an orchestrator reply.
+    func learnHubNow(_ ms: Int64?) {
+        guard let ms else { return }
+        learned.withLock { $0 = max($0 ?? ms, ms) }
+    }
 
     public init(bootstrap: String, prefix: String = "yishi.", operatorName: String, timeout: Duration = .seconds(10),
                 orchestratorGroup: String? = nil, kafka extra: [String: String] = [:], security: KafkaSecurity = .none,

@@ -81,6 +81,7 @@ public struct OpsClient {
                     throw OperationsError.badRecord("unreadable reply at \(repliesTopic)[\(message.partition)]@\(message.offset)")
                 }
                 replies[reply.partition] = reply
+                hub.learnHubNow(reply.now)
             }
         }
         return replies.keys.sorted().map { replies[$0]! }

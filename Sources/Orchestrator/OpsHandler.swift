@@ -174,6 +174,9 @@ public struct OpsReply: Codable, Sendable, Equatable {
     /// holds no more. A `list` continues after the last saga returned; a bulk action applied
     /// to the sagas it names only, and is run again for the rest.
     public var more: Bool?
+    /// The answering orchestrator's hub-clock now (Unix ms; virtual under `--clock-start`), so the
+    /// CLI shows SLA and waiting times on the hub's clock without being told it. Nil from older hubs.
+    public var now: Int64?
 
     public init(requestId: String, ok: Bool, error: String? = nil, partition: Int32, sagas: [SagaState]? = nil) {
         self.requestId = requestId; self.ok = ok; self.error = error; self.partition = partition; self.sagas = sagas
@@ -204,6 +207,7 @@ enum OpsHandler {
     static func answer(_ request: OpsRequest, host: inout SagaHost, sagaPartition: [String: Int32], partition: Int32,
                        library: BundleLibrary, now: Instant, maxReplyBytes: Int = RecordSizeLimit.librdkafkaDefault) -> OpsReply {
         var reply = OpsReply(requestId: request.requestId, ok: true, partition: partition)
+        reply.now = now.ms
         var budget = maxReplyBytes - replyAllowance - request.requestId.utf8.count
         func fail(_ message: String) -> OpsReply { reply.ok = false; reply.error = message; return reply }
         let owned = host.sagas.values.lazy.filter { sagaPartition[$0.sagaId] == partition }

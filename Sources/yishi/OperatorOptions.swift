@@ -52,16 +52,28 @@ struct OperatorOptions {
         let json = args.flag("--json")
         let reveal = args.flag("--reveal-pii")
         let noColour = args.flag("--no-color", "--no-colour")
+        let clockGiven = args.tokens.contains { $0.hasPrefix("--clock-start") } || env["YISHI_CLOCK_START"] != nil
         let clock = try ClockOptions.read(&args)
         let security = try SecurityOptions.read(&args)
-        return OperatorOptions(
+        var options = OperatorOptions(
             hub: Hub(bootstrap: bootstrap, prefix: prefix, operatorName: operatorName, timeout: .milliseconds(Int(seconds * 1000)),
                      orchestratorGroup: group, security: security, wholeCommandBudget: true),
             json: json, revealPII: reveal, style: noColour ? .plain : .forStandardOutput, source: source, clock: clock,
             commandLine: commandLine)
+        options.clockGiven = clockGiven
+        return options
     }
 
-    var now: Instant { clock.now() }
+    /// Whether the hub clock was given (flags or YISHI_CLOCK_* variables): it overrides the
+    /// clock the orchestrator reports.
+    var clockGiven = false
+
+    /// The hub's now: the clock given, else the answering orchestrator's (`OpsReply.now`, learned
+    /// from the command's live query), else real time.
+    var now: Instant {
+        if !clockGiven, let ms = hub.hubNow { return Instant(ms: ms) }
+        return clock.now()
+    }
 
     /// Records the access before personal data is shown; nothing is shown if it cannot be recorded.
     func recordReveal(sagaIds: [String]) throws {

@@ -86,6 +86,12 @@ struct CLIProcessTests {
 
         let show = try cli.run(["sagas", "show", ids[0]])
         #expect(show.status == 0 && show.out.contains("social-security #1") && show.out.contains("rejected"), "\(show)")
+        // Without the clock variables the CLI takes the hub's now from the orchestrator's answer.
+        var bare = cli.command
+        for key in ["YISHI_CLOCK_START", "YISHI_CLOCK_SPEED", "YISHI_CLOCK_WALL_START"] { bare.environment.removeValue(forKey: key) }
+        let learned = try JSONValue.parse(try bare.run(["sagas", "show", ids[0], "--json"]).out)["now"]?.doubleValue
+        let hubNow = Double(fx.clock.now().ms)
+        #expect(learned.map { abs($0 - hubNow) < 300_000 } == true, "hub now \(hubNow), the CLI showed \(String(describing: learned))")
         let diagnose = try cli.run(["sagas", "diagnose", ids[0]])
         #expect(diagnose.status == 0 && diagnose.out.hasPrefix("Stuck at social-security"), "\(diagnose)")
         #expect(diagnose.out.contains("yishi sagas retry \(ids[0]) --step social-security"))
