@@ -165,7 +165,8 @@ struct FrontDeskRun: Command {
         \(HTTPOptions.help)
 
         Exit codes: 0 all finished and targets met, or stopped by SIGTERM/SIGINT (submissions stop, the
-        producer is flushed); 1 targets not met or timed out; 2 usage.
+        producer is flushed); 1 targets not met or timed out; 2 usage or configuration (a flag, the
+        applications or manifest file, a calendar: one line naming it).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -222,7 +223,8 @@ struct DemoRun: Command {
 
         Exit codes: 0 targets met (≥ 99 % of valid applications completed within their bundle's SLA,
         every invalid one rejected naming its field) or stopped by SIGTERM/SIGINT (every service
-        finishes its transaction and leaves its group first), 1 not met, 2 usage.
+        finishes its transaction and leaves its group first), 1 not met, 2 usage or configuration
+        (one line naming the flag or file).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {

@@ -117,7 +117,9 @@ struct OrchestratorRun: Command {
         exits 130 at once); 1 fatal error: invalid bundles, a bundle version that
         running sagas need is missing or was edited in place (checked at start and after every
         rebalance; the message names file, version and saga count), restore failed, broker, fenced;
-        2 usage, or Kafka security settings refused (wrong password, unknown user, untrusted certificate).
+        2 usage, configuration (a missing --schemas/--catalogues/--calendars directory, a catalogue, calendar
+        or schema that cannot be read: one line naming the file, the JSON path or line and column), or Kafka
+        security settings refused (wrong password, unknown user, untrusted certificate).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {

@@ -59,8 +59,9 @@ struct AdapterRun: Command {
 
         Environment: YISHI_SESSION_TIMEOUT_MS (default 10000).
         Exit codes: 0 stopped by signal (SIGTERM/SIGINT: the open transaction finished or aborted, the
-        group left, within 10 s), 1 fatal error (mapping, broker, fenced; or the stop hung for 9 s), 2 usage
-        or Kafka security settings refused (wrong password, unknown user, untrusted certificate).
+        group left, within 10 s), 1 fatal error (mapping, broker, fenced; or the stop hung for 9 s), 2 usage,
+        configuration (--repository, its mapping or catalogue: one line naming the file) or Kafka security
+        settings refused (wrong password, unknown user, untrusted certificate).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -109,7 +110,8 @@ struct DepartmentRun: Command {
 
         Exit codes: 0 stopped by signal (SIGTERM/SIGINT: the current batch checkpointed and committed,
         the group left, within 10 s; replies not yet due survive only with --state), 1 fatal error
-        (or the stop hung for 9 s), 2 usage or Kafka security settings refused.
+        (or the stop hung for 9 s), 2 usage, configuration (--state in a missing or unwritable directory,
+        --reference, --calendar: one line naming it) or Kafka security settings refused.
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
