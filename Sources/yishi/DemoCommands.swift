@@ -299,7 +299,7 @@ struct DemoRun: Command {
             printLine("")
             printLine(try DemoReport.write(trails: Array(desk.sagas.values), library: try env.library(), env: env, start: options.start,
                                            now: clock.now(), calendar: calendar, path: reportPath))
-        } catch { printError("yishi demo: the 督查 report could not be written to \(reportPath): \(error)") }
+        } catch { printError("yishi demo: the 督查 report could not be written to \(reportPath): \(plainWords(error))") }
         if keep {
             // The hub goes on (orchestrator, adapters, departments; the front desk's submissions are
             // done): explore it with the CLI from another terminal until SIGINT/SIGTERM.
