@@ -37,6 +37,10 @@ struct KafkaOptions {
         }
         let partitionsText = try args.option("--partitions") ?? env["YISHI_PARTITIONS"] ?? "6"
         guard let partitions = Int32(partitionsText), partitions > 0 else { throw UsageError("--partitions must be a positive number, not '\(partitionsText)'") }
+        // Read later by `connection(clock:)`: checked here, so a typo is not silently the default.
+        if let text = env["YISHI_SESSION_TIMEOUT_MS"], (Int(text) ?? 0) <= 0 {
+            throw UsageError("YISHI_SESSION_TIMEOUT_MS must be a positive whole number of milliseconds, not '\(text)'")
+        }
         var properties: [String: String] = [:]
         for pair in try args.options("--kafka-property") {
             guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else { throw UsageError("--kafka-property wants KEY=VALUE, not '\(pair)'") }

@@ -121,6 +121,11 @@ struct FailFastTests {
         try refuses(["sagas", "list", "--bogus"], naming: ["--bogus", "yishi sagas list --help"])
         try refuses(["department", "run", "--agency", "tax", "--profile", "wild"], naming: ["--profile", "yishi department run --help"])
         try refuses(["sagas", "nonsense"], naming: ["yishi sagas --help"])
+        // A setting from the environment is named as such.
+        var env = yishi.environment
+        env["YISHI_SESSION_TIMEOUT_MS"] = "10s"
+        let bad = try YishiCommand(repoRoot: repoRoot, environment: env).run(["adapter", "run", "--agency", "tax"])
+        #expect(bad.status == 2 && bad.err.contains("YISHI_SESSION_TIMEOUT_MS") && bad.err.contains("'10s'"), "\(bad)")
     }
 
     @Test("an unreachable broker: the CLI's own line only (no librdkafka log lines), exit 3, within --timeout")
