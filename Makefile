@@ -9,9 +9,10 @@ ENV := source scripts/env.sh
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-demo:  ## the one-day 一件事 demo: the whole hub on a local Tansu broker it starts and stops
+# KEEP=1: after the report the broker and the hub keep running for the CLI until Ctrl-C.
+demo:  ## the one-day 一件事 demo: the whole hub on a local Tansu broker it starts and stops (KEEP=1: keep both running)
 	@$(ENV); swift build --product yishi $$YISHI_SWIFT_FLAGS
-	@$(ENV); scripts/with-broker.sh .build/debug/yishi demo run
+	@$(ENV); scripts/with-broker.sh .build/debug/yishi demo run $(if $(KEEP),--keep)
 
 deps:  ## install librdkafka >= 2.8 and the Tansu broker if missing
 	@$(ENV); echo "librdkafka: $$(pkg-config --modversion rdkafka); Tansu: $$(.venv/lib/tansu --version)"

@@ -58,9 +58,7 @@ public struct AgencyMapping: Sendable {
 
     public static func load(_ url: URL, catalogue: AgencyCatalogue) throws -> AgencyMapping {
         let json: JSONValue
-        do { json = try JSONValue.parse(Data(contentsOf: url)) } catch {
-            throw MappingError(url.path, "not readable JSON: \(error)")
-        }
+        json = try ConfigFile.json(url)
         return try AgencyMapping(json, file: url.path, catalogue: catalogue)
     }
 

@@ -14,7 +14,7 @@ public struct Expectation: Sendable, Equatable {
 
     /// `seeds/applications/manifest.json`'s `applications`.
     public static func load(manifest: URL) throws -> [String: Expectation] {
-        let json = try JSONValue.parse(Data(contentsOf: manifest))
+        let json = try ConfigFile.json(manifest, setting: "--manifest")
         var out: [String: Expectation] = [:]
         for (id, e) in json["applications"]?.objectValue ?? [:] {
             out[id] = Expectation(expected: e["expected"]?.stringValue ?? "complete", reason: e["reason"]?.stringValue,
@@ -74,7 +74,8 @@ public struct OutcomeReport: Sendable {
     public var stepAgency: [String: String] = [:]
     public var stepOrder: [String] = []
 
-    /// Share of valid applications completed within one working day (0…1).
+    /// Share of valid applications completed within their bundle's SLA (`sla.workingDays` of the
+    /// version the saga ran; one working day when the bundle is unknown), 0…1.
     public var onTimeShare: Double { valid == 0 ? 0 : Double(completedInTime) / Double(valid) }
 
     public init(trails: [String: SagaTrail], expectations: [String: Expectation], library: BundleLibrary, calendar: BusinessCalendar) {
@@ -113,7 +114,9 @@ public struct OutcomeReport: Sendable {
             }
             valid += 1
             if let hours {
-                if hours * 3_600_000 <= dayMs { completedInTime += 1 } else { completedLate += 1 }
+                // Each bundle's own SLA (working time on the calendar), not a fixed day.
+                let limit = bundle.map { Double($0.slaWorkingMs) } ?? dayMs
+                if hours * 3_600_000 <= limit { completedInTime += 1 } else { completedLate += 1 }
             } else {
                 validNotCompleted.append(id)
             }
@@ -167,8 +170,8 @@ public struct OutcomeReport: Sendable {
         var lines: [String] = []
         lines.append(row("applications", total))
         lines.append(row("  valid", valid))
-        lines.append(row("    completed within 1 working day", completedInTime, pct(completedInTime, valid)))
-        lines.append(row("    completed, later than 1 working day", completedLate, pct(completedLate, valid)))
+        lines.append(row("    completed within their SLA", completedInTime, pct(completedInTime, valid)))
+        lines.append(row("    completed, later than their SLA", completedLate, pct(completedLate, valid)))
         lines.append(row("    not completed", validNotCompleted.count, validNotCompleted.prefix(5).joined(separator: " ")))
         lines.append(row("    of which 容缺, done after a supplement", supplemented, "(manifest: \(supplementExpected))"))
         lines.append(row("  invalid", invalid))

@@ -1,4 +1,5 @@
 import Foundation
+import SagaEngine
 
 /// A JSON Schema (draft 2020-12 subset), compiled once and then only read.
 ///
@@ -26,11 +27,12 @@ public final class JSONSchema: @unchecked Sendable {
     public convenience init(contentsOf url: URL) throws(SchemaLoadError) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw SchemaLoadError(file: url.path, pointer: "", message: "cannot read: \(error.localizedDescription)")
+            throw SchemaLoadError(file: url.path, pointer: "", message: ConfigFile.fileProblem(error, url: url))
         }
         let json: JSON
+        if let syntax = ConfigFile.syntaxError(in: data) { throw SchemaLoadError(file: url.path, pointer: "", message: "not JSON: " + syntax) }
         do { json = try JSON.parse(data) } catch {
-            throw SchemaLoadError(file: url.path, pointer: "", message: "not JSON: \(error)")
+            throw SchemaLoadError(file: url.path, pointer: "", message: "not JSON: " + (ConfigFile.syntaxError(in: data) ?? "\(error)"))
         }
         try self.init(json, file: url.path)
     }

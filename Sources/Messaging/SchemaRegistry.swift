@@ -45,7 +45,10 @@ public struct SchemaRegistry: Sendable {
                 .filter { $0.lastPathComponent.hasSuffix(".schema.json") }
                 .sorted { $0.lastPathComponent < $1.lastPathComponent }
         } catch {
-            throw SchemaLoadError(file: directory.path, pointer: "", message: "cannot list schema directory: \(error.localizedDescription)")
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory)
+            throw SchemaLoadError(file: directory.path, pointer: "", message: "schema directory (--schemas, YISHI_SCHEMAS): "
+                                  + (!exists ? "no such directory" : !isDirectory.boolValue ? "not a directory" : "cannot be listed"))
         }
     }
 }

@@ -125,10 +125,10 @@ public struct SagaSource {
         if mode != .changelog {
             let request = OpsRequest(requestId: OpsClient(hub: hub).newRequestId(), by: hub.operatorName, action: .get, sagaId: sagaId)
             do {
-                let reply = try OpsClient(hub: hub).send(request)
+                let reply = try OpsClient(hub: hub, share: mode == .auto ? 0.5 : 1).send(request)
                 answeredBy = .live
                 guard reply.ok, let state = reply.sagas?.first else {
-                    throw OperationsError.notFound("no saga \(sagaId): \(reply.error ?? "the orchestrator returned none")")
+                    throw OperationsError.notFound(reply.error.map { $0.hasPrefix("no saga") ? $0 : "no saga \(sagaId): \($0)" } ?? "no saga \(sagaId)")
                 }
                 return state
             } catch let error as OperationsError {
@@ -138,7 +138,7 @@ public struct SagaSource {
         }
         answeredBy = .changelog
         guard let state = try Changelog(hub: hub, skipped: skipped).state(of: sagaId) else {
-            throw OperationsError.notFound("no saga \(sagaId) in \(hub.topic("saga-state"))[\(try hub.partition(ofSaga: sagaId))]")
+            throw OperationsError.notFound("no saga \(sagaId) (read \(hub.topic("saga-state")))")
         }
         return state
     }
@@ -147,7 +147,8 @@ public struct SagaSource {
     /// and the cursor for the next page when there is one.
     public mutating func list(_ filter: SagaFilter, library: BundleLibrary) throws -> (sagas: [SagaState], next: SagaCursor?) {
         if mode != .changelog {
-            let client = OpsClient(hub: hub)
+            // Auto: half of the budget for the orchestrator, the rest for the changelog.
+            let client = OpsClient(hub: hub, share: mode == .auto ? 0.5 : 1)
             do {
                 // Each reply is one ops-replies record: when the orchestrator had to cut a partition's
                 // page to fit message.max.bytes, follow the pages until the limit is reached.

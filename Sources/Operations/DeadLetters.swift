@@ -64,7 +64,9 @@ public struct DeadLetters {
             e.errorMessage = mask(letter.errorMessage)
             e.errorPath = letter.errorPath
             e.consumerGroup = letter.consumerGroup
-            e.failedAt = RFC3339.format(letter.failedAt)
+            // Hub time (every service stamps dead letters on the hub clock), shown in the
+            // calendars' zone, Asia/Shanghai (+08:00), like every other time the CLI prints.
+            e.failedAt = Instant(ms: Int64((letter.failedAt.timeIntervalSince1970 * 1000).rounded())).description
             if !letter.truncated.isEmpty { e.truncated = letter.truncated; e.originalSize = letter.originalSize }
             if detail {
                 e.headers = Dictionary(letter.headers.map { ($0.name, mask($0.value.map { String(decoding: $0, as: UTF8.self) } ?? "")) }) { _, b in b }
@@ -144,7 +146,7 @@ public struct DeadLetters {
         if largest > RecordSizeLimit(config: config).maxBytes { config["message.max.bytes"] = String(largest) }
         let producer = try KafkaProducer(config: config)
         for record in records { try producer.enqueue(record) }
-        try producer.flush(timeout: hub.timeout)
+        try producer.flush(timeout: hub.remaining)
         let counts = producer.deliveryCounts
         guard counts.failed == 0, counts.delivered == messages.count else {
             throw OperationsError.unreachable("only \(counts.delivered) of \(messages.count) replays were acknowledged by the broker")
@@ -176,7 +178,7 @@ extension DeadLetters {
 
 extension Render {
     public static func deadLetters(_ entries: [DeadLetters.Entry], style: Style) -> String {
-        var table = Table(["ID", "ORIGIN", "CLASS", "FAILED AT", "KEY", "MESSAGE"])
+        var table = Table(["ID", "ORIGIN", "CLASS", "FAILED AT (hub time, +08:00)", "KEY", "MESSAGE"])
         for e in entries {
             table.add([Cell(e.id), Cell(e.problem == nil ? e.origin : "?"), Cell(e.errorClass, .red), Cell(e.failedAt), Cell(e.key ?? "-"),
                        Cell(e.problem ?? String(e.errorMessage.prefix(100)))])
@@ -188,7 +190,7 @@ extension Render {
         var out = [style.paint("Dead letter \(e.id)", .bold) + " on the DLQ"]
         if let problem = e.problem { out.append("unreadable: \(problem)"); return out.joined(separator: "\n") }
         out.append("origin     \(e.origin), consumer group \(e.consumerGroup)")
-        out.append("failed at  \(e.failedAt)")
+        out.append("failed at  \(e.failedAt) (hub time, Asia/Shanghai)")
         out.append("class      " + style.paint(e.errorClass, .red) + (e.errorPath.map { " at \($0)" } ?? ""))
         out.append("message    \(e.errorMessage)")
         if let cut = e.truncated {

@@ -47,27 +47,51 @@ public final class Hub: Sendable {
     public let prefix: String
     /// Operator identity, recorded with every action and every access to personal data.
     public let operatorName: String
-    /// How long to wait for the broker and for the orchestrator's replies.
+    /// How long to wait for the broker and the orchestrator's replies (`--timeout`). With a
+    /// `deadline` (the CLI's hubs) it is the whole command's budget: every wait takes what is left
+    /// of it (`remaining`), so a command that makes several calls still answers within `timeout`.
     public let timeout: Duration
+    /// When the command's budget ends (`timeout` after the hub was made), or nil: each wait
+    /// gets the full `timeout` (long-lived hubs of tools and tests).
+    public let deadline: ContinuousClock.Instant?
     /// The orchestrator's consumer group (for `lag`): `<prefix>orchestrator` unless told.
     public let orchestratorGroup: String
     let extra: [String: String]
     /// SASL and TLS settings of every client the command creates.
     public let security: KafkaSecurity
     private let partitionCounts = Mutex<[String: Int32]>([:])
+    private let learned = Mutex<Int64?>(nil)
+
+    /// The hub-clock now (Unix ms) the orchestrator last said in a reply (`OpsReply.now`), if any.
+    public var hubNow: Int64? { learned.withLock { $0 } }
+
+    /// Keeps the hub's now from an orchestrator reply.
+    func learnHubNow(_ ms: Int64?) {
+        guard let ms else { return }
+        learned.withLock { $0 = max($0 ?? ms, ms) }
+    }
 
     public init(bootstrap: String, prefix: String = "yishi.", operatorName: String, timeout: Duration = .seconds(10),
-                orchestratorGroup: String? = nil, kafka extra: [String: String] = [:], security: KafkaSecurity = .none) {
+                orchestratorGroup: String? = nil, kafka extra: [String: String] = [:], security: KafkaSecurity = .none,
+                wholeCommandBudget: Bool = false) {
         self.security = security
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.operatorName = operatorName
         self.timeout = timeout
+        self.deadline = wholeCommandBudget ? ContinuousClock.now + timeout : nil
         self.orchestratorGroup = orchestratorGroup ?? HubGroups.orchestrator(prefix: prefix)
         self.extra = extra
     }
 
     public func topic(_ name: String) -> String { prefix + name }
+
+    /// What is left of the command's `timeout` (at least 50 ms, so a last call still gets an answer
+    /// the broker has ready); the full `timeout` without a `deadline`.
+    public var remaining: Duration {
+        guard let deadline else { return timeout }
+        return max(.milliseconds(50), deadline - ContinuousClock.now)
+    }
 
     /// Client settings: the hub's partitioner, librdkafka's own logging kept to errors.
     public func kafka(_ more: [String: String] = [:]) -> KafkaConfig {
@@ -82,7 +106,7 @@ public final class Hub: Sendable {
         let topic = self.topic(name)
         if let known = partitionCounts.withLock({ $0[topic] }) { return known }
         let all: [String: TopicDescription]
-        do { all = try KafkaAdmin(config: kafka()).describeTopics(timeout: timeout) } catch {
+        do { all = try KafkaAdmin(config: kafka()).describeTopics(timeout: remaining) } catch {
             if error.kind == .authentication || error.isConfiguration { throw OperationsError.security("\(error)") }
             // A broker that requires SASL or TLS closes a plain connection without a word.
             let hint = security.securityProtocol == "plaintext"
@@ -136,7 +160,7 @@ public struct TopicReader: Sendable {
         var start: [Int32: Int64] = [:]
         for p in partitions {
             if let given = offsets[p] { start[p] = given; continue }
-            do { start[p] = try consumer.watermarks(TopicPartition(topic, p), timeout: hub.timeout).low } catch {
+            do { start[p] = try consumer.watermarks(TopicPartition(topic, p), timeout: hub.remaining).low } catch {
                 throw OperationsError.unreachable("the broker did not give the offsets of \(topic)[\(p)] within \(hub.timeout): \(error)")
             }
         }
@@ -145,7 +169,7 @@ public struct TopicReader: Sendable {
         try consumer.assign(partitions.map { TopicPartitionOffset(topic, $0, start[$0]!) })
         var kept: [KafkaMessage] = []
         let keyBytes = key.map { Array($0.utf8) }
-        let deadline = ContinuousClock.now + hub.timeout
+        let deadline = hub.deadline ?? ContinuousClock.now + hub.timeout
         while ended.withLock({ $0.count }) < partitions.count {
             guard ContinuousClock.now < deadline else {
                 let missing = partitions.filter { p in !ended.withLock { $0.contains(p) } }
@@ -190,7 +214,7 @@ public struct AccessLog {
                           sagaIds: sagaIds.isEmpty ? nil : sagaIds, records: records.isEmpty ? nil : records,
                           headerChanges: headerChanges.isEmpty ? nil : headerChanges)
         let envelope = Envelope(source: hub.source, type: MessageType.opsAudit, time: now, subject: hub.operatorName)
-        let producer = try KafkaProducer(config: hub.kafka(["message.timeout.ms": String(max(1000, Int(hub.timeout.seconds * 1000)))]))
+        let producer = try KafkaProducer(config: hub.kafka(["message.timeout.ms": String(max(1000, Int(hub.remaining.seconds * 1000)))]))
         try ensureTopic()
         let record = try envelope.record(topic: hub.topic("ops-audit"), key: hub.operatorName, payload: entry)
         do { try RecordSizeLimit(config: hub.kafka()).check(record) } catch {
@@ -198,7 +222,7 @@ public struct AccessLog {
                                           + "so many at once: narrow the filter or --limit")
         }
         try producer.enqueue(record)
-        try producer.flush(timeout: hub.timeout)
+        try producer.flush(timeout: hub.remaining)
         let counts = producer.deliveryCounts
         guard counts.failed == 0, counts.delivered == 1 else {
             throw OperationsError.unreachable("could not write the access record to \(hub.topic("ops-audit")); refusing to \(what == .revealPII ? "reveal personal data" : "replay")")
@@ -210,7 +234,7 @@ public struct AccessLog {
         if (try? hub.partitions("ops-audit")) != nil { return }
         let partitions = try hub.partitions("saga-state")
         do {
-            try KafkaAdmin(config: hub.kafka()).ensureTopics([TopicSpec(hub.topic("ops-audit"), partitions: partitions)], timeout: hub.timeout)
+            try KafkaAdmin(config: hub.kafka()).ensureTopics([TopicSpec(hub.topic("ops-audit"), partitions: partitions)], timeout: hub.remaining)
         } catch {
             throw OperationsError.unreachable("could not create \(hub.topic("ops-audit")): \(error)")
         }

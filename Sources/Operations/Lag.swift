@@ -86,7 +86,7 @@ public struct LagProbe {
         defer { try? consumer.close() }
         var committed: [TopicPartition: Int64] = [:]
         do {
-            for entry in try consumer.committed(partitions, timeout: hub.timeout) where entry.offset >= 0 {
+            for entry in try consumer.committed(partitions, timeout: hub.remaining) where entry.offset >= 0 {
                 committed[entry.topicPartition] = entry.offset
             }
         } catch {
@@ -119,7 +119,7 @@ public struct LagProbe {
         var marks: [TopicPartition: (low: Int64, high: Int64)] = [:]
         var start: [TopicPartition: Int64] = [:]
         for tp in all {
-            do { marks[tp] = try reader.watermarks(tp, timeout: hub.timeout) } catch {
+            do { marks[tp] = try reader.watermarks(tp, timeout: hub.remaining) } catch {
                 throw OperationsError.unreachable("the broker did not give the watermarks of \(tp) within \(hub.timeout): \(error)")
             }
             let froms = commits.compactMap { $0[tp] } + (commits.contains { $0[tp] == nil } ? [marks[tp]!.low] : [])
@@ -168,7 +168,7 @@ public struct LagProbe {
         for tp in partitions { out[tp] = Counted(offsets: [], times: [], next: start[tp]!, complete: true) }
         try consumer.assign(partitions.map { TopicPartitionOffset($0.topic, $0.partition, start[$0]!) })
         var open = Set(partitions)
-        let deadline = ContinuousClock.now + hub.timeout
+        let deadline = hub.deadline ?? ContinuousClock.now + hub.timeout
         while !open.isEmpty {
             open.subtract(ended.withLock { $0 })
             guard !open.isEmpty else { break }

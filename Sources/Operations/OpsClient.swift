@@ -13,8 +13,11 @@ import YishiKafka
 /// just before the request was sent.
 public struct OpsClient {
     public let hub: Hub
+    /// The share of what is left of the command's `--timeout` this client may wait for replies
+    /// (0 < share ≤ 1): below 1 when the changelog answers if the orchestrator does not.
+    public let share: Double
 
-    public init(hub: Hub) { self.hub = hub }
+    public init(hub: Hub, share: Double = 1) { self.hub = hub; self.share = share }
 
     public func newRequestId() -> String {
         "ctl-" + UUID().uuidString.prefix(13).lowercased().replacingOccurrences(of: "-", with: "")
@@ -40,7 +43,7 @@ public struct OpsClient {
         defer { try? consumer.close() }
         // Start where the partition stands now; a low watermark (Tansu) only means reading a few more.
         let start: Int64
-        do { start = try consumer.watermarks(TopicPartition(repliesTopic, replyPartition), timeout: hub.timeout).high } catch {
+        do { start = try consumer.watermarks(TopicPartition(repliesTopic, replyPartition), timeout: hub.remaining).high } catch {
             throw OperationsError.unreachable("the broker at \(hub.bootstrap) did not answer for \(repliesTopic)[\(replyPartition)]: \(error)")
         }
         try consumer.assign([TopicPartitionOffset(repliesTopic, replyPartition, start)])
@@ -56,7 +59,7 @@ public struct OpsClient {
             do { try limit.check(record) } catch { throw OperationsError.refused("not sent: \(error) (less --set/--output data?)") }
             try producer.enqueue(record)
         }
-        do { try producer.flush(timeout: hub.timeout) } catch {
+        do { try producer.flush(timeout: hub.remaining) } catch {
             throw OperationsError.unreachable("could not send the request to \(hub.topic("ops")) within \(hub.timeout): \(error)")
         }
         guard producer.deliveryCounts.failed == 0 else {
@@ -65,7 +68,7 @@ public struct OpsClient {
 
         var replies: [Int32: OpsReply] = [:]
         let wanted = single ? 1 : partitions.count
-        let deadline = ContinuousClock.now + hub.timeout
+        let deadline = ContinuousClock.now + hub.remaining * share
         let decoder = JSONDecoder()
         while replies.count < wanted {
             guard ContinuousClock.now < deadline else {
@@ -78,6 +81,7 @@ public struct OpsClient {
                     throw OperationsError.badRecord("unreadable reply at \(repliesTopic)[\(message.partition)]@\(message.offset)")
                 }
                 replies[reply.partition] = reply
+                hub.learnHubNow(reply.now)
             }
         }
         return replies.keys.sorted().map { replies[$0]! }

@@ -135,7 +135,8 @@ struct InboundDecoder {
     // MARK: Writing
 
     func deadLetter(_ message: KafkaMessage, _ rejection: MessageRejection) -> ProducerRecord {
-        outboundGuard.deadLetter(message, rejection, at: Date())
+        // Hub time, like every other timestamp the hub writes (adapters and departments too).
+        outboundGuard.deadLetter(message, rejection, at: config.connection.clock.now().date)
     }
 
     func deadLetter(_ message: KafkaMessage, reason: MessageRejection.Class, detail: String) -> ProducerRecord {

@@ -175,6 +175,9 @@ public struct OpsReply: Codable, Sendable, Equatable {
     /// holds no more. A `list` continues after the last saga returned; a bulk action applied
     /// to the sagas it names only, and is run again for the rest.
     public var more: Bool?
+    /// The answering orchestrator's hub-clock now (Unix ms; virtual under `--clock-start`), so the
+    /// CLI shows SLA and waiting times on the hub's clock without being told it. Nil from older hubs.
+    public var now: Int64?
 
     public init(requestId: String, ok: Bool, error: String? = nil, partition: Int32, sagas: [SagaState]? = nil) {
         self.requestId = requestId; self.ok = ok; self.error = error; self.partition = partition; self.sagas = sagas
@@ -205,6 +208,7 @@ enum OpsHandler {
     static func answer(_ request: OpsRequest, host: inout SagaHost, sagaPartition: [String: Int32], partition: Int32,
                        library: BundleLibrary, now: Instant, maxReplyBytes: Int = RecordSizeLimit.librdkafkaDefault) -> OpsReply {
         var reply = OpsReply(requestId: request.requestId, ok: true, partition: partition)
+        reply.now = now.ms
         var budget = maxReplyBytes - replyAllowance - request.requestId.utf8.count
         func fail(_ message: String) -> OpsReply { reply.ok = false; reply.error = message; return reply }
         let owned = host.sagas.values.lazy.filter { sagaPartition[$0.sagaId] == partition }
@@ -257,7 +261,7 @@ enum OpsHandler {
             }
             return reply
         }
-        guard let saga = host.state(sagaId) else { return fail("saga '\(sagaId)' is not owned by the instance that owns partition \(partition)") }
+        guard let saga = host.state(sagaId) else { return fail("no saga \(sagaId)") }
         if request.action == .get {
             reply.sagas = [saga]
             return reply
@@ -320,11 +324,21 @@ enum OpsHandler {
         return .success(.operatorCommand(OperatorCommand(id: request.requestId, by: request.by, action)))
     }
 
+    /// `detail` without the engine's leading "command <id>: " (the request id the CLI made up,
+    /// e.g. `ctl-39c8fabc354e`), which means nothing to the operator who reads the refusal.
+    static func withoutCommandId(_ detail: String) -> String {
+        guard detail.hasPrefix("command "), let colon = detail.range(of: ": ") else { return detail }
+        let id = detail[detail.index(detail.startIndex, offsetBy: 8)..<colon.lowerBound]
+        return id.contains(" ") ? detail : String(detail[colon.upperBound...])
+    }
+
     /// Why the engine did not take an input, from its audit outputs (a rejected command or an ignored input).
     static func refusal(in audits: some Sequence<(type: String, detail: String?)>) -> String? {
         for audit in audits where audit.type == MessageType.sagaAudit(AuditEvent.Kind.commandRejected.rawValue)
             || audit.type == MessageType.sagaAudit(AuditEvent.Kind.inputIgnored.rawValue) {
-            return audit.detail ?? "the command does not apply to the saga now"
+            // The engine's audit detail starts with the command's internal id ("command ctl-…: not
+            // paused"): an operator never typed that id, so the refusal says only why.
+            return audit.detail.map(OpsHandler.withoutCommandId) ?? "the command does not apply to the saga now"
         }
         return nil
     }

@@ -30,6 +30,9 @@ public struct OrchestratorConfig: Sendable {
     /// Hash function of the audit chains of sagas this instance starts (`--audit-chain-alg`):
     /// SM3 (GB/T 32905-2016) by default, or SHA-256 (FIPS 180-4). A saga keeps its chain's.
     public var auditChainAlgorithm: HashAlgorithm = .sm3
+    /// Wall time between two `summary` log lines (inputs, commits, sagas in flight, … of the
+    /// interval); `--log-summary-seconds`, default 60 s.
+    public var summaryInterval: Duration = .seconds(60)
 
     public init(connection: HubConnection, instanceId: String, repository root: URL) {
         self.connection = connection

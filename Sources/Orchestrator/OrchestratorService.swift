@@ -51,6 +51,8 @@ public final class OrchestratorService: @unchecked Sendable {
     /// it instead of going on, so the process exits 1 for its supervisor.
     private var fatal: (any Error)?
     private let statsLock = Mutex(Stats())
+    /// Warnings and the periodic summary from committed batches.
+    private lazy var operationsLog = OperationsLog(log: log, interval: config.summaryInterval)
 
     public struct Stats: Sendable {
         public var transactions = 0
@@ -159,6 +161,7 @@ public final class OrchestratorService: @unchecked Sendable {
         while !stopping.load(ordering: .relaxed) {
             reloadIfRequested()
             try runOnce()
+            operationsLog.tick(inFlight: { host.sagas.values.reduce(0) { $0 + ($1.status.isFinal ? 0 : 1) } }, partitions: { owned.count })
             metrics.kafka.beat()
             metrics.refresh(sagas: host.sagas.values, owned: owned, assigned: Set(assignedInputs.map(\.partition)))
         }
@@ -273,6 +276,7 @@ public final class OrchestratorService: @unchecked Sendable {
         }
         guard outcome == .committed else {
             metrics.kafka.abortedTransaction()
+            operationsLog.aborted()
             host.abortBatch()
             // Time the hub could not act must not count against steps: no timer fires while
             // transactions fail, and afterwards only once the inputs are read to their end.
@@ -296,6 +300,8 @@ public final class OrchestratorService: @unchecked Sendable {
         }
         metrics.kafka.committed(consumed: consumed, produced: records, since: started)
         metrics.committed(host.outbound) { host.state($0)?.bundleId }
+        operationsLog.committed(host.outbound, inputs: consumed.count, timersFired: fired,
+                                deadLetters: extra.reduce(0) { $0 + ($1.topic == config.topic("dlq") ? 1 : 0) })
         host.commitBatch()
         statsLock.withLock {
             $0.transactions += 1

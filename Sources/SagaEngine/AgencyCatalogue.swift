@@ -63,16 +63,13 @@ public struct CatalogueSet: Sendable {
     public static func load(directory: URL) throws -> CatalogueSet {
         let fm = FileManager.default
         var out: [AgencyCatalogue] = []
+        try ConfigFile.checkDirectory(directory, setting: "catalogues directory (--catalogues, YISHI_CATALOGUES)")
         for name in try fm.contentsOfDirectory(atPath: directory.path).sorted() {
             let file = directory.appendingPathComponent(name).appendingPathComponent("catalogue.json")
             guard fm.fileExists(atPath: file.path) else { continue }
-            do {
-                let c = try JSONDecoder().decode(AgencyCatalogue.self, from: Data(contentsOf: file))
-                guard c.agency == name else { throw LoadError(description: "agency '\(c.agency)' does not match its directory") }
-                out.append(c)
-            } catch {
-                throw LoadError(description: "\(file.path): \(error)")
-            }
+            let c = try ConfigFile.decode(AgencyCatalogue.self, from: file)
+            guard c.agency == name else { throw ConfigError("\(file.path): $.agency: '\(c.agency)' does not match its directory '\(name)'") }
+            out.append(c)
         }
         return CatalogueSet(out)
     }

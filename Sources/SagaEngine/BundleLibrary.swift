@@ -24,6 +24,7 @@ public struct BundleLibrary: Sendable {
     public static func load(bundles: URL, catalogues: URL, calendars: URL, formSchema: URL? = nil) throws -> BundleLibrary {
         let cats = try CatalogueSet.load(directory: catalogues)
         var cals: [String: BusinessCalendar] = [:]
+        try ConfigFile.checkDirectory(calendars, setting: "calendars directory (--calendars, YISHI_CALENDARS)")
         for file in try jsonFiles(in: calendars) {
             let c = try BusinessCalendar.load(file)
             cals[c.name] = c
@@ -60,8 +61,9 @@ public struct BundleLibrary: Sendable {
         let composer = BundleComposer(documents: documents, validator: validator)
         for url in files {
             let name = url.path
-            guard let data = try? Data(contentsOf: url) else {
-                problems.append(BundleProblem(file: name, path: "$", kind: .syntax, message: "cannot read file"))
+            let data: Data
+            do { data = try Data(contentsOf: url) } catch {
+                problems.append(BundleProblem(file: name, path: "$", kind: .syntax, message: ConfigFile.fileProblem(error, url: url)))
                 continue
             }
             guard let json = parsed[name] else {

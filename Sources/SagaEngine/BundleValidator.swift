@@ -50,7 +50,7 @@ public struct BundleValidator: Sendable {
     public func validate(data: Data, file: String) -> (BundleDefinition?, [BundleProblem]) {
         let json: JSONValue
         do { json = try JSONValue.parse(data) } catch {
-            return (nil, [BundleProblem(file: file, path: "$", kind: .syntax, message: "not valid JSON: \(Self.describe(error))")])
+            return (nil, [BundleProblem(file: file, path: "$", kind: .syntax, message: "not valid JSON: \(ConfigFile.describe(error, data: data))")])
         }
         return validate(json: json, file: file)
     }
@@ -59,13 +59,6 @@ public struct BundleValidator: Sendable {
         var w = Walker(file: file)
         let def = check(json, &w)
         return (w.problems.isEmpty ? def : nil, w.problems)
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let c) = error {
-            return (c.underlyingError.map { "\($0)" } ?? c.debugDescription)
-        }
-        return "\(error)"
     }
 
     // MARK: - structure

@@ -130,8 +130,13 @@ public struct BusinessCalendar: Sendable {
         return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 
-    public static func load(_ url: URL) throws -> BusinessCalendar {
-        try BusinessCalendar(file: JSONDecoder().decode(CalendarFile.self, from: Data(contentsOf: url)))
+    /// The calendar in `url`. `setting` names the flag that chose it, for the error.
+    /// - Throws: `ConfigError` naming the file (and the setting) and what is wrong in it.
+    public static func load(_ url: URL, setting: String? = nil) throws -> BusinessCalendar {
+        let file = try ConfigFile.decode(CalendarFile.self, from: url, setting: setting)
+        do { return try BusinessCalendar(file: file) } catch let e as LoadError {
+            throw ConfigError(ConfigFile.name(url, setting) + ": " + e.description)
+        }
     }
 
     /// Day number (days since 1970-01-01, local) of an instant.

@@ -54,6 +54,7 @@ public struct KafkaConfig: Sendable, Equatable, CustomStringConvertible {
                 throw .configuration(property: key, message: message)
             }
         }
+        KafkaLog.install(on: conf)
         return conf
     }
 }

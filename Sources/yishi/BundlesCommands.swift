@@ -15,8 +15,9 @@ enum ValidateBundles: Command {
         problem as `file: $.json.path: message`. It also checks the business calendar as of T
         (RFC 3339; default: the hub clock, --clock-start… or real time): a saga submitted at T
         whose deadline reaches a year the calendar does not cover is a problem; a provisional
-        year is a warning on stderr. Exit 0 when all are valid, 1 when any problem was found,
-        2 on a usage error.
+        year is a warning on stderr.
+        Exit codes: 0 all valid; 1 a problem was found in a bundle; 2 usage, or a catalogue or
+        calendar that cannot be read (one line naming the file and the JSON path or line and column).
           --at T                 the submission instant to check the calendar for
         \(ClockOptions.help)
         """
@@ -55,6 +56,8 @@ enum ListBundles: Command {
         Lists id, version, step count, SLA and title of every valid bundle in the bundle directory;
         `*` marks the version new applications get. Invalid files are reported on stderr. --json
         adds each version's fingerprint (SHA-256 of its canonical content; running sagas keep it).
+        Exit codes: 0 listed; 2 usage, or a catalogue or calendar that cannot be read (one line naming
+        the file and the JSON path or line and column).
         """
 
     struct Row: Encodable {
@@ -97,7 +100,8 @@ enum ShowBundle: Command {
         Default version: the newest. --json prints the validated definition (defaults folded in,
         `extends` resolved). --format mermaid prints a Mermaid flowchart, --format dot a Graphviz
         digraph of the DAG, for docs and wikis (e.g. `| dot -Tsvg > dag.svg`).
-        Exit 0, 1 when there is no such valid bundle, 2 on a usage error.
+        Exit codes: 0 shown; 1 no such bundle or version; 2 usage, or a catalogue or calendar that
+        cannot be read (one line naming the file and the JSON path or line and column).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {

@@ -30,6 +30,8 @@ struct SimulationOptions {
     var everyMs: Int64
     var supplementMinutes: Int
     var timeout: Duration
+    /// `--manifest` was given (then it must exist).
+    var manifestGiven = false
 
     static let help = """
           --applications FILE    application forms, one JSON per line (default seeds/applications/applications.jsonl)
@@ -46,7 +48,8 @@ struct SimulationOptions {
             guard let n = Double(text), n > 0 else { throw UsageError("\(name) must be a positive number, not '\(text)'") }
             return n
         }
-        return SimulationOptions(
+        let manifestGiven = args.tokens.contains { $0 == "--manifest" || $0.hasPrefix("--manifest=") }
+        var options = SimulationOptions(
             applications: URL(fileURLWithPath: try args.option("--applications") ?? "seeds/applications/applications.jsonl"),
             manifest: URL(fileURLWithPath: try args.option("--manifest") ?? "seeds/applications/manifest.json"),
             limit: try args.option("--limit").map { text in
@@ -57,20 +60,39 @@ struct SimulationOptions {
             everyMs: Int64(try number("--every", "30") * 1000),
             supplementMinutes: Int(try number("--supplement-minutes", "30")),
             timeout: .seconds(try number("--timeout", "240")))
+        options.manifestGiven = manifestGiven
+        return options
     }
 
+    /// The application forms. - Throws: `ConfigError` naming the file (`--applications`) and the
+    /// line and column of a line that is not JSON.
     func forms() throws -> [JSONValue] {
-        let text: String
-        do { text = try String(contentsOf: applications, encoding: .utf8) } catch {
-            throw UsageError("cannot read \(applications.path): \(error.localizedDescription)")
-        }
+        let text = String(decoding: try ConfigFile.data(applications, setting: "--applications"), as: UTF8.self)
         var out: [JSONValue] = []
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() where out.count < limit {
-            do { out.append(try JSONValue.parse(String(line))) } catch {
-                throw UsageError("\(applications.path):\(n + 1): not a JSON application form: \(error)")
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where out.count < limit {
+            guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+            if let syntax = ConfigFile.syntaxError(in: Data(line.utf8)) {
+                // The scanner counts lines within the one line it was given: report the file's.
+                throw ConfigError("\(applications.path) (--applications): line \(n + 1)\(syntax.drop { $0 != "," }) (one JSON form per line)")
             }
+            let form = try JSONValue.parse(String(line))
+            guard case .object = form else { throw ConfigError("\(applications.path) (--applications): line \(n + 1): not a JSON object") }
+            out.append(form)
         }
         return out
+    }
+
+    /// The expected outcomes; none when the default manifest is absent.
+    /// - Throws: `ConfigError` naming `--manifest` when it is given and missing, or not JSON.
+    func expectations() throws -> [String: Expectation] {
+        guard FileManager.default.fileExists(atPath: manifest.path) || manifestGiven else { return [:] }
+        return try Expectation.load(manifest: manifest)
+    }
+
+    /// Reads the forms and the manifest once, so a bad file stops the command before it connects.
+    func check() throws {
+        _ = try forms()
+        _ = try expectations()
     }
 
     /// The hub's query secret (YISHI_QUERY_SECRET_FILE / YISHI_QUERY_SECRET), nil when unset.
@@ -83,7 +105,7 @@ struct SimulationOptions {
     /// Submits, waits with progress, prints the report; exit 0 when the day's targets are met.
     func runFrontDesk(_ desk: FrontDesk, env: Environment, calendar: BusinessCalendar, out: @escaping (String) -> Void) throws -> Int32 {
         let forms = try forms()
-        let expectations = (try? Expectation.load(manifest: manifest)) ?? [:]
+        let expectations = try expectations()
         let ids = Set(forms.compactMap { $0["applicationId"]?.stringValue })
         let wall = ContinuousClock.now
         try desk.watch()
@@ -98,8 +120,8 @@ struct SimulationOptions {
             }
         }
         let all = desk.waitForAll(ids, timeout: timeout) { done, total in
-            let trails = desk.sagas
-            let completed = trails.values.filter { $0.finished?.status == "completed" }.count
+            // This run's applications only: the desk also sees sagas of earlier runs on saga-events.
+            let completed = desk.sagas.filter { ids.contains($0.key) && $0.value.finished?.status == "completed" }.count
             out(String(format: "[%4.0f s] virtual %@   submitted %3d/%d   finished %3d/%d   completed %3d   other %3d",
                        (ContinuousClock.now - wall).seconds, calendar.localText(desk.connection.clock.now()),
                        submitted.load(ordering: .relaxed), total, done, total, completed, done - completed))
@@ -119,7 +141,7 @@ struct SimulationOptions {
         }
         out("")
         let met = all && report.onTimeShare >= 0.99 && report.invalidNotRejected.isEmpty
-        out(met ? "targets met: ≥ 99 % of valid applications completed within one working day; every invalid one rejected naming its field"
+        out(met ? "targets met: ≥ 99 % of valid applications completed within their bundle's SLA; every invalid one rejected naming its field"
                 : "targets NOT met" + (all ? "" : " (timed out waiting for \(ids.count - trails.values.filter { $0.finished != nil }.count) sagas)"))
         return met ? Exit.ok : Exit.problems
     }
@@ -143,7 +165,8 @@ struct FrontDeskRun: Command {
         \(HTTPOptions.help)
 
         Exit codes: 0 all finished and targets met, or stopped by SIGTERM/SIGINT (submissions stop, the
-        producer is flushed); 1 targets not met or timed out; 2 usage.
+        producer is flushed); 1 targets not met or timed out; 2 usage or configuration (a flag, the
+        applications or manifest file, a calendar: one line naming it).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -153,7 +176,10 @@ struct FrontDeskRun: Command {
         let clock = try ClockOptions.read(&args, env)
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
-        options.start = clock.start
+        // The first application at the hub's now: on a hub that has been running, submitting at
+        // --clock-start would stamp them in the past (late on arrival).
+        options.start = max(clock.start, clock.now())
+        try options.check()
         let calendar = try BusinessCalendar.load(env.calendarsDir.appendingPathComponent("cn-mainland.json"))
         // A refused login or TLS handshake ends the command here, not in a silent retry loop.
         try kafka.connection(clock: clock).checkAccess(clientId: "yishi-frontdesk-\(desk)-check")
@@ -192,10 +218,13 @@ struct DemoRun: Command {
                                  (one page: every service's metrics, told apart by the service label;
                                  /healthz and /readyz are the orchestrator's)
         \(DemoReport.help)
+          --keep                 after the report, keep the hub (and, under make demo KEEP=1, the broker)
+                                 running for the CLI, print the settings to use, until Ctrl-C/SIGTERM
 
-        Exit codes: 0 targets met (≥ 99 % of valid applications completed within one working day,
+        Exit codes: 0 targets met (≥ 99 % of valid applications completed within their bundle's SLA,
         every invalid one rejected naming its field) or stopped by SIGTERM/SIGINT (every service
-        finishes its transaction and leaves its group first), 1 not met, 2 usage.
+        finishes its transaction and leaves its group first), 1 not met, 2 usage or configuration
+        (one line naming the flag or file).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -211,7 +240,10 @@ struct DemoRun: Command {
         var kafka = try KafkaOptions.read(&args)
         let http = try HTTPOptions.read(&args)
         let reportPath = try args.option("--report") ?? ".build/demo-sla-report.html"
+        let keep = args.flag("--keep")
         _ = try args.positionals()
+        try prepareOutputFile(URL(fileURLWithPath: reportPath), setting: "--report")
+        try options.check()
         if !explicitPrefix {
             let f = DateFormatter()
             f.dateFormat = "yyyyMMddHHmmss"
@@ -267,7 +299,23 @@ struct DemoRun: Command {
             printLine("")
             printLine(try DemoReport.write(trails: Array(desk.sagas.values), library: try env.library(), env: env, start: options.start,
                                            now: clock.now(), calendar: calendar, path: reportPath))
-        } catch { printError("yishi demo: the 督查 report could not be written to \(reportPath): \(error)") }
+        } catch { printError("yishi demo: the 督查 report could not be written to \(reportPath): \(plainWords(error))") }
+        if keep {
+            // The hub goes on (orchestrator, adapters, departments; the front desk's submissions are
+            // done): explore it with the CLI from another terminal until SIGINT/SIGTERM.
+            let exports = ["YISHI_BOOTSTRAP=\(kafka.bootstrap)", "YISHI_PREFIX=\(kafka.prefix)",
+                           "YISHI_CLOCK_START=\(options.start)", "YISHI_CLOCK_SPEED=\(String(format: "%g", options.speed))",
+                           "YISHI_CLOCK_WALL_START=\(Int64(clock.wallStart.timeIntervalSince1970 * 1000))",
+                           "YISHI_CLOCK_WORKING_HOURS=cn-mainland"]
+            printLine("")
+            printLine("The broker and the hub keep running (--keep). In another terminal, in this directory:")
+            printLine("  export " + exports.joined(separator: " "))
+            printLine("  .build/debug/yishi sagas list; .build/debug/yishi cases; .build/debug/yishi lag")
+            printLine("Stop both with Ctrl-C here (each service finishes its transaction and leaves its group).")
+            while true { Thread.sleep(forTimeInterval: 3600) }
+        }
+        printLine("")
+        printLine("To keep the broker and the hub running for exploring with the CLI: make demo KEEP=1")
         desk.stop()
         for s in services { s.stop() }
         let failures = services.compactMap { s in s.failure.map { "\(s.name): \($0)" } }

@@ -20,7 +20,8 @@ struct OperatorOptions {
           --bootstrap HOST:PORT  Kafka bootstrap servers (env YISHI_BOOTSTRAP; required)
           --prefix P             topic prefix (env YISHI_PREFIX or YISHI_TOPIC_PREFIX, default yishi.)
           --as NAME              operator identity for the audit trail (env YISHI_OPERATOR, default the user name)
-          --timeout SECONDS      wait this long for the broker and the orchestrator (env YISHI_TIMEOUT, default 10)
+          --timeout SECONDS      the whole command waits at most this long for the broker and the orchestrator
+                                 (env YISHI_TIMEOUT, default 10)
           --source MODE          auto (orchestrator, else the changelog), live, or changelog (default auto; queries only)
           --orchestrator-group G the orchestrator's consumer group (env YISHI_ORCHESTRATOR_GROUP, default <prefix>orchestrator)
           --json                 JSON for scripts instead of tables
@@ -51,16 +52,28 @@ struct OperatorOptions {
         let json = args.flag("--json")
         let reveal = args.flag("--reveal-pii")
         let noColour = args.flag("--no-color", "--no-colour")
+        let clockGiven = args.tokens.contains { $0.hasPrefix("--clock-start") } || env["YISHI_CLOCK_START"] != nil
         let clock = try ClockOptions.read(&args)
         let security = try SecurityOptions.read(&args)
-        return OperatorOptions(
+        var options = OperatorOptions(
             hub: Hub(bootstrap: bootstrap, prefix: prefix, operatorName: operatorName, timeout: .milliseconds(Int(seconds * 1000)),
-                     orchestratorGroup: group, security: security),
+                     orchestratorGroup: group, security: security, wholeCommandBudget: true),
             json: json, revealPII: reveal, style: noColour ? .plain : .forStandardOutput, source: source, clock: clock,
             commandLine: commandLine)
+        options.clockGiven = clockGiven
+        return options
     }
 
-    var now: Instant { clock.now() }
+    /// Whether the hub clock was given (flags or YISHI_CLOCK_* variables): it overrides the
+    /// clock the orchestrator reports.
+    var clockGiven = false
+
+    /// The hub's now: the clock given, else the answering orchestrator's (`OpsReply.now`, learned
+    /// from the command's live query), else real time.
+    var now: Instant {
+        if !clockGiven, let ms = hub.hubNow { return Instant(ms: ms) }
+        return clock.now()
+    }
 
     /// Records the access before personal data is shown; nothing is shown if it cannot be recorded.
     func recordReveal(sagaIds: [String]) throws {

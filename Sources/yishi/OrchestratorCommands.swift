@@ -37,6 +37,10 @@ struct KafkaOptions {
         }
         let partitionsText = try args.option("--partitions") ?? env["YISHI_PARTITIONS"] ?? "6"
         guard let partitions = Int32(partitionsText), partitions > 0 else { throw UsageError("--partitions must be a positive number, not '\(partitionsText)'") }
+        // Read later by `connection(clock:)`: checked here, so a typo is not silently the default.
+        if let text = env["YISHI_SESSION_TIMEOUT_MS"], (Int(text) ?? 0) <= 0 {
+            throw UsageError("YISHI_SESSION_TIMEOUT_MS must be a positive whole number of milliseconds, not '\(text)'")
+        }
         var properties: [String: String] = [:]
         for pair in try args.options("--kafka-property") {
             guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else { throw UsageError("--kafka-property wants KEY=VALUE, not '\(pair)'") }
@@ -81,7 +85,7 @@ enum ClockOptions {
         var calendar: BusinessCalendar?
         if let name = try args.option("--clock-working-hours") ?? env["YISHI_CLOCK_WORKING_HOURS"] {
             let calendars = environment?.calendarsDir ?? URL(fileURLWithPath: env["YISHI_CALENDARS"] ?? "seeds/calendar")
-            calendar = try BusinessCalendar.load(calendars.appendingPathComponent(name + ".json"))
+            calendar = try BusinessCalendar.load(calendars.appendingPathComponent(name + ".json"), setting: "--clock-working-hours \(name)")
         }
         return HubClock(start: start, speed: speed, wallStart: wall, workingHours: calendar)
     }
@@ -109,6 +113,8 @@ struct OrchestratorRun: Command {
                                  default 10000)
           --audit-chain-alg A    hash of the audit chain of sagas it starts: sm3 (GB/T 32905-2016, default) or
                                  sha-256 (env YISHI_AUDIT_CHAIN_ALG); a running saga keeps its chain's (yishi audit verify)
+          --log-summary-seconds N  wall seconds between two "summary" log lines (inputs, commits, sagas in
+                                 flight, timeouts, … of the interval; env YISHI_LOG_SUMMARY_SECONDS, default 60)
         \(ClockOptions.help)
         \(HTTPOptions.help)
 
@@ -117,7 +123,9 @@ struct OrchestratorRun: Command {
         exits 130 at once); 1 fatal error: invalid bundles, a bundle version that
         running sagas need is missing or was edited in place (checked at start and after every
         rebalance; the message names file, version and saga count), restore failed, broker, fenced;
-        2 usage, or Kafka security settings refused (wrong password, unknown user, untrusted certificate).
+        2 usage, configuration (a missing --schemas/--catalogues/--calendars directory, a catalogue, calendar
+        or schema that cannot be read: one line naming the file, the JSON path or line and column), or Kafka
+        security settings refused (wrong password, unknown user, untrusted certificate).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -140,6 +148,12 @@ struct OrchestratorRun: Command {
         if let name = try args.option("--audit-chain-alg") ?? environment["YISHI_AUDIT_CHAIN_ALG"] {
             guard let algorithm = HashAlgorithm(name: name) else { throw UsageError("--audit-chain-alg must be sm3 or sha-256, not '\(name)'") }
             config.auditChainAlgorithm = algorithm
+        }
+        if let text = try args.option("--log-summary-seconds") ?? environment["YISHI_LOG_SUMMARY_SECONDS"] {
+            guard let seconds = Double(text), seconds > 0 else {
+                throw UsageError("--log-summary-seconds (or YISHI_LOG_SUMMARY_SECONDS) must be a positive number of seconds, not '\(text)'")
+            }
+            config.summaryInterval = .milliseconds(Int(seconds * 1000))
         }
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()

@@ -55,6 +55,7 @@ enum SLAReportCommand: Command {
             }
             table = t
         }
+        if let htmlPath { try prepareOutputFile(URL(fileURLWithPath: htmlPath), setting: "--html") }
         let library = try env.library()
         let known = Set(library.bundles.map(\.id))
         if let bundle, !known.contains(bundle) {
@@ -81,7 +82,7 @@ enum SLAReportCommand: Command {
                 try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try Data(report.html().utf8).write(to: url, options: .atomic)
             } catch {
-                throw UsageError("--html: cannot write \(htmlPath): \(error.localizedDescription)")
+                throw UsageError("--html: cannot write \(htmlPath): \(plainWords(error))")
             }
             print("督查 report (\(report.sagas.count) saga(s), \(period.from) → \(period.to)) written to \(url.path)")
         } else if csv {

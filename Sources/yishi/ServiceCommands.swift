@@ -59,8 +59,9 @@ struct AdapterRun: Command {
 
         Environment: YISHI_SESSION_TIMEOUT_MS (default 10000).
         Exit codes: 0 stopped by signal (SIGTERM/SIGINT: the open transaction finished or aborted, the
-        group left, within 10 s), 1 fatal error (mapping, broker, fenced; or the stop hung for 9 s), 2 usage
-        or Kafka security settings refused (wrong password, unknown user, untrusted certificate).
+        group left, within 10 s), 1 fatal error (mapping, broker, fenced; or the stop hung for 9 s), 2 usage,
+        configuration (--repository, its mapping or catalogue: one line naming the file) or Kafka security
+        settings refused (wrong password, unknown user, untrusted certificate).
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
@@ -68,6 +69,8 @@ struct AdapterRun: Command {
         let kafka = try KafkaOptions.read(&args)
         let instance = try args.option("--instance") ?? ProcessInfo.processInfo.environment["YISHI_INSTANCE"] ?? "1"
         let repository = URL(fileURLWithPath: try args.option("--repository") ?? FileManager.default.currentDirectoryPath)
+        try ConfigFile.checkDirectory(repository.appendingPathComponent("adapters").appendingPathComponent(agency.rawValue),
+                                      setting: "--repository (its adapters/\(agency.rawValue))")
         let clock = try ClockOptions.read(&args, env)
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
@@ -107,21 +110,31 @@ struct DepartmentRun: Command {
 
         Exit codes: 0 stopped by signal (SIGTERM/SIGINT: the current batch checkpointed and committed,
         the group left, within 10 s; replies not yet due survive only with --state), 1 fatal error
-        (or the stop hung for 9 s), 2 usage or Kafka security settings refused.
+        (or the stop hung for 9 s), 2 usage, configuration (--state in a missing or unwritable directory,
+        --reference, --calendar: one line naming it) or Kafka security settings refused.
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
         let agency = try readAgency(&args)
         let kafka = try KafkaOptions.read(&args)
         let state = try args.option("--state").map { URL(fileURLWithPath: $0) }
+        // Checked now, not at the first batch: a department that cannot checkpoint must not join its group.
+        if let state { try ConfigFile.checkWritable(state, setting: "--state") }
         let profileText = try args.option("--profile") ?? "default"
         guard let preset = DepartmentProfile.Preset(rawValue: profileText) else {
             throw UsageError("unknown --profile '\(profileText)'; one of \(DepartmentProfile.Preset.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let seedText = try args.option("--seed") ?? "2026"
         guard let seed = UInt64(seedText) else { throw UsageError("--seed must be a non-negative integer, not '\(seedText)'") }
-        let reference = try ReferenceData.load(from: URL(fileURLWithPath: try args.option("--reference") ?? "seeds/departments"))
-        let calendar = try BusinessCalendar.load(env.calendarsDir.appendingPathComponent((try args.option("--calendar") ?? "cn-mainland") + ".json"))
+        let referenceDir = URL(fileURLWithPath: try args.option("--reference") ?? "seeds/departments")
+        try ConfigFile.checkDirectory(referenceDir, setting: "--reference")
+        for file in ["regions.json", "forbidden-words.json"] { _ = try ConfigFile.json(referenceDir.appendingPathComponent(file), setting: "--reference") }
+        let reference: ReferenceData
+        do { reference = try ReferenceData.load(from: referenceDir) } catch {
+            throw ConfigError("--reference \(referenceDir.path): regions.json or forbidden-words.json: " + plainWords(error))
+        }
+        let calendarName = try args.option("--calendar") ?? "cn-mainland"
+        let calendar = try BusinessCalendar.load(env.calendarsDir.appendingPathComponent(calendarName + ".json"), setting: "--calendar \(calendarName)")
         let instance = try args.option("--instance") ?? "1"
         let clock = try ClockOptions.read(&args, env)
         let http = try HTTPOptions.read(&args)

@@ -1,11 +1,12 @@
 import Foundation
+import Messaging
 import Operations
 import YishiKafka
 
 // yishi: the operators' and integrators' command line. Each command group registers here;
 // later groups (sagas, cases, dlq, lag, orchestrator, demo) are added to this table.
 let groups: [CommandGroup] = [demoGroup, statusGroup, sagasGroup, progressGroup, casesGroup, dlqGroup, lagGroup, reportGroup, auditGroup, bundlesGroup,
-                              orchestratorGroup, adapterGroup, departmentGroup, frontdeskGroup]
+                              orchestratorGroup, adapterGroup, departmentGroup, frontdeskGroup, hubGroup]
 
 let groupWidth = (groups.map(\.name.count).max() ?? 0) + 2
 
@@ -19,7 +20,8 @@ let topHelp = """
 
     Run 'yishi <group> --help' for its commands.
 
-    Exit codes: 0 ok; 1 not found, refused or problems found; 2 usage; 3 broker or
+    Exit codes: 0 ok; 1 not found, refused or problems found; 2 usage or configuration (a flag,
+    variable, file or directory that cannot work: the one line names it); 3 broker or
     orchestrator unreachable (or no answer in time). Operator commands: docs/cli.md.
 
     \(Environment.globalOptionsHelp)
@@ -28,6 +30,8 @@ let topHelp = """
 @MainActor func main(_ argv: [String]) -> Int32 {
     var args = Arguments(argv)
     let help = args.flag("--help", "-h")
+    // Where a usage error sends the reader: the most specific help known so far.
+    var helpCommand = "yishi --help"
     do {
         try SecurityOptions.refuseSecrets(in: args.tokens)
         guard let groupName = args.next() else {
@@ -36,6 +40,8 @@ let topHelp = """
         }
         if groupName == "help" { print(topHelp); return Exit.ok }
         guard let group = groups.first(where: { $0.name == groupName }) else { throw UsageError("unknown command group '\(groupName)'") }
+        helpCommand = "yishi \(group.name) --help"
+        routeKafkaLog(service: ["orchestrator", "adapter", "department", "frontdesk"].contains(group.name))
         var commandName = args.tokens.first.flatMap { name in group.commands.contains { $0.name == name } ? name : nil }
         if commandName != nil {
             _ = args.next()
@@ -52,6 +58,7 @@ let topHelp = """
             throw UsageError("unknown command '\(groupName) \(commandName ?? "")'")
         }
         if help { print(command.help); return Exit.ok }
+        helpCommand = "yishi \(group.name) \(command.name) --help"
         let env = try Environment.read(&args)
         return try command.run(&args, env)
     } catch let e as OperationsError {
@@ -64,11 +71,26 @@ let topHelp = """
         printError("yishi: \(e)")
         return Exit.usage
     } catch let e as UsageError {
-        printError("yishi: \(e.message)\nRun 'yishi --help' for usage.")
+        printError("yishi: \(e.message) (see '\(helpCommand)')")
         return Exit.usage
     } catch {
-        printError("yishi: \(error)")
+        if let problem = configurationProblem(error) {
+            printError("yishi: \(problem)")
+            return Exit.usage
+        }
+        printError("yishi: \(plainWords(error))")
         return Exit.problems
+    }
+}
+
+/// librdkafka's own log lines: into a service's JSON log (component `librdkafka`, its FAIL and
+/// other error lines as warnings), dropped for operator commands, whose one-line message says
+/// what failed. No raw `%3|…|FAIL|…` line reaches an operator's terminal.
+func routeKafkaLog(service: Bool) {
+    guard service else { KafkaLog.quiet(); return }
+    let log = JSONLog(component: "librdkafka")
+    KafkaLog.route { level, facility, client, message in
+        log.write(level <= 4 ? .warn : level <= 6 ? .info : .debug, message, ["facility": facility, "client": client])
     }
 }
 

@@ -110,7 +110,7 @@ import Testing
         } throws: { ($0 as? SchemaLoadError)?.message.contains("x-cloudevents-types") == true }
         #expect {
             try JSONSchema(contentsOf: dir.appendingPathComponent("missing.schema.json"))
-        } throws: { ($0 as? SchemaLoadError)?.description.contains("missing.schema.json: cannot read") == true }
+        } throws: { ($0 as? SchemaLoadError)?.description.contains("missing.schema.json: no such file") == true }
     }
 }
 

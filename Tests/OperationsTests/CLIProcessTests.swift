@@ -48,7 +48,8 @@ struct CLIProcessTests {
         let logs = FileManager.default.temporaryDirectory.appendingPathComponent(fx.prefix + "logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         let orchestrator = try YishiProcess("o1", ["orchestrator", "run", "--prefix", fx.prefix, "--partitions", String(fx.partitions),
-                                                   "--instance", "o1", "--group", fx.hub.orchestratorGroup, "--session-timeout-ms", "6000"],
+                                                   "--instance", "o1", "--group", fx.hub.orchestratorGroup, "--session-timeout-ms", "6000",
+                                                   "--log-summary-seconds", "2"],
                                             command: cli.command, logDirectory: logs)
         var stopped = false
         defer { if !stopped { orchestrator.terminate() } }
@@ -73,6 +74,10 @@ struct CLIProcessTests {
         let caseRows = try JSONValue.parse(cases.out).arrayValue ?? []
         #expect(caseRows.count == 2 && caseRows.allSatisfy { $0["step"] == "social-security" && $0["code"] == "INVALID_REQUEST" })
         #expect(try cli.run(["cases"]).out.contains("办不成事 queue"))
+        // A refusal in the operator's words: the engine's reason without the request id the CLI made up.
+        let notPaused = try cli.run(["sagas", "resume", ids[0]])
+        #expect(notPaused.status == 1 && (notPaused.out + notPaused.err).contains("not paused")
+                && !(notPaused.out + notPaused.err).contains("ctl-"), "\(notPaused)")
 
         let list = try cli.run(["sagas", "list", "--status", "manual"])
         #expect(list.status == 0 && ids.allSatisfy { list.out.contains($0) } && list.out.contains("social-security (failed)"), "\(list)")
@@ -81,6 +86,12 @@ struct CLIProcessTests {
 
         let show = try cli.run(["sagas", "show", ids[0]])
         #expect(show.status == 0 && show.out.contains("social-security #1") && show.out.contains("rejected"), "\(show)")
+        // Without the clock variables the CLI takes the hub's now from the orchestrator's answer.
+        var bare = cli.command
+        for key in ["YISHI_CLOCK_START", "YISHI_CLOCK_SPEED", "YISHI_CLOCK_WALL_START"] { bare.environment.removeValue(forKey: key) }
+        let learned = try JSONValue.parse(try bare.run(["sagas", "show", ids[0], "--json"]).out)["now"]?.doubleValue
+        let hubNow = Double(fx.clock.now().ms)
+        #expect(learned.map { abs($0 - hubNow) < 300_000 } == true, "hub now \(hubNow), the CLI showed \(String(describing: learned))")
         let diagnose = try cli.run(["sagas", "diagnose", ids[0]])
         #expect(diagnose.status == 0 && diagnose.out.hasPrefix("Stuck at social-security"), "\(diagnose)")
         #expect(diagnose.out.contains("yishi sagas retry \(ids[0]) --step social-security"))
@@ -117,6 +128,9 @@ struct CLIProcessTests {
         // Exit codes: refused (1), usage (2), unreachable (3).
         #expect(try cli.run(["sagas", "retry", ids[0], "--step", "social-security"]).status == 1, "retrying a succeeded step is refused")
         #expect(try cli.run(["sagas", "show", "APP-NO-SUCH", "--source", "changelog"]).status == 1)
+        // No saga by that id: said so, not which instance owns which partition.
+        let nope = try cli.run(["sagas", "show", "APP-NOPE"])
+        #expect(nope.status == 1 && nope.err == "yishi: no saga APP-NOPE\n", "\(nope)")
         #expect(try cli.run(["sagas", "list", "--bogus"]).status == 2)
         #expect(try cli.run(["sagas", "show", ids[0], "--bootstrap", "127.0.0.1:9", "--timeout", "2"]).status == 3)
         for group in ["sagas", "cases", "dlq", "lag"] { #expect(try cli.run([group, "--help"]).status == 0) }
@@ -131,7 +145,10 @@ struct CLIProcessTests {
         // No orchestrator: read-only queries answer from the changelog.
         orchestrator.terminate()
         stopped = true
+        let offlineStart = ContinuousClock.now
         let offline = try cli.run(["sagas", "show", ids[0], "--timeout", "3"])
+        let offlineSeconds = (ContinuousClock.now - offlineStart).seconds
+        #expect(offlineSeconds < 4.5, "--timeout 3 is the whole command's budget (live, then the changelog): took \(offlineSeconds) s")
         #expect(offline.status == 0 && offline.out.contains("completed") && offline.err.contains("answered from the changelog"), "\(offline)")
 
         // Nothing personal in any output or log line.
@@ -144,6 +161,10 @@ struct CLIProcessTests {
         for file in try FileManager.default.contentsOfDirectory(at: logs, includingPropertiesForKeys: nil) {
             let log = try String(contentsOf: file, encoding: .utf8)
             #expect(log.contains("dead-letter"), "the orchestrator logged the dead letter")
+            // Logs worth reading: the 办不成事 cases warned, and the periodic summary.
+            let entries = log.split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }
+            #expect(entries.filter { $0["msg"]?.stringValue?.hasPrefix("manual case opened") == true && $0["level"] == "warn" }.count == 2, "\(log)")
+            #expect(entries.contains { $0["msg"] == "summary" && $0["level"] == "info" && $0["inputs"] != nil && $0["sagas_in_flight"] != nil }, "\(log)")
             expectNoPersonalData(log, known: known, "orchestrator log \(file.lastPathComponent)")
         }
     }
