@@ -20,7 +20,7 @@ public struct BundleLibrary: Sendable {
     /// `formSchema`: the application form's JSON Schema file
     /// (`schemas/cn.gov.yishi.application.submitted.schema.json`); when given, form references are
     /// checked along their whole path.
-    /// - Throws: when a catalogue, calendar or the form schema cannot be read or parsed.
+    /// - Throws: `ConfigError` when a catalogue, calendar or the form schema cannot be read or parsed.
     public static func load(bundles: URL, catalogues: URL, calendars: URL, formSchema: URL? = nil) throws -> BundleLibrary {
         let cats = try CatalogueSet.load(directory: catalogues)
         var cals: [String: BusinessCalendar] = [:]
@@ -29,7 +29,7 @@ public struct BundleLibrary: Sendable {
             let c = try BusinessCalendar.load(file)
             cals[c.name] = c
         }
-        let schema = try formSchema.map { FormSchema(try JSONValue.parse(Data(contentsOf: $0))) }
+        let schema = try formSchema.map { FormSchema(try ConfigFile.json($0, setting: "application form schema (--schemas, YISHI_SCHEMAS)")) }
         let files = (try? jsonFiles(in: bundles)) ?? []
         return load(files: files, catalogues: cats, calendars: cals, formSchema: schema)
     }

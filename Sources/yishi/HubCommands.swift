@@ -5,7 +5,7 @@ import SagaEngine
 var hubGroup: CommandGroup { CommandGroup(
     name: "hub",
     summary: "Start, inspect and stop the whole hub as separate processes (state, logs and PID files in one directory).",
-    commands: [HubUp.self, HubStatus.self, HubDown.self, HubEnv.self]) }
+    commands: [HubUp.self, HubProcessStatus.self, HubDown.self, HubEnv.self]) }
 
 /// What `yishi hub up` started, kept in `<dir>/hub.json`: the shared settings and one entry per
 /// process (its name, arguments, PID file and log file). `hub status`, `hub down` and `hub env`
@@ -286,7 +286,7 @@ struct HubUp: Command {
             if !pending.isEmpty { Thread.sleep(forTimeInterval: 0.2) }
         }
         let statuses = HubProcesses.status(layout)
-        print(HubStatus.render(layout, statuses, dir: dir))
+        print(HubProcessStatus.render(layout, statuses, dir: dir))
         if !pending.isEmpty {
             print("note: not started yet after \(waitText) s: \(pending.sorted().joined(separator: ", ")) (see their logs)")
         }
@@ -295,7 +295,7 @@ struct HubUp: Command {
     }
 }
 
-struct HubStatus: Command {
+struct HubProcessStatus: Command {
     static let name = "status"
     static let summary = "which processes of the hub in DIR run, with their PIDs and last log lines"
     static let help = """
