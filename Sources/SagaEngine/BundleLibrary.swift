@@ -29,7 +29,10 @@ public struct BundleLibrary: Sendable {
             let c = try BusinessCalendar.load(file)
             cals[c.name] = c
         }
-        let schema = try formSchema.map { FormSchema(try ConfigFile.json($0, setting: "application form schema (--schemas, YISHI_SCHEMAS)")) }
+        let schema = try formSchema.map { file in
+            try ConfigFile.checkDirectory(file.deletingLastPathComponent(), setting: "schemas directory (--schemas, YISHI_SCHEMAS)")
+            return FormSchema(try ConfigFile.json(file, setting: "application form schema (--schemas, YISHI_SCHEMAS)"))
+        }
         let files = (try? jsonFiles(in: bundles)) ?? []
         return load(files: files, catalogues: cats, calendars: cals, formSchema: schema)
     }

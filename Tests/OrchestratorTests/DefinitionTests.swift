@@ -98,7 +98,13 @@ struct DefinitionChangeTests {
         first.stop()
 
         let edited = try bundleCopy { $0["enterprise-opening.v1.json"] = try swappedSteps($0["enterprise-opening.v1.json"]!!) }
-        let removed = try bundleCopy { $0["enterprise-opening.v1.json"] = .some(nil) }
+        // Removed with the bundles composed over it (invalid without their base); restaurant-opening stays, written in full.
+        var standalone = try #require(try library(repoRoot.appendingPathComponent("seeds/bundles")).bundle("restaurant-opening", version: 1)).definition
+        standalone.extends = nil
+        let removed = try bundleCopy { files in
+            for (name, text) in files where name == "enterprise-opening.v1.json" || text?.contains("\"extends\"") == true { files[name] = .some(nil) }
+            files["restaurant-opening.v1.json"] = String(decoding: try JSONEncoder().encode(standalone), as: UTF8.self)
+        }
         for (dir, expected) in [(edited, "enterprise-opening v1 in \(edited.path)/enterprise-opening.v1.json is not the definition \(forms.count) running saga(s)"),
                                 (removed, "enterprise-opening v1 is needed by \(forms.count) running saga(s)")] {
             var config = hub.config(instance: "o1")
