@@ -14,8 +14,11 @@ public struct BundleLibrary: Sendable {
 
     /// Loads catalogues from `<catalogues>/<agency>/catalogue.json`, calendars from `*.json` in
     /// `calendars`, and bundles from `*.json` in `bundles` (a missing bundle directory is empty).
-    public static func load(bundles: URL, catalogues: URL, calendars: URL) throws -> BundleLibrary {
-        let cats = try CatalogueSet.load(directory: catalogues)
+    /// `serving`: when given, only these agencies are served; a bundle with a step on another
+    /// agency is refused (`unservableAgency`), as is one on an agency without `mapping.json`.
+    public static func load(bundles: URL, catalogues: URL, calendars: URL, serving: Set<String>? = nil) throws -> BundleLibrary {
+        let all = try CatalogueSet.load(directory: catalogues)
+        let cats = serving.map { all.serving(only: $0) } ?? all
         var cals: [String: BusinessCalendar] = [:]
         for file in try jsonFiles(in: calendars) {
             let c = try BusinessCalendar.load(file)

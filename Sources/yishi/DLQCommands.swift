@@ -1,4 +1,5 @@
 import Foundation
+import SagaEngine
 import Operations
 import YishiKafka
 
@@ -172,8 +173,9 @@ enum ShowLag: Command {
         _ = try args.positionals().first.map { throw UsageError("unexpected argument \($0)") }
         let probe = LagProbe(hub: options.hub)
         var rows: [LagProbe.Row] = []
-        for (group, topics) in probe.knownGroups() { rows += try probe.lag(group: group, topics: topics) }
-        let hubTopics = HubTopics.all(prefix: "", partitions: 1).map(\.name)
+        let agencies = try CatalogueSet.load(directory: env.cataloguesDir).ids
+        for (group, topics) in probe.knownGroups(agencies: agencies) { rows += try probe.lag(group: group, topics: topics) }
+        let hubTopics = HubTopics.all(prefix: "", partitions: 1, agencies: agencies).map(\.name)
         for group in extra {
             rows += try probe.lag(group: group, topics: hubTopics).filter { $0.committedPartitions > 0 }
         }

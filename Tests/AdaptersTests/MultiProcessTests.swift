@@ -38,7 +38,7 @@ struct MultiProcessTests {
                                                          "--session-timeout-ms", "6000"] + kafkaArgs + clockArgs, command: service, logDirectory: work))
         var adapters: [YishiProcess] = []
         var departments: [Agency: YishiProcess] = [:]
-        for agency in Agency.allCases {
+        for agency in Agency.builtIn {
             let a = try YishiProcess("adapter." + agency.rawValue, ["adapter", "run", "--agency", agency.rawValue, "--instance", "a1"] + kafkaArgs + clockArgs,
                                    command: service, logDirectory: work)
             let d = try YishiProcess("dept." + agency.rawValue, ["department", "run", "--agency", agency.rawValue,
@@ -88,7 +88,7 @@ struct MultiProcessTests {
                                              calendars: repoRoot.appendingPathComponent("seeds/calendar"))
         let report = OutcomeReport(trails: trails, expectations: expectations, library: library, calendar: calendar)
         #expect(finished, "not finished: \(ids.subtracting(trails.filter { $0.value.finished != nil }.keys).sorted().prefix(10))\n\(report.render())")
-        #expect(kills.count == 5 && adapters.reduce(0) { $0 + $1.starts } == Agency.allCases.count + 5)
+        #expect(kills.count == 5 && adapters.reduce(0) { $0 + $1.starts } == Agency.builtIn.count + 5)
 
         // Outcomes: every valid application completed, every invalid one rejected naming the manifest's field.
         // A failure prints the timelines of the sagas that went wrong: the audit trail says why.
@@ -128,9 +128,9 @@ struct MultiProcessTests {
         for (_, d) in departments { d.terminate() }
         let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
         var effects: [LedgerEffect] = []
-        for agency in Agency.allCases {
+        for agency in Agency.builtIn {
             effects += try DepartmentService.ledger(in: work.appendingPathComponent(agency.rawValue + ".json"),
-                                                    endpoint: makeDepartment(agency, reference: reference, preset: .default, seed: 2026))
+                                                    endpoint: makeDepartment(agency, reference: reference, preset: .default, seed: 2026)!)
         }
         let perStep = Dictionary(grouping: effects) { "\($0.sagaId)/\($0.step)/\($0.kind)/\($0.data["SEAL_TYPE"] ?? "")" }.filter { $0.value.count > 1 }
         // The department request id is `<saga>/<step>/r<revision>/<native action>` (`…/undo/…` to compensate).

@@ -44,7 +44,7 @@ final class ProcessHub {
         let kafkaArgs = ["--bootstrap", bootstrap, "--prefix", prefix, "--partitions", "3"]
         processes.append(try YishiProcess("orchestrator", ["orchestrator", "run", "--instance", "o1", "--group", prefix + "orchestrator",
                                                          "--session-timeout-ms", "6000"] + kafkaArgs + clockArgs, command: service, logDirectory: work))
-        for agency in Agency.allCases {
+        for agency in Agency.builtIn {
             processes.append(try YishiProcess("adapter." + agency.rawValue, ["adapter", "run", "--agency", agency.rawValue, "--instance", "a1"]
                                               + kafkaArgs + clockArgs, command: service, logDirectory: work))
             processes.append(try YishiProcess("dept." + agency.rawValue, ["department", "run", "--agency", agency.rawValue,
@@ -115,9 +115,9 @@ final class ProcessHub {
         for p in processes where p.name.hasPrefix("dept.") { p.terminate() }
         let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
         var effects: [LedgerEffect] = []
-        for agency in Agency.allCases {
+        for agency in Agency.builtIn {
             effects += try DepartmentService.ledger(in: work.appendingPathComponent(agency.rawValue + ".json"),
-                                                    endpoint: makeDepartment(agency, reference: reference, preset: .default, seed: 2026))
+                                                    endpoint: makeDepartment(agency, reference: reference, preset: .default, seed: 2026)!)
         }
         let perStep = Dictionary(grouping: effects) { "\($0.sagaId)/\($0.step)/\($0.kind)/\($0.data["SEAL_TYPE"] ?? "")" }.filter { $0.value.count > 1 }
         let perKey = Dictionary(grouping: effects) { "\($0.agency.rawValue)/\($0.kind)/\($0.key)" }.filter { $0.value.count > 1 }

@@ -168,7 +168,7 @@ struct SecurityTests {
         defer { for p in processes { p.terminate() } }
         processes.append(try YishiProcess("orchestrator", ["orchestrator", "run", "--instance", "o1", "--session-timeout-ms", "6000"] + kafkaArgs + clockArgs,
                                           command: service, logDirectory: work))
-        for agency in Agency.allCases {
+        for agency in Agency.builtIn {
             processes.append(try YishiProcess("adapter." + agency.rawValue, ["adapter", "run", "--agency", agency.rawValue] + kafkaArgs + clockArgs,
                                               command: service, logDirectory: work))
             processes.append(try YishiProcess("dept." + agency.rawValue, ["department", "run", "--agency", agency.rawValue, "--profile", "no-faults"]

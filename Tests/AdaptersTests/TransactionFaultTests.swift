@@ -114,7 +114,7 @@ struct TransactionFaultTests {
         let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
         let calendar = try BusinessCalendar.load(repoRoot.appendingPathComponent("seeds/calendar/cn-mainland.json"))
         let service = try DepartmentService(agency: .bank, connection: connection, instanceId: "d1",
-                                            endpoint: makeDepartment(.bank, reference: reference, preset: .default, seed: 1),
+                                            endpoint: makeDepartment(.bank, reference: reference, preset: .default, seed: 1)!,
                                             calendar: calendar, stateFile: nil, log: JSONLog(component: "dept.bank", minimum: .error))
         let runner = BackgroundService("department", run: service.run, stop: service.stop)
         defer { runner.stop() }
