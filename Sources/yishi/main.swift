@@ -4,7 +4,7 @@ import YishiKafka
 
 // yishi: the operators' and integrators' command line. Each command group registers here;
 // later groups (sagas, cases, dlq, lag, orchestrator, demo) are added to this table.
-let groups: [CommandGroup] = [demoGroup, sagasGroup, progressGroup, casesGroup, dlqGroup, lagGroup, reportGroup, auditGroup, bundlesGroup,
+let groups: [CommandGroup] = [demoGroup, sagasGroup, progressGroup, casesGroup, dlqGroup, lagGroup, reportGroup, auditGroup, bundlesGroup, adaptersGroup,
                               orchestratorGroup, adapterGroup, departmentGroup, frontdeskGroup]
 
 let groupWidth = (groups.map(\.name.count).max() ?? 0) + 2
