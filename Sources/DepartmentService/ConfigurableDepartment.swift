@@ -192,7 +192,10 @@ public struct ConfigurableDepartment: DepartmentEndpoint {
             case "matches":
                 guard let s = lhs.map(Self.text), let p = rhs?.stringValue, let re = try? NSRegularExpression(pattern: "^(?:" + p + ")$") else { return false }
                 return re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
-            case "valid-uscc": return lhs?.stringValue.map { (try? USCC.validateIssued($0)) != nil } ?? false
+            case "valid-uscc":
+                // A code the registry issued is accepted even with a check-character mismatch (codes before 2016).
+                guard let code = lhs?.stringValue else { return false }
+                do { _ = try USCC.validateIssued(code); return true } catch { return false }
             case "valid-id": return lhs?.stringValue.map { ResidentID.isValid($0, asOf: now) } ?? false
             case "valid-mobile": return lhs?.stringValue.map(MobilePhone.isValid) ?? false
             default:

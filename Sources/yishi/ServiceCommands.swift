@@ -53,8 +53,7 @@ struct AdapterRun: Command {
 
         Options:
           --agency A             an agency with adapters/<A>/catalogue.json and mapping.json
-                                 (business-registration, seal-engraving, tax, social-security, bank,
-                                 housing-fund, ...)
+                                 (the agency list is the files': see yishi adapters validate)
           --instance ID          stable instance id (env YISHI_INSTANCE, default 1)
           --repository DIR       where adapters/ and schemas/ are (default: the working directory)
         \(KafkaOptions.help)
@@ -101,8 +100,7 @@ struct DepartmentRun: Command {
         (docs/departments.md, docs/adding-an-agency.md).
 
         Options:
-          --agency A             an agency with adapters/<A>/catalogue.json (business-registration,
-                                 seal-engraving, tax, social-security, bank, housing-fund, ...)
+          --agency A             an agency with adapters/<A>/catalogue.json
           --repository DIR       where adapters/ is (default: the working directory)
           --state FILE           checkpoint file (written after every batch, before the offsets are committed)
           --profile P            default (2% transient faults), no-faults, flaky (default: default)
