@@ -42,7 +42,7 @@ struct TestHub {
     }
 
     func ensureTopics() throws {
-        try KafkaAdmin(config: kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions))
+        try KafkaAdmin(config: kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions, agencies: try hubAgencies()))
     }
 
     static func validApplications(limit: Int) throws -> [JSONValue] {
@@ -90,4 +90,10 @@ func finishedSagas(hub: TestHub, expecting count: Int, timeout: Duration) async 
         finished[body["sagaId"]!.stringValue!] = body["status"]?.stringValue
     }
     return finished
+}
+
+/// The hub's agencies: every `adapters/*/catalogue.json` (what the orchestrator serves and
+/// `ScriptedResponders` answers), so checks over `commands.*` cover every agency.
+func hubAgencies() throws -> [String] {
+    try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")).ids
 }

@@ -24,7 +24,7 @@ func orchestratorProcess(hub: TestHub, instance: String, logDirectory: URL, cloc
 /// Commands on `commands.*` seen by a read_committed consumer, by saga/step/attempt, with their payloads.
 func commandsWritten(hub: TestHub) async throws -> [String: [Data]] {
     var seen: [String: [Data]] = [:]
-    for agency in HubTopics.defaultAgencies {
+    for agency in try hubAgencies() {
         for message in try await readAll(hub.topic("commands.\(agency)"), partitions: hub.partitions, expecting: .max,
                                          config: hub.kafka(), timeout: .seconds(3)) {
             let key = [Envelope.Header.sagaId, Envelope.Header.step, Envelope.Header.attempt]
