@@ -3,6 +3,7 @@ import DepartmentService
 import Departments
 import Foundation
 import Messaging
+import Orchestrator
 import SagaEngine
 import Testing
 import YishiKafka
@@ -285,5 +286,29 @@ struct NewAgencyTests {
         // v1's fingerprint (what its running sagas are checked against) does not depend on the new agency.
         let before = try BundleLibrary.load(bundles: bundles, catalogues: noMapping, calendars: calendars)
         #expect(before.bundle("enterprise-opening", version: 1)?.fingerprint == v1.fingerprint)
+    }
+
+    @Test("the orchestrator serves every catalogue agency: its topics and subscriptions include housing-fund; limited to five, it refuses v2")
+    func orchestratorAgencies() throws {
+        var connection = HubConnection(bootstrap: "127.0.0.1:1")  // init reads files only; nothing connects
+        connection.prefix = "agencies."
+        let all = try OrchestratorService(config: OrchestratorConfig(connection: connection, instanceId: "t", repository: repoRoot),
+                                          log: JSONLog(component: "orchestrator", minimum: .error))
+        let agencies = try #require(all.config.agencies)
+        #expect(agencies == (try CatalogueSet.load(directory: Self.adapters).ids) && agencies.contains("housing-fund"))
+        // The topics it creates at start: housing-fund's four, with the hub's partition count (not auto-created ones).
+        let topics = HubTopics.all(prefix: "agencies.", partitions: 6, agencies: agencies)
+        for t in ["commands", "dept.housing-fund.requests", "dept.housing-fund.replies", "events"].map({ $0.hasPrefix("dept.") ? $0 : "\($0).housing-fund" }) {
+            #expect(topics.first { $0.name == "agencies." + t }?.partitions == 6, "\(t)")
+        }
+
+        var limited = OrchestratorConfig(connection: connection, instanceId: "t", repository: repoRoot)
+        limited.agencies = HubTopics.defaultAgencies
+        do {
+            _ = try OrchestratorService(config: limited, log: JSONLog(component: "orchestrator", minimum: .error))
+            Issue.record("an orchestrator serving five agencies loaded a bundle with a housing-fund step")
+        } catch let OrchestratorError.invalidBundles(problems) {
+            #expect(problems.count == 1 && problems[0].contains("enterprise-opening.v2.json: $.steps[5].agency: agency 'housing-fund' cannot be served"), "\(problems)")
+        }
     }
 }
