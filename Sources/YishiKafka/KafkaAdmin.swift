@@ -202,8 +202,10 @@ public enum HubTopics {
     /// and pass it as `agencies`.
     public static let defaultAgencies = ["business-registration", "seal-engraving", "tax", "social-security", "bank"]
 
+    /// Every hub topic for `agencies` (the services pass `CatalogueSet.ids`: every
+    /// `adapters/<agency>/catalogue.json`), saga-keyed topics with `partitions` partitions.
     public static func all(prefix: String = "yishi.", partitions: Int32, replicationFactor: Int32 = 1,
-                           agencies: [String] = defaultAgencies) -> [TopicSpec] {
+                           agencies: [String]) -> [TopicSpec] {
         let compact = ["cleanup.policy": "compact"]
         var names = ["applications", "saga-events", "audit-heads", "progress", "ops", "ops-replies", "ops-audit", "dlq"]
         for agency in agencies {

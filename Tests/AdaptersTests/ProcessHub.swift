@@ -132,3 +132,8 @@ final class ProcessHub {
         #expect(Set(effects.filter { $0.kind == "account-opened" }.map(\.sagaId)) == completed)
     }
 }
+
+/// The hub's agencies: every `adapters/*/catalogue.json` (housing-fund's simulator is the configurable one).
+func hubAgencies() throws -> [Agency] {
+    try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")).ids.map { Agency($0) }
+}

@@ -26,7 +26,7 @@ struct TransactionFaultTests {
         connection.kafka = ["log_level": "0"]
         connection.sessionTimeoutMs = 6000
         connection.transactionPolicy = policy
-        for spec in HubTopics.all(prefix: connection.prefix, partitions: 1) { try cluster.createTopic(spec.name, partitions: spec.partitions) }
+        for spec in HubTopics.all(prefix: connection.prefix, partitions: 1, agencies: try hubAgencies().map(\.rawValue)) { try cluster.createTopic(spec.name, partitions: spec.partitions) }
         return connection
     }
 
