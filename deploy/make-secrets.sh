@@ -11,7 +11,8 @@ set -euo pipefail
 DIR="${1:-$(dirname "$0")/secrets}"
 mkdir -p "$DIR"; chmod 700 "$DIR"; cd "$DIR"
 umask 022
-AGENCIES=(business-registration seal-engraving tax social-security bank)
+# One per adapters/<agency>/catalogue.json (`yishi adapters validate` lists them); tests check they agree.
+AGENCIES=(business-registration seal-engraving tax social-security bank housing-fund)
 PRINCIPALS=(orchestrator frontdesk operator)
 for a in "${AGENCIES[@]}"; do PRINCIPALS+=("adapter-$a" "dept-$a"); done
 

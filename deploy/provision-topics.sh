@@ -17,7 +17,8 @@ PREFIX="${YISHI_TOPIC_PREFIX:-yishi.}"
 PARTITIONS="${YISHI_PARTITIONS:-12}"
 RF="${YISHI_REPLICATION:-3}"
 BIN="${KAFKA_BIN:-/opt/kafka/bin}"
-AGENCIES=(business-registration seal-engraving tax social-security bank)
+# One per adapters/<agency>/catalogue.json (`yishi adapters validate` lists them); tests check they agree.
+AGENCIES=(business-registration seal-engraving tax social-security bank housing-fund)
 PRINCIPALS=(orchestrator frontdesk operator)
 for a in "${AGENCIES[@]}"; do PRINCIPALS+=("adapter-$a" "dept-$a"); done
 

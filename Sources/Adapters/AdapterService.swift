@@ -18,6 +18,8 @@ import YishiKafka
 public final class AdapterService: @unchecked Sendable {
     // @unchecked: consumer and producer are used by the loop thread only.
     public let agency: String
+    /// Every agency with a catalogue beside this one's (`adapters/*/catalogue.json`): the topics ensured at start.
+    let agencies: [String]
     let connection: HubConnection
     let instanceId: String
     let translator: Translator
@@ -53,6 +55,7 @@ public final class AdapterService: @unchecked Sendable {
         outboundGuard = OutboundGuard(connection: connection, group: HubGroups.adapter(prefix: connection.prefix, agency: agency))
         let adapters = repository.appendingPathComponent("adapters")
         let catalogues = try CatalogueSet.load(directory: adapters)
+        agencies = catalogues.ids
         guard let catalogue = catalogues.agencies[agency] else {
             throw MappingError(adapters.appendingPathComponent(agency).path, "no catalogue.json for agency '\(agency)'")
         }
@@ -76,7 +79,7 @@ public final class AdapterService: @unchecked Sendable {
         let clientId = "yishi-adapter-\(agency)-\(instanceId)"
         // Any process of the hub may start first: the topics exist once one of them ran.
         try KafkaAdmin(config: connection.clientConfig(clientId: clientId + "-admin"))
-            .ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
+            .ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions, agencies: agencies))
         let producer = try TransactionalProducer(config: connection.clientConfig(clientId: clientId, ["transaction.timeout.ms": "10000"]),
                                                  transactionalId: "\(groupId)-\(instanceId)", policy: connection.transactionPolicy,
                                                  onEvent: { [log] in log.warn("transaction", $0.logFields) })

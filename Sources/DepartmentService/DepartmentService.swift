@@ -115,7 +115,7 @@ public final class DepartmentService: @unchecked Sendable {
         let clientId = "yishi-dept-\(agency.rawValue)-\(instanceId)"
         // Any process of the hub may start first: the topics exist once one of them ran.
         try KafkaAdmin(config: connection.clientConfig(clientId: clientId + "-admin"))
-            .ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
+            .ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions, agencies: [agency.rawValue]))
         var producer = try KafkaProducer(config: connection.clientConfig(clientId: clientId))
         producer.onClientError { [log] in log.warn("kafka", ["error": $0.description, "class": "\($0.kind)"]) }
         let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId, ["statistics.interval.ms": String(KafkaServiceMetrics.statisticsIntervalMs)]),

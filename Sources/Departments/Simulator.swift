@@ -1,12 +1,30 @@
 import Foundation
 
-/// The five agencies of the enterprise-opening bundle (the `<agency>` in topic names).
-public enum Agency: String, Codable, Sendable, CaseIterable {
-    case businessRegistration = "business-registration"
-    case sealEngraving = "seal-engraving"
-    case tax
-    case socialSecurity = "social-security"
-    case bank
+/// An agency id: the `<agency>` in topic names and the directory `adapters/<agency>/`.
+/// Agencies are not a closed set: the hub serves every agency with a catalogue under
+/// `adapters/`. The five below have a department simulator written in Swift (`builtIn`); any
+/// other runs the configurable simulator (`adapters/<agency>/department.json`).
+/// Encodes as its id string (`"tax"`), as the enumeration it replaced did.
+public struct Agency: RawRepresentable, Codable, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(_ id: String) { rawValue = id }
+    public init(from decoder: Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
+    public var description: String { rawValue }
+
+    public static let businessRegistration = Agency("business-registration")
+    public static let sealEngraving = Agency("seal-engraving")
+    public static let tax = Agency("tax")
+    public static let socialSecurity = Agency("social-security")
+    public static let bank = Agency("bank")
+    /// The agencies whose simulator is a Swift model (`makeDepartment` builds them).
+    public static let builtIn: [Agency] = [.businessRegistration, .sealEngraving, .tax, .socialSecurity, .bank]
+    /// True when `makeDepartment` has a Swift model for this agency.
+    public var isBuiltIn: Bool { Self.builtIn.contains(self) }
 }
 
 /// What every native request carries, whatever the department calls the fields.
@@ -35,6 +53,11 @@ public struct LedgerEffect: Codable, Sendable, Equatable {
     public var key: String
     public var data: [String: String]
     public var at: Date
+
+    public init(agency: Agency, requestId: String, sagaId: String, step: String, kind: String, key: String, data: [String: String], at: Date) {
+        self.agency = agency; self.requestId = requestId; self.sagaId = sagaId; self.step = step
+        self.kind = kind; self.key = key; self.data = data; self.at = at
+    }
 }
 
 /// An effect as the business logic reports it; the simulator stamps request, saga, step and time.
@@ -94,6 +117,11 @@ public struct Handling: Sendable {
     public var replyLost: Bool
     /// Effects of this delivery (already appended to the state's ledger).
     public var effects: [LedgerEffect]
+
+    public init(meta: RequestMeta?, reply: Data?, outcome: Outcome, replayed: Bool, latencyMinutes: Int, replyLost: Bool, effects: [LedgerEffect]) {
+        self.meta = meta; self.reply = reply; self.outcome = outcome; self.replayed = replayed
+        self.latencyMinutes = latencyMinutes; self.replyLost = replyLost; self.effects = effects
+    }
 }
 
 /// A native message: the department's envelope fields and the action's body fields side by
@@ -405,10 +433,11 @@ public struct RunningDepartment<Model: DepartmentModel>: DepartmentEndpoint {
     }
 }
 
-/// Any of the five departments by agency, with its state empty: what a department service
-/// builds from its configuration without naming the model types.
+/// Any of the five built-in departments by agency, with its state empty: what a department
+/// service builds from its configuration without naming the model types. Nil for an agency
+/// without a Swift model (`Agency.isBuiltIn` false): that one runs the configurable simulator.
 public func makeDepartment(_ agency: Agency, reference: ReferenceData, preset: DepartmentProfile.Preset, seed: UInt64,
-                           reservationDays: Int = 60) -> any DepartmentEndpoint {
+                           reservationDays: Int = 60) -> (any DepartmentEndpoint)? {
     func running<M: DepartmentModel>(_ model: M) -> any DepartmentEndpoint {
         RunningDepartment(DepartmentSimulator(model: model, preset: preset, seed: seed))
     }
@@ -418,6 +447,7 @@ public func makeDepartment(_ agency: Agency, reference: ReferenceData, preset: D
     case .tax: running(Tax(reference: reference))
     case .socialSecurity: running(SocialSecurity(reference: reference))
     case .bank: running(Bank())
+    default: nil
     }
 }
 
@@ -443,7 +473,7 @@ public enum NativeJSON {
     }
 
     /// A fingerprint of the request's content that ignores key order and whitespace.
-    static func fingerprint(_ data: Data) -> UInt64 {
+    public static func fingerprint(_ data: Data) -> UInt64 {
         let canonical: Data
         if let object = try? JSONSerialization.jsonObject(with: data),
            let sorted = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {

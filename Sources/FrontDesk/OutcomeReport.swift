@@ -73,6 +73,9 @@ public struct OutcomeReport: Sendable {
     public var stepHours: [String: [Double]] = [:]
     public var stepAgency: [String: String] = [:]
     public var stepOrder: [String] = []
+    /// Sagas per bundle version (`enterprise-opening v2`: new sagas get the newest version,
+    /// running ones keep theirs), with how many completed.
+    public var bundleVersions: [(bundle: String, sagas: Int, completed: Int)] = []
 
     /// Share of valid applications completed within their bundle's SLA (`sla.workingDays` of the
     /// version the saga ran; one working day when the bundle is unknown), 0…1.
@@ -84,6 +87,13 @@ public struct OutcomeReport: Sendable {
         nameRacesReordered = reordered
         for (id, trail) in trails.sorted(by: { $0.key < $1.key }) {
             total += 1
+            let version = "\(trail.bundleId ?? "?") v\(trail.bundleVersion.map(String.init) ?? "?")"
+            if let i = bundleVersions.firstIndex(where: { $0.bundle == version }) {
+                bundleVersions[i].sagas += 1
+                if trail.finished?.status == "completed" { bundleVersions[i].completed += 1 }
+            } else {
+                bundleVersions.append((version, 1, trail.finished?.status == "completed" ? 1 : 0))
+            }
             let expected = expectations[id] ?? Expectation(expected: "complete")
             let bundle = library.bundles.first { trail.bundleId == $0.id && trail.bundleVersion == $0.version }
             let hours: Double? = {
@@ -184,6 +194,11 @@ public struct OutcomeReport: Sendable {
         lines.append("")
         lines.append(String(format: "end to end, completed (working hours)   p50 %.2f   p95 %.2f   max %.2f",
                             Self.percentile(endToEndHours, 0.5), Self.percentile(endToEndHours, 0.95), endToEndHours.max() ?? 0))
+        lines.append("")
+        lines.append("bundle version".padded(toWidth: 44) + "sagas".leftPad(6) + "completed".leftPad(11))
+        for b in bundleVersions.sorted(by: { $0.bundle < $1.bundle }) {
+            lines.append(b.bundle.padded(toWidth: 44) + String(b.sagas).leftPad(6) + String(b.completed).leftPad(11))
+        }
         lines.append("")
         lines.append("step".padded(toWidth: 24) + "agency".padded(toWidth: 24)
                      + "done".leftPad(6) + "p50 h".leftPad(8) + "p95 h".leftPad(8))

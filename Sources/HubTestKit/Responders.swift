@@ -4,7 +4,7 @@ import SagaEngine
 import Synchronization
 import YishiKafka
 
-/// Stand-in for the five adapters and their departments, for tests and benchmarks:
+/// Stand-in for every agency's adapter and department, for tests and benchmarks:
 /// answers every command on `commands.*` at once with success (outputs named after
 /// the catalogue) or, for chosen steps, a retryable failure, and keeps a ledger of
 /// the request ids it acted on (departments dedupe by request id).
@@ -30,7 +30,8 @@ public final class ScriptedResponders: Sendable {
         consumerConfig["session.timeout.ms"] = consumerConfig["session.timeout.ms"] ?? "6000"
         consumer = try KafkaConsumer(config: consumerConfig, groupId: prefix + "responders")
         producer = try KafkaProducer(config: config)
-        try consumer.subscribe(HubTopics.defaultAgencies.map { prefix + "commands.\($0)" })
+        // Every agency with a catalogue (adapters/*/catalogue.json), as the orchestrator serves them.
+        try consumer.subscribe(catalogues.ids.map { prefix + "commands.\($0)" })
         let messages = consumer.messages()
         let producer = self.producer, ledger = self.ledger
         stream.withLock {

@@ -67,7 +67,7 @@ public struct LagProbe {
 
     /// The groups and topics the hub itself defines: the orchestrator on its inputs, each adapter
     /// on its commands and its department's replies, each department gateway on its requests.
-    public func knownGroups(agencies: [String] = HubTopics.defaultAgencies) -> [(group: String, topics: [String])] {
+    public func knownGroups(agencies: [String]) -> [(group: String, topics: [String])] {
         [(hub.orchestratorGroup, ["applications", "ops"] + agencies.map { "events.\($0)" })]
             + agencies.map { (adapterGroup($0), ["commands.\($0)", "dept.\($0).replies"]) }
             + agencies.map { (HubGroups.department(prefix: hub.prefix, agency: $0), ["dept.\($0).requests"]) }

@@ -19,7 +19,11 @@ public struct OrchestratorConfig: Sendable {
         set { groupOverride = newValue }
     }
     private var groupOverride: String?
-    public var agencies = HubTopics.defaultAgencies
+    /// The agencies this instance serves: it creates their topics, consumes `events.<agency>`
+    /// and may send `commands.<agency>`. Nil (the default): every agency with
+    /// `<cataloguesDirectory>/<agency>/catalogue.json`. When set, a bundle with a step on
+    /// another agency is refused at load (`unservableAgency`).
+    public var agencies: [String]?
     public var bundlesDirectory: URL
     public var cataloguesDirectory: URL
     public var calendarsDirectory: URL
@@ -50,7 +54,7 @@ public struct OrchestratorConfig: Sendable {
 
     /// Topics the orchestrator consumes (all keyed by saga id, co-partitioned).
     var inputTopics: [String] {
-        [topic("applications"), topic("ops")] + agencies.map { topic("events.\($0)") }
+        [topic("applications"), topic("ops")] + (agencies ?? []).map { topic("events.\($0)") }
     }
 
     var clientId: String { "yishi-orchestrator-\(instanceId)" }

@@ -76,11 +76,16 @@ public final class OrchestratorService: @unchecked Sendable {
     public var metrics: OrchestratorMetrics
 
     public init(config: OrchestratorConfig, log: JSONLog = JSONLog(component: "orchestrator")) throws {
+        var config = config
+        let library = try BundleLibrary.load(bundles: config.bundlesDirectory, catalogues: config.cataloguesDirectory,
+                                             calendars: config.calendarsDirectory,
+                                             formSchema: BundleLibrary.formSchemaFile(in: config.schemasDirectory),
+                                             serving: config.agencies.map(Set.init))
+        // The agency list is the catalogues' (adapters/*/catalogue.json), unless configured.
+        config.agencies = config.agencies ?? library.catalogues.ids
         self.config = config
         self.log = log
-        library = try BundleLibrary.load(bundles: config.bundlesDirectory, catalogues: config.cataloguesDirectory,
-                                         calendars: config.calendarsDirectory,
-                                         formSchema: BundleLibrary.formSchemaFile(in: config.schemasDirectory))
+        self.library = library
         if !library.problems.isEmpty {
             throw OrchestratorError.invalidBundles(library.problems.map(\.description))
         }
@@ -106,7 +111,8 @@ public final class OrchestratorService: @unchecked Sendable {
         guard reloadRequested.exchange(false, ordering: .relaxed) else { return }
         let result = BundleReload.reload(current: library, running: Array(host.sagas.values), directory: config.bundlesDirectory.path) {
             try BundleLibrary.load(bundles: config.bundlesDirectory, catalogues: config.cataloguesDirectory,
-                                   calendars: config.calendarsDirectory, formSchema: BundleLibrary.formSchemaFile(in: config.schemasDirectory))
+                                   calendars: config.calendarsDirectory, formSchema: BundleLibrary.formSchemaFile(in: config.schemasDirectory),
+                                   serving: config.agencies.map(Set.init))
         }
         switch result {
         case .success(let reload):
@@ -129,7 +135,7 @@ public final class OrchestratorService: @unchecked Sendable {
     public func run() throws {
         let admin = try KafkaAdmin(config: config.clientConfig())
         log.info("connecting", ["bootstrap": config.connection.bootstrap, "prefix": config.connection.prefix])
-        try admin.ensureTopics(HubTopics.all(prefix: config.connection.prefix, partitions: config.partitions, agencies: config.agencies))
+        try admin.ensureTopics(HubTopics.all(prefix: config.connection.prefix, partitions: config.partitions, agencies: config.agencies ?? []))
         producer = try TransactionalProducer(config: config.clientConfig(["transaction.timeout.ms": "10000"]),
                                              transactionalId: "\(config.groupId)-\(config.instanceId)",
                                              policy: config.transactionPolicy,

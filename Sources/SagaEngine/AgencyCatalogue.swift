@@ -54,12 +54,22 @@ public enum HubErrorCode {
 /// Every agency catalogue, keyed by agency id.
 public struct CatalogueSet: Sendable {
     public var agencies: [String: AgencyCatalogue]
+    /// Agencies with a catalogue that the hub cannot serve, with the reason (e.g. no
+    /// `mapping.json` beside the catalogue, so no adapter can run for it). A bundle step on
+    /// one of them is a validation problem (`unservableAgency`). Filled by `load(directory:)`.
+    public var unservable: [String: String] = [:]
+
+    /// The agency ids (the `<agency>` of `adapters/<agency>/`), sorted: the hub's agency list,
+    /// from which services derive their topics and subscriptions.
+    public var ids: [String] { agencies.keys.sorted() }
 
     public init(_ catalogues: [AgencyCatalogue]) {
         agencies = Dictionary(catalogues.map { ($0.agency, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// Loads `<dir>/<agency>/catalogue.json` for every sub-directory that has one.
+    /// Loads `<dir>/<agency>/catalogue.json` for every sub-directory that has one; an agency
+    /// whose directory has no `mapping.json` is listed in `unservable`.
+    /// Throws `LoadError` naming the file for a catalogue that does not decode or names another agency.
     public static func load(directory: URL) throws -> CatalogueSet {
         let fm = FileManager.default
         var out: [AgencyCatalogue] = []
@@ -71,7 +81,21 @@ public struct CatalogueSet: Sendable {
             guard c.agency == name else { throw ConfigError("\(file.path): $.agency: '\(c.agency)' does not match its directory '\(name)'") }
             out.append(c)
         }
-        return CatalogueSet(out)
+        var set = CatalogueSet(out)
+        for c in out where !fm.fileExists(atPath: directory.appendingPathComponent(c.agency).appendingPathComponent("mapping.json").path) {
+            set.unservable[c.agency] = "\(directory.appendingPathComponent(c.agency).path) has a catalogue.json but no mapping.json, so no adapter can run for it"
+        }
+        return set
+    }
+
+    /// Only the given agencies are served (an orchestrator limited to some agencies): every
+    /// other catalogue stays known, but a bundle step on it is `unservableAgency`.
+    public func serving(only served: Set<String>) -> CatalogueSet {
+        var set = self
+        for id in agencies.keys where !served.contains(id) && set.unservable[id] == nil {
+            set.unservable[id] = "this hub serves only \(served.sorted().joined(separator: ", "))"
+        }
+        return set
     }
 
     /// Licence types some action issues.

@@ -19,10 +19,14 @@ public struct BundleLibrary: Sendable {
     ///
     /// `formSchema`: the application form's JSON Schema file
     /// (`schemas/cn.gov.yishi.application.submitted.schema.json`); when given, form references are
-    /// checked along their whole path.
+    /// checked along their whole path. `serving`: when given, only these agencies are served; a
+    /// bundle with a step on another agency is refused (`unservableAgency`), as is one on an agency
+    /// without `mapping.json`.
     /// - Throws: `ConfigError` when a catalogue, calendar or the form schema cannot be read or parsed.
-    public static func load(bundles: URL, catalogues: URL, calendars: URL, formSchema: URL? = nil) throws -> BundleLibrary {
-        let cats = try CatalogueSet.load(directory: catalogues)
+    public static func load(bundles: URL, catalogues: URL, calendars: URL, formSchema: URL? = nil,
+                            serving: Set<String>? = nil) throws -> BundleLibrary {
+        let all = try CatalogueSet.load(directory: catalogues)
+        let cats = serving.map { all.serving(only: $0) } ?? all
         var cals: [String: BusinessCalendar] = [:]
         try ConfigFile.checkDirectory(calendars, setting: "calendars directory (--calendars, YISHI_CALENDARS)")
         for file in try jsonFiles(in: calendars) {

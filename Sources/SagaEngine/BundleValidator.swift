@@ -5,7 +5,9 @@ public struct BundleProblem: Error, Equatable, Sendable, CustomStringConvertible
     public enum Kind: String, Sendable, Codable {
         case syntax, missingField, wrongType, unknownKey, badValue, badDuration
         case duplicateStepId, unknownPredecessor, cycle
-        case unknownAgency, unknownAction, unknownErrorCode, unknownCalendar
+        case unknownAgency, unknownAction,
+        /// An agency with a catalogue that the hub cannot serve (no mapping, or not served here).
+        unservableAgency, unknownErrorCode, unknownCalendar
         case badReference, unknownFormField, unknownStep, notAPredecessor, unknownOutput, unknownLicence
         case missingInput, unknownInput, compensation
         /// A saga submitted at the checked instant gets a deadline in a year its calendar does not cover.
@@ -117,6 +119,8 @@ public struct BundleValidator: Sendable {
                 catalogue = catalogues.agencies[agencyId]
                 if catalogue == nil {
                     w.add(.unknownAgency, p.key("agency"), "unknown agency '\(agencyId)' (known: \(catalogues.agencies.keys.sorted().joined(separator: ", ")))")
+                } else if let why = catalogues.unservable[agencyId] {
+                    w.add(.unservableAgency, p.key("agency"), "agency '\(agencyId)' cannot be served: \(why)")
                 }
             }
             let actionId = w.string(o["action"], p.key("action"))

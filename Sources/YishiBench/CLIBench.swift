@@ -17,7 +17,8 @@ enum CLIBench {
         let partitions: Int32 = 6
         let hub = Hub(bootstrap: bootstrap, prefix: prefix, operatorName: "bench", timeout: .seconds(120), kafka: ["log_level": "3"],
                       security: benchSecurity)
-        try KafkaAdmin(config: hub.kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions))
+        try KafkaAdmin(config: hub.kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions,
+                                                                     agencies: try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")).ids))
         let library = try BundleLibrary.load(bundles: repoRoot.appendingPathComponent("seeds/bundles"),
                                              catalogues: repoRoot.appendingPathComponent("adapters"),
                                              calendars: repoRoot.appendingPathComponent("seeds/calendar"))

@@ -15,7 +15,8 @@ enum OrchestratorBench {
         // Real speed from a working-day morning: no SLA timer fires during the run.
         let clock = HubClock(start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: 1)
         let kafka = benchConfig(bootstrap, ["log_level": "3", "partitioner": "murmur2_random"])
-        try KafkaAdmin(config: kafka).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions))
+        try KafkaAdmin(config: kafka).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions,
+                                                                     agencies: try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")).ids))
 
         var connection = HubConnection(bootstrap: bootstrap)
         connection.prefix = prefix

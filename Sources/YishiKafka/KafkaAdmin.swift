@@ -197,10 +197,15 @@ final class AdminContext: Sendable {
 /// The hub's topics (docs/message-catalogue.md). Every saga-keyed topic has the same
 /// partition count so that one instance owns all of a saga's messages.
 public enum HubTopics {
+    /// The five agencies of enterprise-opening v1, for scripted tests and benchmarks only. The
+    /// services derive their agency list from `adapters/*/catalogue.json` (`CatalogueSet.ids`)
+    /// and pass it as `agencies`.
     public static let defaultAgencies = ["business-registration", "seal-engraving", "tax", "social-security", "bank"]
 
+    /// Every hub topic for `agencies` (the services pass `CatalogueSet.ids`: every
+    /// `adapters/<agency>/catalogue.json`), saga-keyed topics with `partitions` partitions.
     public static func all(prefix: String = "yishi.", partitions: Int32, replicationFactor: Int32 = 1,
-                           agencies: [String] = defaultAgencies) -> [TopicSpec] {
+                           agencies: [String]) -> [TopicSpec] {
         let compact = ["cleanup.policy": "compact"]
         var names = ["applications", "saga-events", "audit-heads", "progress", "ops", "ops-replies", "ops-audit", "dlq"]
         for agency in agencies {

@@ -1,4 +1,5 @@
 import Foundation
+import SagaEngine
 import Operations
 import YishiKafka
 
@@ -177,8 +178,9 @@ enum ShowLag: Command {
         _ = try args.positionals().first.map { throw UsageError("unexpected argument \($0)") }
         let probe = LagProbe(hub: options.hub)
         var rows: [LagProbe.Row] = []
-        rows += try probe.lag(probe.knownGroups())
-        let hubTopics = HubTopics.all(prefix: "", partitions: 1).map(\.name)
+        let agencies = try CatalogueSet.load(directory: env.cataloguesDir).ids
+        rows += try probe.lag(probe.knownGroups(agencies: agencies))
+        let hubTopics = HubTopics.all(prefix: "", partitions: 1, agencies: agencies).map(\.name)
         for group in extra {
             rows += try probe.lag(group: group, topics: hubTopics).filter { $0.committedPartitions > 0 }
         }

@@ -260,7 +260,8 @@ struct DemoRun: Command {
         printLine("yishi demo: broker \(kafka.bootstrap), topics \(kafka.prefix)*, 1 working hour = \(String(format: "%.1f", 3600 / options.speed)) s")
 
         let admin = try KafkaAdmin(config: connection.clientConfig(clientId: "yishi-demo-admin"))
-        try admin.ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions))
+        let agencies = try CatalogueSet.load(directory: env.cataloguesDir).ids
+        try admin.ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions, agencies: agencies))
         var services: [BackgroundService] = []
         var config = OrchestratorConfig(connection: connection, instanceId: "demo", repository: repository)
         config.bundlesDirectory = env.bundlesDir
@@ -272,13 +273,14 @@ struct DemoRun: Command {
         defer { endpoints?.stop() }
         services.append(BackgroundService("orchestrator", run: orchestrator.run, stop: orchestrator.stop))
         let reference = try ReferenceData.load(from: repository.appendingPathComponent("seeds/departments"))
-        for agency in Agency.allCases {
+        for agency in agencies.map({ Agency($0) }) {
             let adapter = try AdapterService(agency: agency.rawValue, connection: connection, instanceId: "demo", repository: repository,
                                              log: JSONLog(component: "adapter." + agency.rawValue, minimum: quiet))
             adapter.metrics = KafkaServiceMetrics(service: "adapter." + agency.rawValue, registry: registry, dlqTopic: connection.topic("dlq"))
             services.append(BackgroundService("adapter." + agency.rawValue, run: adapter.run, stop: adapter.stop))
             let department = try DepartmentService(agency: agency, connection: connection, instanceId: "demo",
-                                                   endpoint: makeDepartment(agency, reference: reference, preset: preset, seed: 2026),
+                                                   endpoint: departmentEndpoint(agency, adapters: env.cataloguesDir, reference: reference,
+                                                                                preset: preset, seed: 2026),
                                                    calendar: calendar, stateFile: nil,
                                                    log: JSONLog(component: "dept." + agency.rawValue, minimum: quiet))
             department.metrics = KafkaServiceMetrics(service: "dept." + agency.rawValue, registry: registry, dlqTopic: connection.topic("dlq"))

@@ -15,13 +15,15 @@ var departmentGroup: CommandGroup { CommandGroup(
     summary: "Run a department simulator on Kafka (native requests in, native replies out).",
     commands: [DepartmentRun.self]) }
 
-/// `--agency` for adapter and department commands.
-func readAgency(_ args: inout Arguments) throws -> Agency {
-    guard let text = try args.option("--agency") else { throw UsageError("--agency is required (\(Agency.allCases.map(\.rawValue).joined(separator: ", ")))") }
-    guard let agency = Agency(rawValue: text) else {
-        throw UsageError("unknown agency '\(text)'; one of \(Agency.allCases.map(\.rawValue).joined(separator: ", "))")
+/// `--agency` for adapter and department commands: one of the agencies with
+/// `<adapters>/<agency>/catalogue.json` (the hub's agency list is the files', not the code's).
+func readAgency(_ args: inout Arguments, adapters: URL) throws -> Agency {
+    let known = try CatalogueSet.load(directory: adapters).ids
+    guard let text = try args.option("--agency") else { throw UsageError("--agency is required (\(known.joined(separator: ", ")))") }
+    guard known.contains(text) else {
+        throw UsageError("unknown agency '\(text)': no \(adapters.appendingPathComponent(text).appendingPathComponent("catalogue.json").path); one of \(known.joined(separator: ", "))")
     }
-    return agency
+    return Agency(text)
 }
 
 extension KafkaOptions {
@@ -50,7 +52,8 @@ struct AdapterRun: Command {
         instance fences the one it replaces. Logs are JSON lines on standard error.
 
         Options:
-          --agency A             business-registration, seal-engraving, tax, social-security, bank
+          --agency A             an agency with adapters/<A>/catalogue.json and mapping.json
+                                 (the agency list is the files': see yishi adapters validate)
           --instance ID          stable instance id (env YISHI_INSTANCE, default 1)
           --repository DIR       where adapters/ and schemas/ are (default: the working directory)
         \(KafkaOptions.help)
@@ -65,12 +68,11 @@ struct AdapterRun: Command {
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
-        let agency = try readAgency(&args)
+        let repository = URL(fileURLWithPath: try args.option("--repository") ?? FileManager.default.currentDirectoryPath)
+        try ConfigFile.checkDirectory(repository.appendingPathComponent("adapters"), setting: "--repository (its adapters/)")
+        let agency = try readAgency(&args, adapters: repository.appendingPathComponent("adapters"))
         let kafka = try KafkaOptions.read(&args)
         let instance = try args.option("--instance") ?? ProcessInfo.processInfo.environment["YISHI_INSTANCE"] ?? "1"
-        let repository = URL(fileURLWithPath: try args.option("--repository") ?? FileManager.default.currentDirectoryPath)
-        try ConfigFile.checkDirectory(repository.appendingPathComponent("adapters").appendingPathComponent(agency.rawValue),
-                                      setting: "--repository (its adapters/\(agency.rawValue))")
         let clock = try ClockOptions.read(&args, env)
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
@@ -95,9 +97,13 @@ struct DepartmentRun: Command {
         (name rules, USCC and ID check digits, ...), latency in working minutes on the hub clock,
         transient faults, idempotency by request id, and an effect ledger. With --state, the books,
         the idempotency memo, the ledger and the replies not yet sent survive a restart.
+        The five agencies of enterprise-opening v1 have simulators written in Swift; any other
+        agency runs the configurable simulator described by adapters/<agency>/department.json
+        (docs/departments.md, docs/adding-an-agency.md).
 
         Options:
-          --agency A             business-registration, seal-engraving, tax, social-security, bank
+          --agency A             an agency with adapters/<A>/catalogue.json
+          --repository DIR       where adapters/ is (default: the working directory)
           --state FILE           checkpoint file (written after every batch, before the offsets are committed)
           --profile P            default (2% transient faults), no-faults, flaky (default: default)
           --seed N               seed of latency and fault sampling (default 2026)
@@ -115,7 +121,9 @@ struct DepartmentRun: Command {
         """
 
     static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
-        let agency = try readAgency(&args)
+        let repository = URL(fileURLWithPath: try args.option("--repository") ?? FileManager.default.currentDirectoryPath)
+        let adapters = repository.appendingPathComponent("adapters")
+        let agency = try readAgency(&args, adapters: adapters)
         let kafka = try KafkaOptions.read(&args)
         let state = try args.option("--state").map { URL(fileURLWithPath: $0) }
         // Checked now, not at the first batch: a department that cannot checkpoint must not join its group.
@@ -140,7 +148,7 @@ struct DepartmentRun: Command {
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
         let service = try DepartmentService(agency: agency, connection: kafka.connection(clock: clock), instanceId: instance,
-                                            endpoint: makeDepartment(agency, reference: reference, preset: preset, seed: seed),
+                                            endpoint: departmentEndpoint(agency, adapters: adapters, reference: reference, preset: preset, seed: seed),
                                             calendar: calendar, stateFile: state)
         let endpoints = try HTTPOptions.serve(http, registry: service.metrics.registry, health: service.metrics.health)
         defer { endpoints?.stop() }

@@ -6,7 +6,7 @@ import YishiKafka
 // yishi: the operators' and integrators' command line. Each command group registers here;
 // later groups (sagas, cases, dlq, lag, orchestrator, demo) are added to this table.
 let groups: [CommandGroup] = [demoGroup, statusGroup, sagasGroup, progressGroup, casesGroup, dlqGroup, lagGroup, reportGroup, auditGroup, bundlesGroup,
-                              orchestratorGroup, adapterGroup, departmentGroup, frontdeskGroup, hubGroup]
+                              adaptersGroup, orchestratorGroup, adapterGroup, departmentGroup, frontdeskGroup, hubGroup]
 
 let groupWidth = (groups.map(\.name.count).max() ?? 0) + 2
 

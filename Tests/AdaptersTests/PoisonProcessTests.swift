@@ -29,7 +29,7 @@ struct PoisonProcessTests {
         let start = Instant(rfc3339: "2026-03-02T09:00:00+08:00")!
         connection.clock = HubClock(start: start, speed: 360, wallStart: Date().addingTimeInterval(6), workingHours: calendar)
         try await KafkaAdmin(config: connection.clientConfig(clientId: "poison-admin"))
-            .ensureTopics(HubTopics.all(prefix: prefix, partitions: connection.partitions))
+            .ensureTopics(HubTopics.all(prefix: prefix, partitions: connection.partitions, agencies: try hubAgencies().map(\.rawValue)))
 
         let work = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + "run")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -47,7 +47,7 @@ struct PoisonProcessTests {
         processes.append(try YishiProcess("orchestrator", ["orchestrator", "run", "--instance", "o1", "--session-timeout-ms", "6000",
                                                          "--kafka-property", "message.max.bytes=\(limit)"] + kafkaArgs + clockArgs,
                                           command: service, logDirectory: work))
-        for agency in Agency.allCases {
+        for agency in try hubAgencies() {
             processes.append(try YishiProcess("adapter." + agency.rawValue, ["adapter", "run", "--agency", agency.rawValue, "--instance", "a1"]
                                               + kafkaArgs + clockArgs, command: service, logDirectory: work))
             processes.append(try YishiProcess("dept." + agency.rawValue, ["department", "run", "--agency", agency.rawValue, "--profile", "no-faults",
@@ -96,7 +96,7 @@ struct PoisonProcessTests {
             for record in sent { try producer.enqueue(record) }
             poisoned.append(t)
         }
-        for agency in Agency.allCases.map(\.rawValue) {
+        for agency in try hubAgencies().map(\.rawValue) {
             try poison("events.\(agency)", source: "/yishi/adapters/\(agency)", type: MessageType.stepSucceeded)
             try poison("commands.\(agency)", source: "/yishi/orchestrator/o1", type: MessageType.stepRequested)
             try poison("dept.\(agency).requests", source: "/yishi/adapters/\(agency)", type: MessageType.native(agency: agency, message: "X.request"))

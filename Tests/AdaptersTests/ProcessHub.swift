@@ -8,7 +8,8 @@ import Testing
 import YishiKafka
 import YishiTestSupport
 
-/// The hub as eleven `yishi` processes (orchestrator, five adapters, five department simulators,
+/// The hub as thirteen `yishi` processes (orchestrator, six adapters, six department simulators —
+/// one per `adapters/*/catalogue.json`, housing-fund's simulator the configurable one —
 /// each with its own log under `work`) and an in-process front desk submitting the first
 /// `applications` seed forms, one every 30 s of hub time; 1 working hour = 10 s of wall time, and
 /// the clock starts 8 s after `init` so that every group has formed. The broker fault tests
@@ -22,6 +23,8 @@ final class ProcessHub {
     /// The application ids submitted.
     let ids: Set<String>
     private(set) var processes: [YishiProcess] = []
+    /// Every agency with a catalogue (`adapters/*/catalogue.json`), housing-fund included.
+    let agencies: [Agency]
 
     /// `name`: the test's topic-prefix stem; `bootstrap`: the broker every process uses.
     init(name: String, bootstrap: String, applications: Int) async throws {
@@ -33,7 +36,8 @@ final class ProcessHub {
         let start = Instant(rfc3339: "2026-03-02T09:00:00+08:00")!
         connection.clock = HubClock(start: start, speed: 360, wallStart: Date().addingTimeInterval(8), workingHours: calendar)
         let admin = try KafkaAdmin(config: connection.clientConfig(clientId: name + "-admin"))
-        try await admin.ensureTopics(HubTopics.all(prefix: prefix, partitions: connection.partitions))
+        agencies = try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")).ids.map { Agency($0) }
+        try await admin.ensureTopics(HubTopics.all(prefix: prefix, partitions: connection.partitions, agencies: agencies.map(\.rawValue)))
 
         work = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + "run")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -44,7 +48,7 @@ final class ProcessHub {
         let kafkaArgs = ["--bootstrap", bootstrap, "--prefix", prefix, "--partitions", "3"]
         processes.append(try YishiProcess("orchestrator", ["orchestrator", "run", "--instance", "o1", "--group", prefix + "orchestrator",
                                                          "--session-timeout-ms", "6000"] + kafkaArgs + clockArgs, command: service, logDirectory: work))
-        for agency in Agency.allCases {
+        for agency in agencies {
             processes.append(try YishiProcess("adapter." + agency.rawValue, ["adapter", "run", "--agency", agency.rawValue, "--instance", "a1"]
                                               + kafkaArgs + clockArgs, command: service, logDirectory: work))
             processes.append(try YishiProcess("dept." + agency.rawValue, ["department", "run", "--agency", agency.rawValue,
@@ -115,9 +119,10 @@ final class ProcessHub {
         for p in processes where p.name.hasPrefix("dept.") { p.terminate() }
         let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
         var effects: [LedgerEffect] = []
-        for agency in Agency.allCases {
+        for agency in agencies {
             effects += try DepartmentService.ledger(in: work.appendingPathComponent(agency.rawValue + ".json"),
-                                                    endpoint: makeDepartment(agency, reference: reference, preset: .default, seed: 2026))
+                                                    endpoint: departmentEndpoint(agency, adapters: repoRoot.appendingPathComponent("adapters"),
+                                                                                 reference: reference, preset: .default, seed: 2026))
         }
         let perStep = Dictionary(grouping: effects) { "\($0.sagaId)/\($0.step)/\($0.kind)/\($0.data["SEAL_TYPE"] ?? "")" }.filter { $0.value.count > 1 }
         let perKey = Dictionary(grouping: effects) { "\($0.agency.rawValue)/\($0.kind)/\($0.key)" }.filter { $0.value.count > 1 }
@@ -126,4 +131,9 @@ final class ProcessHub {
         let completed = Set(trails.filter { $0.value.finished?.status == "completed" }.keys)
         #expect(Set(effects.filter { $0.kind == "account-opened" }.map(\.sagaId)) == completed)
     }
+}
+
+/// The hub's agencies: every `adapters/*/catalogue.json` (housing-fund's simulator is the configurable one).
+func hubAgencies() throws -> [Agency] {
+    try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")).ids.map { Agency($0) }
 }

@@ -152,7 +152,7 @@ struct SecurityTests {
         connection.clock = HubClock(start: start, speed: 1440, wallStart: Date().addingTimeInterval(8), workingHours: calendar)
         // The test's own clients (admin, front desk) log in as alice with PLAIN; the services as hub with SCRAM-SHA-512.
         connection.security = try KafkaSecurity.resolve(KafkaSecurity.Inputs(), environment: broker.environment(user: "alice", mechanism: "PLAIN"))
-        try await KafkaAdmin(config: connection.clientConfig(clientId: "sec-admin")).ensureTopics(HubTopics.all(prefix: prefix, partitions: 2))
+        try await KafkaAdmin(config: connection.clientConfig(clientId: "sec-admin")).ensureTopics(HubTopics.all(prefix: prefix, partitions: 2, agencies: try hubAgencies().map(\.rawValue)))
 
         let work = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + "run")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -168,7 +168,7 @@ struct SecurityTests {
         defer { for p in processes { p.terminate() } }
         processes.append(try YishiProcess("orchestrator", ["orchestrator", "run", "--instance", "o1", "--session-timeout-ms", "6000"] + kafkaArgs + clockArgs,
                                           command: service, logDirectory: work))
-        for agency in Agency.allCases {
+        for agency in try hubAgencies() {
             processes.append(try YishiProcess("adapter." + agency.rawValue, ["adapter", "run", "--agency", agency.rawValue] + kafkaArgs + clockArgs,
                                               command: service, logDirectory: work))
             processes.append(try YishiProcess("dept." + agency.rawValue, ["department", "run", "--agency", agency.rawValue, "--profile", "no-faults"]

@@ -26,7 +26,7 @@ struct TransactionFaultTests {
         connection.kafka = ["log_level": "0"]
         connection.sessionTimeoutMs = 6000
         connection.transactionPolicy = policy
-        for spec in HubTopics.all(prefix: connection.prefix, partitions: 1) { try cluster.createTopic(spec.name, partitions: spec.partitions) }
+        for spec in HubTopics.all(prefix: connection.prefix, partitions: 1, agencies: try hubAgencies().map(\.rawValue)) { try cluster.createTopic(spec.name, partitions: spec.partitions) }
         return connection
     }
 
@@ -114,7 +114,7 @@ struct TransactionFaultTests {
         let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
         let calendar = try BusinessCalendar.load(repoRoot.appendingPathComponent("seeds/calendar/cn-mainland.json"))
         let service = try DepartmentService(agency: .bank, connection: connection, instanceId: "d1",
-                                            endpoint: makeDepartment(.bank, reference: reference, preset: .default, seed: 1),
+                                            endpoint: makeDepartment(.bank, reference: reference, preset: .default, seed: 1)!,
                                             calendar: calendar, stateFile: nil, log: JSONLog(component: "dept.bank", minimum: .error))
         let runner = BackgroundService("department", run: service.run, stop: service.stop)
         defer { runner.stop() }

@@ -132,6 +132,7 @@ func nativeSchema(_ agency: Agency, _ action: String, _ kind: String) throws -> 
             case .tax: Array(Tax.typicalLatency.keys)
             case .socialSecurity: Array(SocialSecurity.typicalLatency.keys)
             case .bank: Array(Bank.typicalLatency.keys)
+            default: []
             }
             #expect(Set(offered) == Set(list), "\(agency)")
             for action in list {

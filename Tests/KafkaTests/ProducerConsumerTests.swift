@@ -66,7 +66,7 @@ struct ProducerConsumerTests {
     func hubTopics() throws {
         let prefix = uniqueName("hub") + "."
         let admin = try KafkaAdmin(config: try Broker.config())
-        let specs = HubTopics.all(prefix: prefix, partitions: 4)
+        let specs = HubTopics.all(prefix: prefix, partitions: 4, agencies: HubTopics.defaultAgencies)
         try admin.ensureTopics(specs)
         try admin.ensureTopics(specs)  // second call changes nothing and does not fail
         let topics = try admin.describeTopics()

@@ -200,7 +200,7 @@ enum Tamper {
 @Suite(.serialized) struct AuditChainLiveTests {
     /// Copies `records` (by topic name without prefix) to the same partitions under `prefix`.
     static func write(_ records: [String: [KafkaMessage]], prefix: String, hub: Hub) throws {
-        try KafkaAdmin(config: hub.kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: try hub.partitions("saga-events")))
+        try KafkaAdmin(config: hub.kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: try hub.partitions("saga-events"), agencies: try hubAgencies()))
         let producer = try KafkaProducer(config: hub.kafka())
         for (name, list) in records {
             for m in list {

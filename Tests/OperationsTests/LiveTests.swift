@@ -129,7 +129,7 @@ struct LiveTests {
         #expect(origin[1].value == origin[0].value, "the replay carries the original value byte for byte")
 
         // Lag: the orchestrator's group has committed its inputs; no adapter runs here.
-        let rows = try LagProbe(hub: fx.hub).knownGroups().flatMap { try LagProbe(hub: fx.hub).lag(group: $0.group, topics: $0.topics) }
+        let rows = try LagProbe(hub: fx.hub).knownGroups(agencies: try hubAgencies()).flatMap { try LagProbe(hub: fx.hub).lag(group: $0.group, topics: $0.topics) }
         let applications = try #require(rows.first { $0.group == fx.hub.orchestratorGroup && $0.topic == fx.topic("applications") })
         #expect(applications.committedPartitions >= 1 && applications.partitions.count == Int(fx.partitions))
         #expect(rows.filter { $0.group.hasSuffix("adapter.tax") }.allSatisfy { $0.committedPartitions == 0 })

@@ -29,7 +29,7 @@ struct OpsFixture {
         clock = HubClock(start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: speed)
         hub = Hub(bootstrap: try Broker.bootstrap, prefix: prefix, operatorName: operatorName, timeout: .seconds(20),
                   orchestratorGroup: prefix + "orchestrator", kafka: ["log_level": "3"])
-        try KafkaAdmin(config: hub.kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions))
+        try KafkaAdmin(config: hub.kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions, agencies: try hubAgencies()))
     }
 
     func orchestratorConfig(instance: String = "o1") -> OrchestratorConfig {
@@ -95,4 +95,10 @@ func expectNoPersonalData(_ text: String, known: Set<String>, _ what: String, so
         let diff = zip(text.split(separator: "\n"), masked.split(separator: "\n")).first { $0 != $1 }
         Issue.record("\(what) has an unmasked ID-like or mobile-like token: \(diff.map { String($0.0.prefix(300)) } ?? "?")", sourceLocation: sourceLocation)
     }
+}
+
+/// The hub's agencies: every `adapters/*/catalogue.json`, as the orchestrator and the scripted
+/// responders serve them (topics are created for all before the responders subscribe).
+func hubAgencies() throws -> [String] {
+    try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")).ids
 }

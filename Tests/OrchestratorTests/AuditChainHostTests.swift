@@ -101,7 +101,9 @@ import YishiTestSupport
         host.chainAlgorithm = .sha256
         try host.submit(sagaId: "APP-CHAIN-2", bundleId: "enterprise-opening", form: form("APP-CHAIN-2"), licences: [:], at: t0)
         let events = host.outbound.filter { $0.topic == "saga-events" }
-        _ = expectLinked(events, from: AuditChainHead.start(sagaId: "APP-CHAIN-2", bundleVersion: 1, algorithm: .sha256))
+        // The genesis names the version the saga runs (the newest at submission).
+        let version = try #require(host.state("APP-CHAIN-2")).bundleVersion
+        _ = expectLinked(events, from: AuditChainHead.start(sagaId: "APP-CHAIN-2", bundleVersion: version, algorithm: .sha256))
         #expect(events.first?.chain?.algorithm == .sha256)
         host.commitBatch()
 
@@ -112,7 +114,7 @@ import YishiTestSupport
         restored.restore(old)
         try restored.apply("APP-CHAIN-2", SagaInput(at: t0 + 60_000, .operatorCommand(OperatorCommand(id: "op-2", by: "operator-li", .pause(reason: "x")))))
         let next = restored.outbound.filter { $0.topic == "saga-events" }
-        _ = expectLinked(next, from: AuditChainHead.start(sagaId: "APP-CHAIN-2", bundleVersion: 1, algorithm: .sm3))
+        _ = expectLinked(next, from: AuditChainHead.start(sagaId: "APP-CHAIN-2", bundleVersion: version, algorithm: .sm3))
         #expect(next.first?.chain?.position == 1)
     }
 }

@@ -96,17 +96,17 @@ struct DefinitionChangeTests {
         try hub.submit(Array(forms), producer: KafkaProducer(config: hub.kafka()))
         try await eventually(every: .milliseconds(200), timeout: .seconds(60), "the sagas are owned") { first.service.stats.ownedSagas == forms.count }
         first.stop()
+        // The version the sagas run: the newest at submission (enterprise-opening v2 since the housing fund).
+        let library = try BundleLibrary.load(bundles: repoRoot.appendingPathComponent("seeds/bundles"),
+                                             catalogues: repoRoot.appendingPathComponent("adapters"),
+                                             calendars: repoRoot.appendingPathComponent("seeds/calendar"))
+        let v = try #require(library.newest("enterprise-opening")).version
+        let file = "enterprise-opening.v\(v).json"
 
-        let edited = try bundleCopy { $0["enterprise-opening.v1.json"] = try swappedSteps($0["enterprise-opening.v1.json"]!!) }
-        // Removed with the bundles composed over it (invalid without their base); restaurant-opening stays, written in full.
-        var standalone = try #require(try library(repoRoot.appendingPathComponent("seeds/bundles")).bundle("restaurant-opening", version: 1)).definition
-        standalone.extends = nil
-        let removed = try bundleCopy { files in
-            for (name, text) in files where name == "enterprise-opening.v1.json" || text?.contains("\"extends\"") == true { files[name] = .some(nil) }
-            files["restaurant-opening.v1.json"] = String(decoding: try JSONEncoder().encode(standalone), as: UTF8.self)
-        }
-        for (dir, expected) in [(edited, "enterprise-opening v1 in \(edited.path)/enterprise-opening.v1.json is not the definition \(forms.count) running saga(s)"),
-                                (removed, "enterprise-opening v1 is needed by \(forms.count) running saga(s)")] {
+        let edited = try bundleCopy { $0[file] = try swappedSteps($0[file]!!) }
+        let removed = try bundleCopy { $0[file] = .some(nil) }
+        for (dir, expected) in [(edited, "enterprise-opening v\(v) in \(edited.path)/\(file) is not the definition \(forms.count) running saga(s)"),
+                                (removed, "enterprise-opening v\(v) is needed by \(forms.count) running saga(s)")] {
             var config = hub.config(instance: "o1")
             config.bundlesDirectory = dir
             let second = try BackgroundOrchestrator(config)
@@ -122,7 +122,7 @@ struct DefinitionChangeTests {
             ["orchestrator", "run", "--bootstrap", hub.bootstrap, "--prefix", hub.prefix, "--partitions", String(hub.partitions),
              "--instance", "o1", "--session-timeout-ms", "6000"])
         #expect(exited.status == 1, "\(exited)")
-        #expect(exited.err.contains("yishi: refusing saga-state partitions") && exited.err.contains("enterprise-opening v1 is needed by"), "\(exited)")
+        #expect(exited.err.contains("yishi: refusing saga-state partitions") && exited.err.contains("enterprise-opening v\(v) is needed by"), "\(exited)")
 
         // With the definitions as they were, the same sagas restore.
         let third = try BackgroundOrchestrator(hub.config(instance: "o1"))

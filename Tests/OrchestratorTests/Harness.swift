@@ -42,7 +42,7 @@ struct TestHub {
     }
 
     func ensureTopics() throws {
-        try KafkaAdmin(config: kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions))
+        try KafkaAdmin(config: kafka()).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions, agencies: try hubAgencies()))
     }
 
     static func validApplications(limit: Int) throws -> [JSONValue] {
@@ -90,4 +90,22 @@ func finishedSagas(hub: TestHub, expecting count: Int, timeout: Duration) async 
         finished[body["sagaId"]!.stringValue!] = body["status"]?.stringValue
     }
     return finished
+}
+
+/// The hub's agencies: every `adapters/*/catalogue.json` (what the orchestrator serves and
+/// `ScriptedResponders` answers), so checks over `commands.*` cover every agency.
+func hubAgencies() throws -> [String] {
+    try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")).ids
+}
+
+/// The steps the given forms' sagas run: the newest version of each form's bundle (what a new
+/// saga gets; enterprise-opening v2 has eight, v1 seven).
+func stepCount(of forms: some Sequence<JSONValue>) throws -> Int {
+    let library = try BundleLibrary.load(bundles: repoRoot.appendingPathComponent("seeds/bundles"),
+                                         catalogues: repoRoot.appendingPathComponent("adapters"),
+                                         calendars: repoRoot.appendingPathComponent("seeds/calendar"))
+    return try forms.reduce(0) { n, form in
+        guard let bundle = library.newest(form["bundle"]?.stringValue ?? "?") else { throw SetupError("no bundle for \(form["bundle"]?.text() ?? "?")") }
+        return n + bundle.steps.count
+    }
 }

@@ -264,10 +264,10 @@ struct OperationsEndpointTests {
         #expect(finished.count == forms.count, "finished \(finished.count) of \(forms.count)")
         #expect(finished.values.allSatisfy { $0 == "completed" }, "statuses: \(Set(finished.values))")
         let effects = responders.effects
-        #expect(effects.count == forms.count * 7 && effects.values.allSatisfy { $0.count == 1 }, "department effects doubled or missing")
+        #expect(effects.count == (try stepCount(of: forms)) && effects.values.allSatisfy { $0.count == 1 }, "department effects doubled or missing")
         // A clean stop aborts nothing mid-way: every command strictly once.
         let commands = try await commandsWritten(hub: hub)
-        #expect(Set(commands.keys.map { $0.split(separator: "/").prefix(2).joined(separator: "/") }).count == forms.count * 7)
+        #expect(Set(commands.keys.map { $0.split(separator: "/").prefix(2).joined(separator: "/") }).count == (try stepCount(of: forms)))
         #expect(commands.values.allSatisfy { $0.count == 1 }, "duplicated: \(commands.filter { $0.value.count > 1 }.keys.sorted().prefix(3))")
         let finishedEvents = try await readAll(hub.topic("saga-events"), partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(3))
             .filter { $0.headers.string(Envelope.Header.type) == MessageType.sagaFinished }

@@ -26,7 +26,7 @@ struct OrchestratorTests {
         #expect(finished.values.allSatisfy { $0 == "completed" }, "statuses: \(Set(finished.values))")
 
         // Exactly once on the command topics, and the scripted outage was retried.
-        let commandTopics = HubTopics.defaultAgencies.map { hub.topic("commands.\($0)") }
+        let commandTopics = try hubAgencies().map { hub.topic("commands.\($0)") }
         var seen: [String: Int] = [:]
         for topic in commandTopics {
             for message in try await readAll(topic, partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(2)) {
@@ -164,9 +164,10 @@ struct OrchestratorTests {
         defer { orchestrator.stop() }
         let producer = try KafkaProducer(config: hub.kafka())
         let now = hub.clock.now().date
+        let agencies = try hubAgencies()
         let inputs: [(topic: String, source: String, type: String)] =
             [("applications", "/frontdesk/test", MessageType.applicationSubmitted), ("ops", "/yishi/ctl/test", MessageType.opsRequest)]
-            + HubTopics.defaultAgencies.map { ("events.\($0)", "/yishi/adapters/\($0)", MessageType.stepSucceeded) }
+            + agencies.map { ("events.\($0)", "/yishi/adapters/\($0)", MessageType.stepSucceeded) }
         var expected: [String: Set<String>] = [:]
         for input in inputs {
             let topic = hub.topic(input.topic)

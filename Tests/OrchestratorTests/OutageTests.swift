@@ -25,7 +25,7 @@ struct OutageTests {
         // 600 virtual seconds per real second, no working hours: a 30-minute step timeout is 3 s.
         let start = Instant(rfc3339: "2026-03-02T09:00:00+08:00")!
         connection.clock = HubClock(start: start, speed: 600)
-        for spec in HubTopics.all(prefix: connection.prefix, partitions: 1) { try cluster.createTopic(spec.name, partitions: 1) }
+        for spec in HubTopics.all(prefix: connection.prefix, partitions: 1, agencies: try hubAgencies()) { try cluster.createTopic(spec.name, partitions: 1) }
         let orchestrator = try BackgroundOrchestrator(OrchestratorConfig(connection: connection, instanceId: "o1", repository: repoRoot))
         defer { orchestrator.stop() }
         try await eventually(every: .milliseconds(100), timeout: .seconds(30), "the orchestrator owns its partition") {
@@ -36,7 +36,7 @@ struct OutageTests {
         let form = try #require(try SeedApplications.valid(repoRoot: repoRoot, limit: 1).first)
         let sagaId = try #require(form["applicationId"]?.stringValue)
         try SeedApplications.submit([form], topicPrefix: connection.prefix, producer: producer, time: connection.clock.now().date)
-        let commandTopics = HubTopics.defaultAgencies.map { connection.topic("commands.\($0)") }
+        let commandTopics = try hubAgencies().map { connection.topic("commands.\($0)") }
         let reader = try KafkaConsumer(config: connection.consumerConfig(clientId: "reader", ["isolation.level": "read_uncommitted"]),
                                        groupId: uniqueName("reader"))
         try reader.assign(commandTopics.map { TopicPartitionOffset($0, 0, TopicPartitionOffset.beginning) })

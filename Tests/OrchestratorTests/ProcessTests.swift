@@ -24,7 +24,7 @@ func orchestratorProcess(hub: TestHub, instance: String, logDirectory: URL, cloc
 /// Commands on `commands.*` seen by a read_committed consumer, by saga/step/attempt, with their payloads.
 func commandsWritten(hub: TestHub) async throws -> [String: [Data]] {
     var seen: [String: [Data]] = [:]
-    for agency in HubTopics.defaultAgencies {
+    for agency in try hubAgencies() {
         for message in try await readAll(hub.topic("commands.\(agency)"), partitions: hub.partitions, expecting: .max,
                                          config: hub.kafka(), timeout: .seconds(3)) {
             let key = [Envelope.Header.sagaId, Envelope.Header.step, Envelope.Header.attempt]
@@ -83,11 +83,11 @@ struct ProcessTests {
 
         // No second department effect: one request id per (saga, step), whatever was redelivered.
         let effects = responders.effects
-        #expect(effects.count == forms.count * 7, "effects for \(effects.count) saga steps")
+        #expect(effects.count == (try stepCount(of: forms)), "effects for \(effects.count) saga steps")
         #expect(effects.values.allSatisfy { $0.count == 1 }, "steps acted on under two request ids")
 
         let commands = try await commandsWritten(hub: hub)
-        #expect(Set(commands.keys.map { $0.split(separator: "/").prefix(2).joined(separator: "/") }).count == forms.count * 7)
+        #expect(Set(commands.keys.map { $0.split(separator: "/").prefix(2).joined(separator: "/") }).count == (try stepCount(of: forms)))
         let repeated = commands.filter { $0.value.count > 1 }
         // A repeat is always the same decision written again (identical payload), never a second one.
         #expect(repeated.values.allSatisfy { Set($0).count == 1 }, "a command was written twice with different payloads")
@@ -121,10 +121,10 @@ struct ProcessTests {
         #expect(finished.count == forms.count, "finished \(finished.count) of \(forms.count)")
         #expect(finished.values.allSatisfy { $0 == "completed" })
         let effects = responders.effects
-        #expect(effects.count == forms.count * 7 && effects.values.allSatisfy { $0.count == 1 })
+        #expect(effects.count == (try stepCount(of: forms)) && effects.values.allSatisfy { $0.count == 1 })
         // No process was killed, so no transaction was aborted: strictly once.
         let commands = try await commandsWritten(hub: hub)
-        #expect(Set(commands.keys.map { $0.split(separator: "/").prefix(2).joined(separator: "/") }).count == forms.count * 7)
+        #expect(Set(commands.keys.map { $0.split(separator: "/").prefix(2).joined(separator: "/") }).count == (try stepCount(of: forms)))
         #expect(commands.values.allSatisfy { $0.count == 1 }, "duplicated: \(commands.filter { $0.value.count > 1 }.keys.sorted().prefix(3))")
         // Both instances did work.
         let logText = try FileManager.default.contentsOfDirectory(at: logs, includingPropertiesForKeys: nil)

@@ -73,7 +73,7 @@ import YishiTestSupport
         var t = now
         while let request = pending.first {
             pending.removeFirst()
-            let bundle = try #require(library.bundle("enterprise-opening", version: 1))
+            let bundle = try #require(library.bundle("enterprise-opening", version: saga.bundleVersion))
             let step = try #require(bundle.steps.first { $0.id == request.step })
             let action = try #require(library.catalogues.agencies[step.agency]?.action(step.action))
             let outputs = Dictionary(uniqueKeysWithValues: action.outputs.map { ($0.name, JSONValue.string("\(id).\($0.name)")) })

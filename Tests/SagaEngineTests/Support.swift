@@ -15,7 +15,8 @@ let library: BundleLibrary = {
 }()
 let calendar = library.calendars["cn-mainland"]!
 
-func bundle(_ id: String) -> CompiledBundle { library.newest(id)! }
+/// Version 1 of a bundle: the scenarios are written against its DAG (enterprise-opening v2 adds the housing fund).
+func bundle(_ id: String, version: Int = 1) -> CompiledBundle { library.bundle(id, version: version)! }
 
 func at(_ rfc3339: String) -> Instant { Instant(rfc3339: rfc3339)! }
 
