@@ -9,12 +9,32 @@ public struct BundleLibrary: Sendable {
     public let bundles: [CompiledBundle]
     /// Problems of every file that did not load; those files are left out of `bundles`.
     public let problems: [BundleProblem]
+    /// JSON Schemas of the hub's event types (CloudEvents type → schema), for `trigger` checks.
+    public var eventSchemas: [String: JSONValue] = [:]
 
-    public var validator: BundleValidator { BundleValidator(catalogues: catalogues, calendars: calendars) }
+    public var validator: BundleValidator { BundleValidator(catalogues: catalogues, calendars: calendars, eventSchemas: eventSchemas) }
+
+    /// Bundles that start from an event (免申即享), newest version of each id.
+    public var triggered: [CompiledBundle] {
+        Dictionary(grouping: bundles.filter { $0.definition.trigger != nil }, by: \.id).values.compactMap { $0.last }.sorted { $0.id < $1.id }
+    }
+
+    /// Event schemas from `<dir>/*.schema.json`, each under every type its `x-cloudevents-types`
+    /// lists (the files the hub's schema registry reads); a missing directory gives none.
+    public static func eventSchemas(directory: URL) -> [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for name in names.sorted() where name.hasSuffix(".schema.json") {
+            guard let data = try? Data(contentsOf: directory.appendingPathComponent(name)), let json = try? JSONValue.parse(data) else { continue }
+            for t in json["x-cloudevents-types"]?.arrayValue ?? [] { if let t = t.stringValue { out[t] = json } }
+        }
+        return out
+    }
 
     /// Loads catalogues from `<catalogues>/<agency>/catalogue.json`, calendars from `*.json` in
     /// `calendars`, and bundles from `*.json` in `bundles` (a missing bundle directory is empty).
-    public static func load(bundles: URL, catalogues: URL, calendars: URL) throws -> BundleLibrary {
+    /// Event schemas come from `schemas` (default: the `schemas` directory beside `catalogues`).
+    public static func load(bundles: URL, catalogues: URL, calendars: URL, schemas: URL? = nil) throws -> BundleLibrary {
         let cats = try CatalogueSet.load(directory: catalogues)
         var cals: [String: BusinessCalendar] = [:]
         for file in try jsonFiles(in: calendars) {
@@ -22,12 +42,14 @@ public struct BundleLibrary: Sendable {
             cals[c.name] = c
         }
         let files = (try? jsonFiles(in: bundles)) ?? []
-        return load(files: files, catalogues: cats, calendars: cals)
+        let events = eventSchemas(directory: schemas ?? catalogues.deletingLastPathComponent().appendingPathComponent("schemas"))
+        return load(files: files, catalogues: cats, calendars: cals, eventSchemas: events)
     }
 
     /// Validates and compiles the given files; a second file with an already-seen id and version is a problem.
-    public static func load(files: [URL], catalogues: CatalogueSet, calendars: [String: BusinessCalendar]) -> BundleLibrary {
-        let validator = BundleValidator(catalogues: catalogues, calendars: calendars)
+    public static func load(files: [URL], catalogues: CatalogueSet, calendars: [String: BusinessCalendar],
+                            eventSchemas: [String: JSONValue] = [:]) -> BundleLibrary {
+        let validator = BundleValidator(catalogues: catalogues, calendars: calendars, eventSchemas: eventSchemas)
         var compiled: [CompiledBundle] = []
         var problems: [BundleProblem] = []
         var seen: [String: String] = [:]
@@ -49,7 +71,9 @@ public struct BundleLibrary: Sendable {
             compiled.append(CompiledBundle(def, catalogues: catalogues, calendar: calendar, file: name))
         }
         compiled.sort { ($0.id, $0.version) < ($1.id, $1.version) }
-        return BundleLibrary(catalogues: catalogues, calendars: calendars, bundles: compiled, problems: problems)
+        var library = BundleLibrary(catalogues: catalogues, calendars: calendars, bundles: compiled, problems: problems)
+        library.eventSchemas = eventSchemas
+        return library
     }
 
     /// Calendar coverage as of `at`: for each bundle, a saga submitted at `at` gets its deadline

@@ -32,7 +32,7 @@ enum ValidateBundles: Command {
         let lib = try env.library()
         if files.isEmpty { files = try BundleLibrary.jsonFiles(in: env.bundlesDir) }
         guard !files.isEmpty else { throw UsageError("no bundle files given and none in \(env.bundlesDir.path)") }
-        let checked = BundleLibrary.load(files: files, catalogues: lib.catalogues, calendars: lib.calendars)
+        let checked = BundleLibrary.load(files: files, catalogues: lib.catalogues, calendars: lib.calendars, eventSchemas: lib.eventSchemas)
         let coverage = checked.calendarCoverage(at: now)
         let problems = checked.problems + coverage.problems
         for p in problems { print(p.description) }
