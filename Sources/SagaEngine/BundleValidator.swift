@@ -35,7 +35,7 @@ public struct BundleValidator: Sendable {
     /// Top-level fields of the application form (docs/application-form.md).
     public static let formFields: Set<String> = [
         "applicationId", "bundle", "submittedAt", "region", "company", "legalRepresentative", "shareholders",
-        "employees", "seals", "tax", "bank", "permits", "materials", "contact",
+        "employees", "seals", "tax", "bank", "permits", "materials", "contact", "deregistration", "trigger",
     ]
 
     /// JSON Schemas of the hub's event types (CloudEvents type → schema), for `trigger` checks.
@@ -75,7 +75,7 @@ public struct BundleValidator: Sendable {
     private static let slaKeys: Set<String> = ["workingDays", "calendar", "atRiskRemaining"]
     private static let defaultKeys: Set<String> = ["timeout", "retry", "onFailure"]
     private static let stepKeys: Set<String> = [
-        "id", "title", "agency", "action", "after", "input", "timeout", "retry", "onFailure", "compensation", "deferrableMaterials",
+        "id", "title", "agency", "action", "after", "input", "timeout", "retry", "onFailure", "compensation", "deferrableMaterials", "wait",
     ]
     private static let retryKeys: Set<String> = ["attempts", "backoffBase", "backoffCap", "jitter", "retryableCodes"]
 
