@@ -41,7 +41,8 @@ import Testing
             #expect(def != nil)
         }
         #expect(library.problems.isEmpty)
-        #expect(Set(library.bundles.map(\.id)) == ["enterprise-opening", "restaurant-opening", "convenience-store-opening", "barbershop-opening"])
+        #expect(Set(library.bundles.map(\.id)) == ["enterprise-opening", "restaurant-opening", "convenience-store-opening", "barbershop-opening",
+                                                   "enterprise-deregistration", "enterprise-deregistration-simple", "startup-subsidy"])
     }
 
     @Test func enterpriseOpeningHasTheDesignedDAG() {
