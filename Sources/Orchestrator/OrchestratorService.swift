@@ -20,6 +20,7 @@ public final class OrchestratorService: @unchecked Sendable {
     public let config: OrchestratorConfig
     let library: BundleLibrary
     let inbound: InboundDecoder
+    let triggers: TriggerMatcher
     let log: JSONLog
     private var host: SagaHost
     private var owned: Set<Int32> = []
@@ -84,6 +85,7 @@ public final class OrchestratorService: @unchecked Sendable {
         }
         inbound = try InboundDecoder(config: config)
         host = SagaHost(library: library)
+        triggers = TriggerMatcher(library: library, config: config)
         host.chainAlgorithm = config.auditChainAlgorithm
         host.admit = { [inbound] in inbound.admit(sagaId: $0, state: $1, outbound: $2) }
         metrics = OrchestratorMetrics(prefix: config.connection.prefix)
@@ -121,7 +123,7 @@ public final class OrchestratorService: @unchecked Sendable {
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
         consumer.onStatistics { [metrics] in metrics.kafka.statistics($0) }
         consumer.onPartitionEnd { [unowned self] in self.caughtUp.insert($0.topicPartition) }
-        try consumer.subscribe(config.inputTopics)
+        try consumer.subscribe(config.inputTopics + triggers.topics)
         log.info("started", ["instance": config.instanceId, "group": config.groupId, "bundles": library.bundles.map { "\($0.id) v\($0.version)" }.joined(separator: ", ")])
         defer {
             try? consumer.close()
@@ -180,6 +182,8 @@ public final class OrchestratorService: @unchecked Sendable {
 
     private func process(_ message: KafkaMessage, into extra: inout [ProducerRecord]) {
         let now = config.clock.now()
+        // 免申即享: an event on a trigger topic files applications (TriggerMatcher), nothing else.
+        if triggers.handles(message.topic) { return extra += triggers.applications(for: message, now: now) }
         switch inbound.decode(message, now: now) {
         case .deadLetter(let record):
             extra.append(record)
