@@ -30,6 +30,10 @@ public struct OrchestratorConfig: Sendable {
     /// Hash function of the audit chains of sagas this instance starts (`--audit-chain-alg`):
     /// SM3 (GB/T 32905-2016) by default, or SHA-256 (FIPS 180-4). A saga keeps its chain's.
     public var auditChainAlgorithm: HashAlgorithm = .sm3
+    /// 免申即享 (`--triggers`): consume the trigger topics of bundles with a `trigger` and file
+    /// an application for each matching event (`TriggerMatcher`). Off unless asked for: paying
+    /// benefits without an application is a policy switch a deployment turns on deliberately.
+    public var triggers = false
 
     public init(connection: HubConnection, instanceId: String, repository root: URL) {
         self.connection = connection

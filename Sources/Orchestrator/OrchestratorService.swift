@@ -76,7 +76,7 @@ public final class OrchestratorService: @unchecked Sendable {
         self.config = config
         self.log = log
         library = try BundleLibrary.load(bundles: config.bundlesDirectory, catalogues: config.cataloguesDirectory,
-                                         calendars: config.calendarsDirectory)
+                                         calendars: config.calendarsDirectory, schemas: config.schemasDirectory)
         if !library.problems.isEmpty {
             throw OrchestratorError.invalidBundles(library.problems.map(\.description))
         }

@@ -20,7 +20,7 @@ struct TriggerMatcher {
     let source: String
 
     init(library: BundleLibrary, config: OrchestratorConfig) {
-        bundles = library.triggered
+        bundles = config.triggers ? library.triggered : []
         self.config = config
         source = "/yishi/orchestrator/\(config.instanceId)/trigger"
     }

@@ -107,6 +107,8 @@ struct OrchestratorRun: Command {
                                  default 10000)
           --audit-chain-alg A    hash of the audit chain of sagas it starts: sm3 (GB/T 32905-2016, default) or
                                  sha-256 (env YISHI_AUDIT_CHAIN_ALG); a running saga keeps its chain's (yishi audit verify)
+          --triggers             免申即享: consume the trigger topics of bundles with a `trigger` and start one saga per
+                                 matching event (env YISHI_TRIGGERS=1; off by default, docs/bundle-format.md)
         \(ClockOptions.help)
         \(HTTPOptions.help)
 
@@ -139,6 +141,7 @@ struct OrchestratorRun: Command {
             guard let algorithm = HashAlgorithm(name: name) else { throw UsageError("--audit-chain-alg must be sm3 or sha-256, not '\(name)'") }
             config.auditChainAlgorithm = algorithm
         }
+        config.triggers = args.flag("--triggers") || environment["YISHI_TRIGGERS"] == "1"
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
 

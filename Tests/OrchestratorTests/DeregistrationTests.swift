@@ -41,7 +41,9 @@ import YishiTestSupport
     @Test func deregistrationBothRoutesAndABenefitFromOneEventDeliveredTwice() async throws {
         let hub = try TestHub(partitions: 3, speed: 300_000)
         try hub.ensureTopics()
-        let orchestrator = try BackgroundOrchestrator(hub.config(instance: "o1"))
+        var config = hub.config(instance: "o1")
+        config.triggers = true
+        let orchestrator = try BackgroundOrchestrator(config)
         defer { orchestrator.stop() }
         let clock = hub.clock
         let responders = try ScriptedResponders(config: hub.kafka(), prefix: hub.prefix,
