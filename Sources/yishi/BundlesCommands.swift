@@ -117,6 +117,10 @@ enum ShowBundle: Command {
         var out = ["\(d.id) v\(d.version) — \(d.title)"]
         if let desc = d.description { out.append(desc) }
         out.append("SLA: \(formatDays(d.sla.workingDays)) working day(s) on calendar \(d.sla.calendar); at risk with \(d.sla.atRiskRemaining) left")
+        if let t = d.trigger {
+            let when = t.when.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.text())" }.joined(separator: ", ")
+            out.append("Starts from (免申即享, orchestrator --triggers): \(t.type) on \(t.topic) when \(when); one saga per \(t.key ?? "event id")")
+        }
         out.append("")
         let w = b.steps.map(\.id.count).max() ?? 0
         for (level, members) in b.levels.enumerated() {
@@ -127,7 +131,8 @@ enum ShowBundle: Command {
                 var line = "  " + s.id.padding(toLength: w + 2, withPad: " ", startingAt: 0) + "\(s.agency) · \(s.action)"
                 if !preds.isEmpty { line += "  ← " + preds.joined(separator: ", ") }
                 out.append(line)
-                var policy = "      timeout \(def.timeout), \(def.retry.attempts) tries, on failure \(def.onFailure.rawValue)"
+                var policy = def.wait.map { "      waits \($0.days) \($0.calendar.rawValue) days; an objection opens a 办不成事 case" }
+                    ?? "      timeout \(def.timeout), \(def.retry.attempts) tries, on failure \(def.onFailure.rawValue)"
                 if let c = s.compensationAction { policy += ", undo \(c)" }
                 if !def.deferrableMaterials.isEmpty { policy += ", 容缺 " + def.deferrableMaterials.joined(separator: ", ") }
                 out.append(policy)

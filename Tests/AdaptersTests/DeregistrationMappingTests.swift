@@ -62,6 +62,29 @@ import YishiTestSupport
         #expect(closed.payload["outputs"]?["closedOn"] == "2026-03-02")
     }
 
+    @Test func subsidyMatchBeforeTheEmployerIsInsuredIsRetryableThenPaysOnce() throws {
+        let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
+        var social = RunningDepartment(DepartmentSimulator(model: SocialSecurity(reference: reference), preset: .noFaults))
+        let t = try translator("social-security")
+        let early = try run(t, &social, "match-startup-subsidy", step: "eligibility-match", payload: ["uscc": .string(uscc)])
+        #expect(early.type == MessageType.stepFailed && early.payload["code"] == "NOT_INSURED_YET", "\(early.payload)")
+        _ = social.receive(SocialSecurity.request(SocialSecurity.EmployerRegistration(aab998: uscc, aab004: "杭州云栖茶饮有限公司", aab301: "330106",
+                                                                                      aab013: "张伟", aae006: "杭州", aae140: ["110"], yjcbrs: 3),
+                                                  requestId: "ss1", sagaId: "o", step: "social-security"), at: monday)
+        let matched = try run(t, &social, "match-startup-subsidy", step: "eligibility-match", payload: ["uscc": .string(uscc)], revision: 1)
+        let outputs = try #require(matched.payload["outputs"], "\(matched.payload)")
+        #expect(outputs["amount"] == 5000)
+        let paid = try run(t, &social, "pay-startup-subsidy", step: "payment",
+                           payload: ["uscc": .string(uscc), "eligibilityNo": outputs["eligibilityNo"]!, "amount": outputs["amount"]!])
+        let paymentNo = try #require(paid.payload["outputs"]?["paymentNo"], "\(paid.payload)")
+        let told = try run(t, &social, "notify-benefit", step: "notification",
+                           payload: ["uscc": .string(uscc), "eligibilityNo": outputs["eligibilityNo"]!, "paymentNo": paymentNo])
+        #expect(told.type == MessageType.stepSucceeded && told.payload["outputs"]?["noticeNo"] != nil, "\(told.payload)")
+        // Another matching run (a second saga for the same enterprise) is refused for good.
+        let again = try run(t, &social, "match-startup-subsidy", step: "eligibility-match", payload: ["uscc": .string(uscc)], revision: 2)
+        #expect(again.type == MessageType.stepRejected && again.payload["code"] == "NOT_ELIGIBLE", "\(again.payload)")
+    }
+
     @Test func everyNewActionIsMapped() throws {
         for agency in ["tax", "bank", "social-security", "seal-engraving", "business-registration"] {
             _ = try translator(agency)  // loading refuses a catalogue action without a mapping
