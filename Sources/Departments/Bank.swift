@@ -165,8 +165,10 @@ public struct Bank: DepartmentModel {
         public var Acct: AccountRef
         /// The holder, optional: the bank finds the account by `Acct.Id`; when given it must match.
         public var USCC: String?
+        /// 余额转出账户: where the remaining balance goes (企业注销); required when the balance is not zero.
+        public var XfrAcct: String?
 
-        public init(Acct: AccountRef, USCC: String? = nil) { self.Acct = Acct; self.USCC = USCC }
+        public init(Acct: AccountRef, USCC: String? = nil, XfrAcct: String? = nil) { self.Acct = Acct; self.USCC = USCC; self.XfrAcct = XfrAcct }
     }
 
     public struct ClosedAccount: Codable, Sendable, Equatable {
@@ -247,7 +249,14 @@ public struct Bank: DepartmentModel {
         public var uscc: String
         public var basicAccountLicence: String
         public var closedOn: String?
+        /// Balance in fen (分); nil = 0. An account with money on it is closed only with a
+        /// transfer instruction (`XfrAcct`): the bank never closes an account silently over a balance.
+        public var balance: Int? = nil
     }
+
+    /// Reason code of a closing refused over a non-zero balance without a transfer instruction;
+    /// the adapter turns it into 容缺 (`balance-transfer-instruction`), so the applicant acts.
+    public static let balanceNotZeroCode = "BL01"
 
     public struct Books: Codable, Sendable, Equatable {
         /// account number → account
@@ -309,10 +318,18 @@ public struct Bank: DepartmentModel {
         if let closed = account.closedOn {
             return complete(meta, AccountClosingResult(Acct: ClosedAccount(Id: account.number, ClsgDt: closed)), effects: [])
         }
+        var effects: [EffectDraft] = []
+        if let balance = account.balance, balance != 0 {
+            guard let to = r.XfrAcct, !to.isEmpty, to != account.number else {
+                return reject(meta, Self.balanceNotZeroCode, String(format: "账户余额 %.2f 元不为零，须提供余额转出指令", Double(balance) / 100), field: "XfrAcct")
+            }
+            books.accounts[account.number]?.balance = 0
+            effects.append(EffectDraft(kind: "balance-transferred", key: account.number, data: ["to": to, "fen": String(balance)]))
+        }
         let day = CST.day(now)
         books.accounts[account.number]?.closedOn = day
         return complete(meta, AccountClosingResult(Acct: ClosedAccount(Id: account.number, ClsgDt: day)),
-                        effects: [EffectDraft(kind: "account-closed", key: account.number, data: ["USCC": account.uscc])])
+                        effects: effects + [EffectDraft(kind: "account-closed", key: account.number, data: ["USCC": account.uscc])])
     }
 
     func onboard(_ r: MerchantOnboarding, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {

@@ -420,6 +420,10 @@ public struct RunningDepartment<Model: DepartmentModel>: DepartmentEndpoint {
     public var agency: Agency { Model.agency }
     public var ledger: [LedgerEffect] { state.ledger }
 
+    /// Changes the department's records outside any request, as its own staff would (a tax
+    /// assessment leaving arrears, money paid into an account): for scenarios and tests.
+    public mutating func amendBooks(_ change: (inout Model.Books) -> Void) { change(&state.books) }
+
     public mutating func receive(_ request: Data, at now: Date) -> Handling {
         let (next, handling) = simulator.handle(state, request: request, now: now)
         state = next

@@ -19,7 +19,13 @@ public struct SocialSecurity: DepartmentModel {
     public static let typicalLatency: [String: LatencyDistribution] = [
         EmployerRegistration.action: LatencyDistribution(min: 5, mode: 15, max: 45),
         EmployerDeregistration.action: LatencyDistribution(min: 5, mode: 10, max: 30),
+        SubsidyMatch.action: LatencyDistribution(min: 2, mode: 10, max: 30),
+        SubsidyPayment.action: LatencyDistribution(min: 10, mode: 30, max: 90),
+        SubsidyNotice.action: LatencyDistribution(min: 1, mode: 5, max: 15),
     ]
+
+    /// 一次性创业补贴 (元) a newly insured enterprise gets (免申即享).
+    public static let startupSubsidyYuan = 5_000
 
     /// 险种类型 (aae140): 110 企业职工基本养老保险, 210 失业保险, 310 职工基本医疗保险, 410 工伤保险, 510 生育保险.
     public static let insuranceTypes: [String: String] = [
@@ -112,7 +118,61 @@ public struct SocialSecurity: DepartmentModel {
         public var aae031: String
     }
 
+    /// CYBTBD 一次性创业补贴资格比对 (免申即享): an enterprise that has registered as an employer
+    /// (参保) and has not had the subsidy is eligible; otherwise 4201 (未参保) or 4202 (已享受).
+    public struct SubsidyMatch: NativeRequestBody, Equatable {
+        public static let action = "CYBTBD"
+        /// 统一社会信用代码
+        public var aab998: String
+        public init(aab998: String) { self.aab998 = aab998 }
+    }
+
+    public struct SubsidyMatchResult: Codable, Sendable, Equatable {
+        /// 资格编号
+        public var zgbh: String
+        /// 补贴金额 (元)
+        public var btje: Int
+    }
+
+    /// CYBTFF 一次性创业补贴发放: pays a matched subsidy once (4203: no such eligibility; 4202: paid).
+    public struct SubsidyPayment: NativeRequestBody, Equatable {
+        public static let action = "CYBTFF"
+        public var aab998: String
+        public var zgbh: String
+        public var btje: Int
+        public init(aab998: String, zgbh: String, btje: Int) { self.aab998 = aab998; self.zgbh = zgbh; self.btje = btje }
+    }
+
+    public struct SubsidyPaymentResult: Codable, Sendable, Equatable {
+        /// 发放编号
+        public var ffbh: String
+        /// 发放日期 (yyyyMMdd)
+        public var ffrq: String
+    }
+
+    /// ZCGZ 政策兑现结果告知: tells the enterprise the subsidy was paid (4204: not paid).
+    public struct SubsidyNotice: NativeRequestBody, Equatable {
+        public static let action = "ZCGZ"
+        public var aab998: String
+        public var zgbh: String
+        public var ffbh: String
+        public init(aab998: String, zgbh: String, ffbh: String) { self.aab998 = aab998; self.zgbh = zgbh; self.ffbh = ffbh }
+    }
+
+    public struct SubsidyNoticeResult: Codable, Sendable, Equatable {
+        /// 告知书编号
+        public var gzsbh: String
+    }
+
+    public struct Subsidy: Codable, Sendable, Equatable {
+        public var zgbh: String
+        public var btje: Int
+        public var ffbh: String?
+    }
+
     public struct Books: Codable, Sendable, Equatable {
+        /// USCC → 一次性创业补贴 (optional, so books written before it existed still decode)
+        public var subsidies: [String: Subsidy]? = nil
         /// USCC → 单位编号 of the employer's current registration
         public var employers: [String: String] = [:]
         /// 单位编号 → USCC, ended registrations included
@@ -128,6 +188,9 @@ public struct SocialSecurity: DepartmentModel {
         switch meta.action {
         case EmployerRegistration.action: with(EmployerRegistration.self, request, meta) { register($0, meta, &books, now) }
         case EmployerDeregistration.action: with(EmployerDeregistration.self, request, meta) { deregister($0, meta, &books, now) }
+        case SubsidyMatch.action: with(SubsidyMatch.self, request, meta) { match($0, meta, &books, now) }
+        case SubsidyPayment.action: with(SubsidyPayment.self, request, meta) { pay($0, meta, &books, now) }
+        case SubsidyNotice.action: with(SubsidyNotice.self, request, meta) { notify($0, meta, &books, now) }
         default: unknownAction(meta)
         }
     }
@@ -168,5 +231,35 @@ public struct SocialSecurity: DepartmentModel {
         books.employers[uscc] = nil
         return complete(meta, EmployerDeregistrationResult(aab001: r.aab001, aae031: day),
                         effects: [EffectDraft(kind: "employer-deregistered", key: r.aab001, data: ["aab998": uscc, "zxyy": r.zxyy])])
+    }
+
+    func match(_ r: SubsidyMatch, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        guard books.employers[r.aab998] != nil else { return reject(meta, "4201", "单位未参保登记，不符合一次性创业补贴条件", field: "aab998") }
+        if let had = books.subsidies?[r.aab998] {
+            guard had.ffbh == nil else { return reject(meta, "4202", "已享受一次性创业补贴（发放编号 \(had.ffbh!)）", field: "aab998") }
+            return complete(meta, SubsidyMatchResult(zgbh: had.zgbh, btje: had.btje), effects: [])
+        }
+        let zgbh = "CYBT" + String(format: "%08d", (books.subsidies?.count ?? 0) + 1)
+        books.subsidies = (books.subsidies ?? [:]).merging([r.aab998: Subsidy(zgbh: zgbh, btje: Self.startupSubsidyYuan, ffbh: nil)]) { _, b in b }
+        return complete(meta, SubsidyMatchResult(zgbh: zgbh, btje: Self.startupSubsidyYuan),
+                        effects: [EffectDraft(kind: "subsidy-matched", key: zgbh, data: ["aab998": r.aab998])])
+    }
+
+    func pay(_ r: SubsidyPayment, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        guard let s = books.subsidies?[r.aab998], s.zgbh == r.zgbh else { return reject(meta, "4203", "资格编号不存在", field: "zgbh") }
+        guard s.ffbh == nil else { return reject(meta, "4202", "补贴已发放（发放编号 \(s.ffbh!)）", field: "zgbh") }
+        guard r.btje == s.btje else { return reject(meta, "4205", "发放金额与核定金额不符", field: "btje") }
+        let ffbh = "FF" + s.zgbh.dropFirst(4)
+        books.subsidies?[r.aab998]?.ffbh = ffbh
+        return complete(meta, SubsidyPaymentResult(ffbh: ffbh, ffrq: CST.day(now, separator: "")),
+                        effects: [EffectDraft(kind: "subsidy-paid", key: ffbh, data: ["aab998": r.aab998, "btje": String(s.btje)])])
+    }
+
+    func notify(_ r: SubsidyNotice, _ meta: RequestMeta, _ books: inout Books, _ now: Date) -> Decision {
+        guard let s = books.subsidies?[r.aab998], s.zgbh == r.zgbh, s.ffbh == r.ffbh else {
+            return reject(meta, "4204", "补贴未发放，不能告知", field: "ffbh")
+        }
+        return complete(meta, SubsidyNoticeResult(gzsbh: "GZ" + r.ffbh.dropFirst(2)),
+                        effects: [EffectDraft(kind: "benefit-notified", key: r.ffbh, data: ["aab998": r.aab998])])
     }
 }

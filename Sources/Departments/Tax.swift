@@ -176,9 +176,16 @@ public struct Tax: DepartmentModel {
         public var nsrsbh: String
         /// 注销原因
         public var zxyy: String
+        /// 缴款凭证号: the receipt of the payment that settled the taxpayer's arrears (清税); needed
+        /// only when there are arrears.
+        public var jkpzh: String?
 
-        public init(nsrsbh: String, zxyy: String) { self.nsrsbh = nsrsbh; self.zxyy = zxyy }
+        public init(nsrsbh: String, zxyy: String, jkpzh: String? = nil) { self.nsrsbh = nsrsbh; self.zxyy = zxyy; self.jkpzh = jkpzh }
     }
+
+    /// 清税 refused: the taxpayer owes tax and no payment receipt came with the request. The
+    /// adapter turns it into 容缺 (`tax-payment-receipt`): the applicant pays and hands in the receipt.
+    public static let arrearsCode = "2201"
 
     public struct DeregistrationResult: Codable, Sendable, Equatable {
         public var nsrsbh: String
@@ -211,6 +218,9 @@ public struct Tax: DepartmentModel {
         /// The UKey in use (nil before UKFF and after ZFUK).
         public var ukey: String?
         public var deregisteredOn: String?
+        /// Unpaid tax in yuan (欠税); nil = none. A taxpayer with arrears is not cleared (清税)
+        /// until a payment receipt (`jkpzh`) comes with the request.
+        public var arrears: Int? = nil
     }
 
     public struct UKey: Codable, Sendable, Equatable {
@@ -308,10 +318,18 @@ public struct Tax: DepartmentModel {
             let day = books.taxpayers[r.nsrsbh]?.deregisteredOn ?? CST.day(now)
             return complete(meta, DeregistrationResult(nsrsbh: r.nsrsbh, zxrq: day), effects: [])
         }
+        var effects: [EffectDraft] = []
+        if let owed = t.arrears, owed > 0 {
+            guard let receipt = r.jkpzh, !receipt.isEmpty else {
+                return reject(meta, Self.arrearsCode, "纳税人存在欠税 \(owed) 元，缴清后凭缴款凭证办理清税", field: "nsrsbh")
+            }
+            books.taxpayers[r.nsrsbh]?.arrears = 0
+            effects.append(EffectDraft(kind: "arrears-paid", key: r.nsrsbh, data: ["jkpzh": receipt, "yuan": String(owed)]))
+        }
         let day = CST.day(now)
         books.taxpayers[r.nsrsbh]?.deregisteredOn = day
         return complete(meta, DeregistrationResult(nsrsbh: r.nsrsbh, zxrq: day),
-                        effects: [EffectDraft(kind: "taxpayer-deregistered", key: r.nsrsbh, data: ["djxh": t.djxh, "zxyy": r.zxyy])])
+                        effects: effects + [EffectDraft(kind: "taxpayer-deregistered", key: r.nsrsbh, data: ["djxh": t.djxh, "zxyy": r.zxyy])])
     }
 
     /// Revoking the UKey also cancels the approved invoice types (发票缴销), so the taxpayer

@@ -24,8 +24,11 @@ public final class ScriptedResponders: Sendable {
     ///   - now: the hub clock, for `ce_time`
     ///   - reject: step ids the department refuses for a business reason (not retryable)
     ///   - rejectUncorrected: step ids refused until an operator corrects the input (revision 0 is refused)
+    ///   - supplementUntilProvided: step id → materials the department asks for (容缺) until the
+    ///     payload's `supplements` carries them all (e.g. 清税 refused until a payment receipt comes)
     public init(config: KafkaConfig, prefix: String, catalogues: CatalogueSet, failFirstAttemptOf failStep: Set<String> = [],
-                reject rejected: Set<String> = [], rejectUncorrected: Set<String> = [], now: @escaping @Sendable () -> Date) throws {
+                reject rejected: Set<String> = [], rejectUncorrected: Set<String> = [],
+                supplementUntilProvided: [String: [String]] = [:], now: @escaping @Sendable () -> Date) throws {
         var consumerConfig = config
         consumerConfig["session.timeout.ms"] = consumerConfig["session.timeout.ms"] ?? "6000"
         consumer = try KafkaConsumer(config: consumerConfig, groupId: prefix + "responders")
@@ -54,6 +57,10 @@ public final class ScriptedResponders: Sendable {
                                 replyType = MessageType.stepRejected
                                 body["code"] = .string("INVALID_REQUEST"); body["reason"] = .string("scripted rejection")
                                 body["field"] = .string("$.employees.expectedCount")
+                            } else if let materials = supplementUntilProvided[step],
+                                      !materials.allSatisfy({ command["payload"]?["supplements"]?[$0] != nil }) {
+                                replyType = MessageType.supplementNeeded
+                                body["materials"] = .array(materials.map { .string($0) })
                             } else if failStep.contains(step) && attempt == 1 {
                                 replyType = MessageType.stepFailed
                                 body["code"] = .string("UNAVAILABLE"); body["message"] = .string("scripted outage")

@@ -2,6 +2,11 @@
 public enum MessageType {
     public static let applicationSubmitted = "cn.gov.yishi.application.submitted"
     public static let supplementProvided = "cn.gov.yishi.supplement.provided"
+    /// An application for a bundle outside the opening family (企业注销, or one the hub files
+    /// itself when an event triggers a 免申即享 bundle), on `applications`.
+    public static let applicationFiled = "cn.gov.yishi.application.filed"
+    /// An objection to a public notice (a wait step), on `applications`, keyed by saga id.
+    public static let objectionReceived = "cn.gov.yishi.notice.objection-received"
     public static let stepRequested = "cn.gov.yishi.step.requested"
     public static let compensationRequested = "cn.gov.yishi.compensation.requested"
     public static let stepSucceeded = "cn.gov.yishi.step.succeeded"
@@ -40,7 +45,7 @@ public enum MessageType {
     public static func allowed(_ type: String, onTopic topic: String) -> Bool? {
         let parts = topic.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         switch (parts.first, parts.count) {
-        case ("applications", 1): return [applicationSubmitted, supplementProvided].contains(type)
+        case ("applications", 1): return [applicationSubmitted, applicationFiled, supplementProvided, objectionReceived].contains(type)
         case ("commands", 2): return type == stepRequested || type == compensationRequested
         case ("events", 2):
             return [stepSucceeded, stepRejected, stepFailed, supplementNeeded, compensationSucceeded, compensationFailed].contains(type)

@@ -14,7 +14,7 @@ public struct SourcePolicy: Sendable {
 
     /// The hub's policy (docs/message-catalogue.md, "Who may write where").
     public static let standard = SourcePolicy(rules: [
-        Rule(topic: "applications", sources: ["/frontdesk/*", "/portal/*"]),
+        Rule(topic: "applications", sources: ["/frontdesk/*", "/portal/*", "/yishi/orchestrator/*"]),
         Rule(topic: "commands.{agency}", sources: ["/yishi/orchestrator/*"]),
         Rule(topic: "dept.{agency}.requests", sources: ["/yishi/adapters/{agency}"]),
         Rule(topic: "dept.{agency}.replies", sources: ["/dept/{agency}"]),

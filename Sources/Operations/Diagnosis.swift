@@ -183,7 +183,7 @@ public struct Diagnosis: Encodable {
         case "operator": whose = "the operator's turn (办不成事 queue)"
         case "agency": whose = "the agency's turn (\(first.agency ?? "?"))"
         case "applicant": whose = "the applicant's turn (supplement)"
-        case "hub": whose = "the hub's turn (a retry timer)"
+        case "hub": whose = "the hub's turn (a retry timer or a notice period)"
         default: whose = "nobody's turn"
         }
         let at = first.step.map { "\($0): " } ?? ""

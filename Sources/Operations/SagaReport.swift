@@ -69,7 +69,7 @@ public struct SagaTimeline: Encodable {
         public var step: String?
         public var agency: String?
         public var status: String
-        /// `agency`, `operator` (办不成事 window), `applicant` (容缺 supplement), `hub` (a retry timer), `nobody`.
+        /// `agency`, `operator` (办不成事 window), `applicant` (容缺 supplement), `hub` (a retry timer, or a wait step's notice period), `nobody`.
         public var turn: String
         public var since: Instant?
         public var reason: String
@@ -213,6 +213,10 @@ public struct SagaTimeline: Encodable {
             if state.manualCases.contains(where: { $0.step == s.id }) { continue }
             let since = s.attempts.last?.dispatchedAt
             switch st.status {
+            case .running where bundle.steps[i].isWait:
+                // A public notice: nobody is asked; the hub's timer ends it (an objection would open a case).
+                out.append(Blocker(step: s.id, agency: nil, status: "running", turn: "hub", since: audit.last { $0.kind == .waitStarted && $0.step == s.id }?.at,
+                                   reason: "notice period runs until \(LocalTime.full(st.due)); objections open a 办不成事 case"))
             case .running:
                 out.append(Blocker(step: s.id, agency: s.agency, status: "running", turn: "agency", since: since,
                                    reason: "attempt \(st.attempt) out at \(s.agency); timeout at \(LocalTime.full(st.due))"))

@@ -165,16 +165,22 @@ public struct ProgressReport: Codable, Equatable, Sendable {
         for (i, step) in bundle.steps.enumerated() where i < state.steps.count {
             let s = state.steps[i]
             let title = bundle.definition.steps.first { $0.id == step.id }?.title ?? step.id
-            let dept = catalogues.agencies[step.agency]?.title ?? step.agency
+            // A wait step (a public notice) is no department's: the hub counts the period.
+            let dept = step.isWait ? "公示期（系统计时）" : catalogues.agencies[step.agency]?.title ?? step.agency
             func line(_ text: String, _ m: [String]? = nil) -> Line { Line(step: step.id, title: title, department: dept, state: text, materials: m) }
             let before = step.predecessors.map { remaining[$0] }.max() ?? 0
             // The department's typical handling time when its catalogue gives one (never more
             // than the step's timeout), else the timeout: an upper estimate.
-            let typical = catalogues.agencies[step.agency]?.action(step.action)?.typicalWorkingMinutes
+            // A wait step takes its whole period (in working time from now, for natural days).
+            let typical = step.wait.map { $0.working ? $0.ms : calendar.workingTime(from: now, to: now + $0.ms) }
+                ?? catalogues.agencies[step.agency]?.action(step.action)?.typicalWorkingMinutes
                 .map { min(Int64($0) * 60_000, step.timeoutMs) } ?? step.timeoutMs
             switch s.status {
             case .succeeded: done.append(line("已办结"))
             case .skipped: done.append(line("无需办理"))
+            case .running where step.isWait:
+                running.append(line("公示中，\(calendar.localText(s.due)) 期满"))
+                remaining[i] = before + max(0, calendar.workingTime(from: now, to: s.due))
             case .running:
                 running.append(line(s.isPaused ? "办理中（暂缓）" : "办理中"))
                 // Sent at due − timeout: what is left of the typical time, or, once that has

@@ -77,7 +77,7 @@ struct InboundDecoder {
         let type = checked.envelope.type
         do {
             switch type {
-            case MessageType.applicationSubmitted:
+            case MessageType.applicationSubmitted, MessageType.applicationFiled:
                 let id = try string(json, "applicationId")
                 guard message.keyString == id else {
                     throw MessageRejection(.unprocessable, "record key '\(message.keyString ?? "")' is not the applicationId '\(id)'", path: "$.applicationId")
@@ -85,6 +85,9 @@ struct InboundDecoder {
                 return .submit(sagaId: id, bundleId: try string(json, "bundle"), form: json, at: at)
             case MessageType.opsRequest:
                 return .ops(try JSONDecoder().decode(OpsRequest.self, from: checked.data))
+            case MessageType.objectionReceived:
+                return .input(sagaId: try string(json, "sagaId"), SagaInput(at: at, .objection(step: try string(json, "step"),
+                                                                                           by: try string(json, "by"), reason: try string(json, "reason"))))
             default:
                 return .input(sagaId: try string(json, "sagaId"), SagaInput(at: at, try event(type, json)))
             }

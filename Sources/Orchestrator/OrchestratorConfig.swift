@@ -37,6 +37,10 @@ public struct OrchestratorConfig: Sendable {
     /// Wall time between two `summary` log lines (inputs, commits, sagas in flight, … of the
     /// interval); `--log-summary-seconds`, default 60 s.
     public var summaryInterval: Duration = .seconds(60)
+    /// 免申即享 (`--triggers`): consume the trigger topics of bundles with a `trigger` and file
+    /// an application for each matching event (`TriggerMatcher`). Off unless asked for: paying
+    /// benefits without an application is a policy switch a deployment turns on deliberately.
+    public var triggers = false
 
     public init(connection: HubConnection, instanceId: String, repository root: URL) {
         self.connection = connection

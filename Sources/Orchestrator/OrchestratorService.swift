@@ -22,6 +22,7 @@ public final class OrchestratorService: @unchecked Sendable {
     private(set) var library: BundleLibrary
     private let reloadRequested = Atomic<Bool>(false)
     let inbound: InboundDecoder
+    let triggers: TriggerMatcher
     let log: JSONLog
     private var host: SagaHost
     private var owned: Set<Int32> = []
@@ -79,7 +80,7 @@ public final class OrchestratorService: @unchecked Sendable {
         var config = config
         let library = try BundleLibrary.load(bundles: config.bundlesDirectory, catalogues: config.cataloguesDirectory,
                                              calendars: config.calendarsDirectory,
-                                             formSchema: BundleLibrary.formSchemaFile(in: config.schemasDirectory),
+                                             schemas: config.schemasDirectory,
                                              serving: config.agencies.map(Set.init))
         // The agency list is the catalogues' (adapters/*/catalogue.json), unless configured.
         config.agencies = config.agencies ?? library.catalogues.ids
@@ -94,6 +95,7 @@ public final class OrchestratorService: @unchecked Sendable {
         }
         inbound = try InboundDecoder(config: config)
         host = SagaHost(library: library)
+        triggers = TriggerMatcher(library: library, config: config)
         host.chainAlgorithm = config.auditChainAlgorithm
         host.admit = { [inbound] in inbound.admit(sagaId: $0, state: $1, outbound: $2) }
         metrics = OrchestratorMetrics(prefix: config.connection.prefix)
@@ -111,7 +113,7 @@ public final class OrchestratorService: @unchecked Sendable {
         guard reloadRequested.exchange(false, ordering: .relaxed) else { return }
         let result = BundleReload.reload(current: library, running: Array(host.sagas.values), directory: config.bundlesDirectory.path) {
             try BundleLibrary.load(bundles: config.bundlesDirectory, catalogues: config.cataloguesDirectory,
-                                   calendars: config.calendarsDirectory, formSchema: BundleLibrary.formSchemaFile(in: config.schemasDirectory),
+                                   calendars: config.calendarsDirectory, schemas: config.schemasDirectory,
                                    serving: config.agencies.map(Set.init))
         }
         switch result {
@@ -155,7 +157,7 @@ public final class OrchestratorService: @unchecked Sendable {
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }
         consumer.onStatistics { [metrics] in metrics.kafka.statistics($0) }
         consumer.onPartitionEnd { [unowned self] in self.caughtUp.insert($0.topicPartition) }
-        try consumer.subscribe(config.inputTopics)
+        try consumer.subscribe(config.inputTopics + triggers.topics)
         log.info("started", ["instance": config.instanceId, "group": config.groupId, "bundles": library.bundles.map { "\($0.id) v\($0.version)" }.joined(separator: ", ")])
         defer {
             try? consumer.close()
@@ -216,6 +218,8 @@ public final class OrchestratorService: @unchecked Sendable {
 
     private func process(_ message: KafkaMessage, into extra: inout [ProducerRecord]) {
         let now = config.clock.now()
+        // 免申即享: an event on a trigger topic files applications (TriggerMatcher), nothing else.
+        if triggers.handles(message.topic) { return extra += triggers.applications(for: message, now: now) }
         switch inbound.decode(message, now: now) {
         case .deadLetter(let record):
             extra.append(record)

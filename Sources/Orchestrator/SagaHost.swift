@@ -274,7 +274,8 @@ extension SagaState {
             let id = bundle.steps[i].id
             let key: TimerKey?
             switch step.status {
-            case .running: key = .stepTimeout(step: id, attempt: Int(step.attempt))
+            case .running: key = bundle.steps[i].isWait ? .waitElapsed(step: id, attempt: Int(step.attempt))
+                                                         : .stepTimeout(step: id, attempt: Int(step.attempt))
             case .backoff: key = .retryBackoff(step: id, attempt: Int(step.attempt))
             case .compensating: key = .compensationTimeout(step: id, attempt: Int(step.compensationAttempt))
             case .compensationBackoff: key = .compensationBackoff(step: id, attempt: Int(step.compensationAttempt))

@@ -48,7 +48,9 @@ public enum HubErrorCode {
     public static let timeout = "TIMEOUT"
     /// The agency asked for materials the bundle does not accept as 容缺.
     public static let materialMissing = "MATERIAL_MISSING"
-    public static let all: Set<String> = [timeout, materialMissing]
+    /// Someone objected during a wait step's period (public notice).
+    public static let objection = "OBJECTION"
+    public static let all: Set<String> = [timeout, materialMissing, objection]
 }
 
 /// Every agency catalogue, keyed by agency id.

@@ -10,7 +10,10 @@ public struct BundleDefinition: Codable, Sendable, Equatable {
     public var steps: [Step]
     /// The bundle version this one was composed over (`extends`), nil for a self-contained file.
     /// Informational: the steps above are already the composed ones (see `BundleComposer`).
-    public var extends: Base?
+    public var extends: Base? = nil
+    /// 免申即享: set when the bundle starts from a hub event instead of an application (nil,
+    /// and absent from the encoding, otherwise).
+    public var trigger: Trigger? = nil
 
     public struct Base: Codable, Sendable, Equatable {
         public var bundle: String
@@ -61,6 +64,25 @@ public struct BundleDefinition: Codable, Sendable, Equatable {
         public var compensation: String?
         /// Materials this step accepts as missing (容缺受理): the agency may answer "supplement needed".
         public var deferrableMaterials: [String]
+        /// Set on a timed wait step (a public notice period): no agency is asked; the step
+        /// succeeds when the period ends and fails with `OBJECTION` when someone objects.
+        /// Its `agency` is `Wait.agency` and its `action` `Wait.action`. Nil (and absent from the
+        /// encoding, so fingerprints of other steps are unchanged) on agency steps.
+        public var wait: Wait? = nil
+    }
+
+    /// How long a wait step waits: `days` whole days on the `natural` calendar (24 h each, wall
+    /// time) or `working` days of the bundle's SLA calendar (7 working hours each).
+    public struct Wait: Codable, Sendable, Equatable {
+        public enum Calendar: String, Codable, Sendable, CaseIterable { case natural, working }
+        public var days: Int
+        public var calendar: Calendar
+        /// The pseudo agency and action of wait steps (no adapter, no topic: the hub waits itself).
+        public static let agency = "hub"
+        public static let action = "wait"
+        /// Longest period a wait step may have (days).
+        public static let maxDays = 366
+        public init(days: Int, calendar: Calendar) { self.days = days; self.calendar = calendar }
     }
 }
 

@@ -9,21 +9,46 @@ public struct BundleLibrary: Sendable {
     public let bundles: [CompiledBundle]
     /// Problems of every file that did not load; those files are left out of `bundles`.
     public let problems: [BundleProblem]
-    /// The application form's schema the bundles' `$.form.…` references were checked against, if loaded.
-    public let formSchema: FormSchema?
+    /// JSON Schemas of the hub's event types (CloudEvents type → schema), for `trigger` checks and
+    /// the application forms' shape.
+    public var eventSchemas: [String: JSONValue] = [:]
 
-    public var validator: BundleValidator { BundleValidator(catalogues: catalogues, calendars: calendars, formSchema: formSchema) }
+    /// The application forms' schema the bundles' `$.form.…` references are checked against: the
+    /// opening form (`cn.gov.yishi.application.submitted`) and the filed form of other matters
+    /// (`cn.gov.yishi.application.filed`, e.g. deregistration), whichever are among `eventSchemas`;
+    /// nil when neither is (only the first key is checked then).
+    public var formSchema: FormSchema? { FormSchema.applicationForms(eventSchemas) }
+
+    public var validator: BundleValidator { BundleValidator(catalogues: catalogues, calendars: calendars, eventSchemas: eventSchemas) }
+
+    /// Bundles that start from an event (免申即享), newest version of each id.
+    public var triggered: [CompiledBundle] {
+        Dictionary(grouping: bundles.filter { $0.definition.trigger != nil }, by: \.id).values.compactMap { $0.last }.sorted { $0.id < $1.id }
+    }
+
+    /// Event schemas from `<dir>/*.schema.json`, each under every type its `x-cloudevents-types`
+    /// lists (the files the hub's schema registry reads).
+    /// - Throws: `ConfigError` when the directory is missing or a schema file is not JSON.
+    public static func eventSchemas(directory: URL) throws -> [String: JSONValue] {
+        try ConfigFile.checkDirectory(directory, setting: "schemas directory (--schemas, YISHI_SCHEMAS)")
+        var out: [String: JSONValue] = [:]
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for name in names.sorted() where name.hasSuffix(".schema.json") {
+            let json = try ConfigFile.json(directory.appendingPathComponent(name))
+            for t in json["x-cloudevents-types"]?.arrayValue ?? [] { if let t = t.stringValue { out[t] = json } }
+        }
+        return out
+    }
 
     /// Loads catalogues from `<catalogues>/<agency>/catalogue.json`, calendars from `*.json` in
     /// `calendars`, and bundles from `*.json` in `bundles` (a missing bundle directory is empty).
-    ///
-    /// `formSchema`: the application form's JSON Schema file
-    /// (`schemas/cn.gov.yishi.application.submitted.schema.json`); when given, form references are
-    /// checked along their whole path. `serving`: when given, only these agencies are served; a
-    /// bundle with a step on another agency is refused (`unservableAgency`), as is one on an agency
+    /// Event schemas come from `schemas` (default: the `schemas` directory beside `catalogues`);
+    /// bundles' `$.form.…` references are checked along their whole path against the application
+    /// forms' schemas among them. `serving`: when given, only these agencies are served; a bundle
+    /// with a step on another agency is refused (`unservableAgency`), as is one on an agency
     /// without `mapping.json`.
-    /// - Throws: `ConfigError` when a catalogue, calendar or the form schema cannot be read or parsed.
-    public static func load(bundles: URL, catalogues: URL, calendars: URL, formSchema: URL? = nil,
+    /// - Throws: `ConfigError` when a catalogue, calendar, the schemas directory or a schema cannot be read or parsed.
+    public static func load(bundles: URL, catalogues: URL, calendars: URL, schemas: URL? = nil,
                             serving: Set<String>? = nil) throws -> BundleLibrary {
         let all = try CatalogueSet.load(directory: catalogues)
         let cats = serving.map { all.serving(only: $0) } ?? all
@@ -33,26 +58,19 @@ public struct BundleLibrary: Sendable {
             let c = try BusinessCalendar.load(file)
             cals[c.name] = c
         }
-        let schema = try formSchema.map { file in
-            try ConfigFile.checkDirectory(file.deletingLastPathComponent(), setting: "schemas directory (--schemas, YISHI_SCHEMAS)")
-            return FormSchema(try ConfigFile.json(file, setting: "application form schema (--schemas, YISHI_SCHEMAS)"))
-        }
         let files = (try? jsonFiles(in: bundles)) ?? []
-        return load(files: files, catalogues: cats, calendars: cals, formSchema: schema)
-    }
-
-    /// The application form schema's file under a schemas directory.
-    public static func formSchemaFile(in schemas: URL) -> URL {
-        schemas.appendingPathComponent("cn.gov.yishi.application.submitted.schema.json")
+        let events = try eventSchemas(directory: schemas ?? catalogues.deletingLastPathComponent().appendingPathComponent("schemas"))
+        return load(files: files, catalogues: cats, calendars: cals, eventSchemas: events)
     }
 
     /// Validates and compiles the given files; a second file with an already-seen id and version is
     /// a problem. A file may `extends` a version in `files` or in `bases` (files consulted only as
     /// bases, e.g. the bundle directory when `yishi bundles validate` checks one file); see
-    /// `BundleComposer`. With `formSchema`, `$.form.…` references are checked along their whole path.
+    /// `BundleComposer`. `eventSchemas` (CloudEvents type → schema) check triggers and, through the
+    /// application forms' schemas among them, `$.form.…` references along their whole path.
     public static func load(files: [URL], catalogues: CatalogueSet, calendars: [String: BusinessCalendar],
-                            formSchema: FormSchema? = nil, bases: [URL] = []) -> BundleLibrary {
-        let validator = BundleValidator(catalogues: catalogues, calendars: calendars, formSchema: formSchema)
+                            eventSchemas: [String: JSONValue] = [:], bases: [URL] = []) -> BundleLibrary {
+        let validator = BundleValidator(catalogues: catalogues, calendars: calendars, eventSchemas: eventSchemas)
         var compiled: [CompiledBundle] = []
         var problems: [BundleProblem] = []
         var seen: [String: String] = [:]
@@ -94,7 +112,9 @@ public struct BundleLibrary: Sendable {
             compiled.append(CompiledBundle(def, catalogues: catalogues, calendar: calendar, file: name))
         }
         compiled.sort { ($0.id, $0.version) < ($1.id, $1.version) }
-        return BundleLibrary(catalogues: catalogues, calendars: calendars, bundles: compiled, problems: problems, formSchema: formSchema)
+        var library = BundleLibrary(catalogues: catalogues, calendars: calendars, bundles: compiled, problems: problems)
+        library.eventSchemas = eventSchemas
+        return library
     }
 
     /// Calendar coverage as of `at`: for each bundle, a saga submitted at `at` gets its deadline

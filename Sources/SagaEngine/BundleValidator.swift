@@ -14,6 +14,8 @@ public struct BundleProblem: Error, Equatable, Sendable, CustomStringConvertible
         case calendarNotCovered
         /// A deferrable (容缺) material the step's action never asks for.
         case deferrableMaterial
+        /// A trigger names an event type without a schema, or a field its event type's schema lacks.
+        case unknownEventField
     }
     public var file: String
     public var path: String
@@ -32,20 +34,28 @@ public struct BundleValidator: Sendable {
     /// Known calendars by name; the SLA must name one.
     public let calendars: [String: BusinessCalendar]
 
-    /// The application form's schema: `$.form.…` references are checked along their whole path
-    /// (`FormSchema`). Without it only the first key is checked, against `formFields`.
-    public let formSchema: FormSchema?
+    /// The application forms' schema (from `eventSchemas`): `$.form.…` references are checked
+    /// along their whole path (`FormSchema`); a triggered bundle's against its `trigger.form`.
+    /// Without it only the first key is checked, against `formFields`.
+    public private(set) var formSchema: FormSchema?
 
     /// Top-level fields of the application form (docs/application-form.md).
     public static let formFields: Set<String> = [
         "applicationId", "bundle", "submittedAt", "region", "company", "legalRepresentative", "shareholders",
-        "employees", "seals", "tax", "bank", "permits", "materials", "contact",
+        "employees", "seals", "tax", "bank", "permits", "materials", "contact", "deregistration", "trigger",
     ]
 
-    public init(catalogues: CatalogueSet, calendars: [String: BusinessCalendar], formSchema: FormSchema? = nil) {
+    /// JSON Schemas of the hub's event types (CloudEvents type → schema), for `trigger` checks
+    /// and (the application forms' among them) whole-path `$.form.…` checks.
+    public var eventSchemas: [String: JSONValue] {
+        didSet { formSchema = FormSchema.applicationForms(eventSchemas) }
+    }
+
+    public init(catalogues: CatalogueSet, calendars: [String: BusinessCalendar], eventSchemas: [String: JSONValue] = [:]) {
         self.catalogues = catalogues
         self.calendars = calendars
-        self.formSchema = formSchema
+        self.eventSchemas = eventSchemas
+        formSchema = FormSchema.applicationForms(eventSchemas)
     }
 
     /// Validates raw file bytes; the definition is nil whenever there is any problem.
@@ -65,11 +75,11 @@ public struct BundleValidator: Sendable {
 
     // MARK: - structure
 
-    private static let topKeys: Set<String> = ["id", "version", "title", "description", "sla", "defaults", "steps"]
+    private static let topKeys: Set<String> = ["id", "version", "title", "description", "sla", "defaults", "steps", "trigger"]
     private static let slaKeys: Set<String> = ["workingDays", "calendar", "atRiskRemaining"]
     private static let defaultKeys: Set<String> = ["timeout", "retry", "onFailure"]
     private static let stepKeys: Set<String> = [
-        "id", "title", "agency", "action", "after", "input", "timeout", "retry", "onFailure", "compensation", "deferrableMaterials",
+        "id", "title", "agency", "action", "after", "input", "timeout", "retry", "onFailure", "compensation", "deferrableMaterials", "wait",
     ]
     private static let retryKeys: Set<String> = ["attempts", "backoffBase", "backoffCap", "jitter", "retryableCodes"]
 
@@ -82,6 +92,12 @@ public struct BundleValidator: Sendable {
         let title = w.string(top["title"], root.key("title"))
         let description = w.string(top["description"], root.key("description"), required: false)
         let sla = checkSLA(top["sla"], root.key("sla"), &w)
+        var trigger: BundleDefinition.Trigger?
+        if let t = top["trigger"] {
+            let (checked, found) = BundleExtensionCheck.trigger(t, root.key("trigger"), schemas: eventSchemas)
+            for f in found { w.add(f.1, f.0, f.2) }
+            trigger = checked
+        }
 
         // Bundle-level defaults are checked where they are written, then folded into steps.
         var defTimeout: String?, defRetry: BundleDefinition.Retry?, defPolicy: BundleDefinition.FailurePolicy?
@@ -112,6 +128,12 @@ public struct BundleValidator: Sendable {
                 if let j = firstIndex[sid] {
                     w.add(.duplicateStepId, p.key("id"), "duplicate step id '\(sid)' (first defined at $.steps[\(j)])")
                 } else { firstIndex[sid] = i }
+            }
+            if let waitJSON = o["wait"] {
+                let (step, node) = checkWaitStep(o, waitJSON, p, sid: sid, &w)
+                steps.append(step)
+                nodes.append(node)
+                continue
             }
             let agencyId = w.string(o["agency"], p.key("agency"))
             var catalogue: AgencyCatalogue?
@@ -204,10 +226,38 @@ public struct BundleValidator: Sendable {
             }
         }
         checkCycles(nodes, known, &w)
-        for i in nodes.indices where nodes[i].id != nil { checkMappings(i, nodes, known, &w) }
+        // A 免申即享 bundle's form is what its trigger builds, not an application.
+        let form = trigger.map { FormSchema.template($0.form) } ?? formSchema
+        for i in nodes.indices where nodes[i].id != nil { checkMappings(i, nodes, known, form: form, &w) }
 
         guard w.problems.isEmpty, let id, let version, let title, let sla else { return nil }
-        return BundleDefinition(id: id, version: version, title: title, description: description, sla: sla, steps: steps.compactMap { $0 })
+        return BundleDefinition(id: id, version: version, title: title, description: description, sla: sla, steps: steps.compactMap { $0 },
+                                trigger: trigger)
+    }
+
+    private static let waitStepKeys: Set<String> = ["id", "title", "after", "wait", "onFailure"]
+
+    /// A timed wait step (`wait`): only id, title, after, wait and onFailure, which must be
+    /// `manual` (an objection opens a 办不成事 case; the default when absent).
+    private func checkWaitStep(_ o: [String: JSONValue], _ waitJSON: JSONValue, _ p: JSONPath, sid: String?, _ w: inout Walker)
+        -> (BundleDefinition.Step?, Node) {
+        w.keys(o, Self.waitStepKeys, p)
+        let (wait, found) = BundleExtensionCheck.wait(waitJSON, p.key("wait"))
+        for f in found { w.add(f.1, f.0, f.2) }
+        var after: [String] = []
+        if let a = o["after"] {
+            if case .array(let preds) = a {
+                for (k, pred) in preds.enumerated() { if let s = w.string(pred, p.key("after").index(k)) { after.append(s) } }
+            } else { w.add(.wrongType, p.key("after"), "'after' must be an array of step ids") }
+        }
+        if o["onFailure"] != nil, let policy = w.policy(o["onFailure"], p.key("onFailure")), policy != .manual {
+            w.add(.badValue, p.key("onFailure"), "a wait step's onFailure must be 'manual' (an objection opens a 办不成事 case)")
+        }
+        let agency = BundleDefinition.Wait.agency, action = BundleDefinition.Wait.action
+        let node = Node(id: sid, agency: agency, action: action, after: after, input: [:])
+        guard let sid, let wait else { return (nil, node) }
+        return (BundleDefinition.Step(id: sid, title: o["title"]?.stringValue, agency: agency, action: action, after: after, input: [:],
+                                      timeout: "1d", retry: .none, onFailure: .manual, compensation: nil, deferrableMaterials: [], wait: wait), node)
     }
 
     private func knows(_ c: AgencyCatalogue, _ code: String) -> Bool { c.error(code) != nil || HubErrorCode.all.contains(code) }
@@ -308,7 +358,7 @@ public struct BundleValidator: Sendable {
         return seen
     }
 
-    private func checkMappings(_ i: Int, _ steps: [Node], _ known: [String: Int], _ w: inout Walker) {
+    private func checkMappings(_ i: Int, _ steps: [Node], _ known: [String: Int], form formSchema: FormSchema?, _ w: inout Walker) {
         let p = JSONPath.root.key("steps").index(i).key("input")
         let s = steps[i]
         let action = s.agency.flatMap { catalogues.agencies[$0] }.flatMap { c in s.action.flatMap(c.action) }
@@ -333,6 +383,9 @@ public struct BundleValidator: Sendable {
                     return
                 }
                 let other = steps[j]
+                if other.agency == BundleDefinition.Wait.agency, other.action == BundleDefinition.Wait.action {
+                    return w.add(.unknownOutput, at, "'\(text)': step '\(step)' is a wait step and produces no outputs")
+                }
                 if let agency = other.agency, let name = other.action, let a = catalogues.agencies[agency]?.action(name), !a.outputs.contains(where: { $0.name == field }) {
                     w.add(.unknownOutput, at, "'\(text)': action '\(a.id)' of step '\(step)' produces no output '\(field)' (it produces: \(a.outputs.map(\.name).joined(separator: ", ")))")
                 }

@@ -56,8 +56,13 @@ public final class CompiledBundle: Sendable {
         public var payloadFields: [String] { mapping.keys.keys.sorted() }
         /// Compensation payload field → slot in `retainedOutputs`.
         let compensationInputs: [(String, Int)]
+        /// A wait step's period (nil on agency steps): its length in ms, wall time (`natural`)
+        /// or working time on the bundle's calendar (`working`).
+        public let wait: (ms: Int64, working: Bool)?
+        public var isWait: Bool { wait != nil }
 
-        init(id: String, agency: String, action: String, predecessors: [Int], timeoutMs: Int64, attempts: Int, backoffBaseMs: Int64, backoffCapMs: Int64, jitter: Double, retryable: Set<String>, onFailure: BundleDefinition.FailurePolicy, compensationAction: String?, issuesLicence: String?, deferrableMaterials: Set<String>, retainedOutputs: [String], mapping: ObjectTemplate, compensationInputs: [(String, Int)]) {
+        init(id: String, agency: String, action: String, predecessors: [Int], timeoutMs: Int64, attempts: Int, backoffBaseMs: Int64, backoffCapMs: Int64, jitter: Double, retryable: Set<String>, onFailure: BundleDefinition.FailurePolicy, compensationAction: String?, issuesLicence: String?, deferrableMaterials: Set<String>, retainedOutputs: [String], mapping: ObjectTemplate, compensationInputs: [(String, Int)], wait: (ms: Int64, working: Bool)? = nil) {
+            self.wait = wait
             self.id = id
             self.agency = agency
             self.action = action
@@ -221,7 +226,10 @@ public final class CompiledBundle: Sendable {
                 deferrableMaterials: Set(s.deferrableMaterials),
                 retainedOutputs: retained[i],
                 mapping: ObjectTemplate(payloadFields(s.input.sorted { $0.key < $1.key }.map { ($0.key, compile($0.value)) }, deferrable: s.deferrableMaterials)),
-                compensationInputs: (comp?.inputs ?? []).compactMap { f in retained[i].firstIndex(of: f.name).map { (f.name, $0) } })
+                compensationInputs: (comp?.inputs ?? []).compactMap { f in retained[i].firstIndex(of: f.name).map { (f.name, $0) } },
+                wait: s.wait.map { w in
+                    w.calendar == .natural ? (Int64(w.days) * 86_400_000, false) : (Int64(w.days) * calendar.workingMsPerDay, true)
+                })
         }
         self.external = external
         stepIdLengths = steps.map { $0.id.utf8.count }

@@ -9,13 +9,55 @@
 /// (`additionalProperties` absent or not `false`; `patternProperties` are not matched: an open
 /// object accepts any key). Lenient on purpose: a path some valid form can have passes.
 public struct FormSchema: Sendable {
-    public let root: JSONValue
+    /// Alternative forms: a path is fine when any of them can have it.
+    public let roots: [JSONValue]
+    /// The root `$ref`s of the form being walked resolve in (set per walk).
+    private var root: JSONValue { current }
+    private var current: JSONValue
 
-    public init(_ root: JSONValue) { self.root = root }
+    public init(_ root: JSONValue) { self.init(roots: [root]) }
 
-    /// Why `path` cannot exist in a form valid against the schema, or nil when it can.
-    /// The message names the first component that is not there and the ones that are.
+    /// A schema with alternatives (e.g. the opening form and the filed form); `roots` must not be empty.
+    public init(roots: [JSONValue]) {
+        self.roots = roots
+        current = roots.first ?? .bool(true)
+    }
+
+    /// CloudEvents types of the application forms bundles read (`$.form.…`).
+    public static let applicationFormTypes = ["cn.gov.yishi.application.submitted", "cn.gov.yishi.application.filed"]
+
+    /// The application forms among the event schemas (by CloudEvents type), or nil when there are none.
+    public static func applicationForms(_ eventSchemas: [String: JSONValue]) -> FormSchema? {
+        let roots = applicationFormTypes.compactMap { eventSchemas[$0] }
+        return roots.isEmpty ? nil : FormSchema(roots: roots)
+    }
+
+    /// The form a 免申即享 bundle's trigger builds (`trigger.form`: an object template whose
+    /// leaves are references into the event): exactly the keys the template writes.
+    public static func template(_ form: [String: JSONValue]) -> FormSchema {
+        func schema(_ value: JSONValue) -> JSONValue {
+            guard case .object(let fields) = value else { return .object([:]) }
+            return .object(["type": "object", "additionalProperties": false, "properties": .object(fields.mapValues(schema))])
+        }
+        return FormSchema(schema(.object(form)))
+    }
+
+    /// Why `path` cannot exist in any of the alternative forms, or nil when it can in one. The
+    /// message is the first form's.
     public func problem(_ path: [JSONValue.PathComponent]) -> String? {
+        var first: String?
+        for root in roots {
+            var walker = self
+            walker.current = root
+            guard let why = walker.problem(in: path) else { return nil }
+            first = first ?? why
+        }
+        return first
+    }
+
+    /// Why `path` cannot exist in a form valid against the current root, or nil when it can.
+    /// The message names the first component that is not there and the ones that are.
+    private func problem(in path: [JSONValue.PathComponent]) -> String? {
         var nodes = expand(root)
         var walked = ""
         for component in path {

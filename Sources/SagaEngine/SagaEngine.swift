@@ -178,6 +178,19 @@ extension SagaState {
         case .operatorCommand(let cmd):
             guard !recentCommands.contains(cmd.id) else { return ignore(&c, "command \(cmd.id) already handled") }
             operatorCommand(cmd, &c)
+
+        case .objection(let step, let by, let reason):
+            guard let i = index(step, &c) else { return }
+            guard c.b.steps[i].isWait else { return ignore(&c, "\(step) is not a wait step; objections apply to notice periods") }
+            // Only during the period: an objection after it ended (or before it began) is too late (or early).
+            guard steps[i].status == .running, status == .running || status == .manual else {
+                return ignore(&c, "no notice period of \(step) is running (\(steps[i].status.rawValue)); objection by \(by) not accepted")
+            }
+            seq &+= 1
+            c.out.append(.cancelTimer(timer(.waitElapsed(step: step, attempt: Int(steps[i].attempt)), steps[i].due)))
+            steps[i].lastError = HubErrorCode.objection
+            audit(&c, .objectionReceived, step: step, attempt: Int(steps[i].attempt), by: by, detail: reason)
+            failFinally(i, code: HubErrorCode.objection, reason: "objection by \(by): \(reason)", &c)
         }
     }
 
@@ -243,6 +256,17 @@ extension SagaState {
             steps[i].status = .succeeded
             audit(&c, .retryDue, step: step, attempt: attempt, detail: "compensation retry due")
             continueAbort(&c)
+        case .waitElapsed(let step, let attempt):
+            guard let i = index(step, &c) else { return }
+            guard c.b.steps[i].isWait, steps[i].status == .running, Int(steps[i].attempt) == attempt, c.at >= steps[i].due else {
+                return ignore(&c, "timer \(key.id(sagaId: sagaId)) is stale")
+            }
+            seq &+= 1
+            steps[i].status = .succeeded
+            steps[i].lastError = nil
+            completionOrder.append(UInt16(i))
+            audit(&c, .waitElapsed, step: step, attempt: attempt, detail: "period ended " + c.calendar.localText(steps[i].due))
+            progress(&c)
         case .slaAtRisk:
             guard !slaAtRisk, c.at >= atRiskAt else { return ignore(&c, "SLA at-risk timer is stale") }
             seq &+= 1
@@ -391,6 +415,7 @@ extension SagaState {
 
     private mutating func dispatch(_ i: Int, _ c: inout Context) {
         let st = c.b.steps[i]
+        if let wait = st.wait { return startWait(i, wait, &c) }
         steps[i].attempt &+= 1
         steps[i].status = .running
         steps[i].due = c.calendar.addWorkingTime(c.at, st.timeoutMs)
@@ -401,6 +426,24 @@ extension SagaState {
             payload: c.b.payload(i, external, steps), revision: Int(steps[i].revision), deadline: steps[i].due)))
         c.out.append(.scheduleTimer(timer(.stepTimeout(step: st.id, attempt: attempt), steps[i].due)))
         audit(&c, .stepDispatched, step: st.id, attempt: attempt)
+    }
+
+    /// A wait step starts its period: no request goes out; the `waitElapsed` timer ends it
+    /// (natural days: wall time from `at`; working days: working time on the calendar).
+    private mutating func startWait(_ i: Int, _ wait: (ms: Int64, working: Bool), _ c: inout Context) {
+        let st = c.b.steps[i]
+        steps[i].attempt &+= 1
+        steps[i].status = .running
+        if wait.working {
+            steps[i].due = c.calendar.addWorkingTime(c.at, wait.ms)
+            noteCalendar(c.at, steps[i].due, c.calendar)
+        } else {
+            steps[i].due = c.at + wait.ms
+        }
+        let attempt = Int(steps[i].attempt)
+        c.out.append(.scheduleTimer(timer(.waitElapsed(step: st.id, attempt: attempt), steps[i].due)))
+        let length = wait.working ? "\(wait.ms / c.calendar.workingMsPerDay) working days" : "\(wait.ms / 86_400_000) natural days"
+        audit(&c, .waitStarted, step: st.id, attempt: attempt, detail: "\(length), ends \(c.calendar.localText(steps[i].due))")
     }
 
     /// After a step finished (or was skipped/resolved): move forward, or keep undoing.
@@ -463,6 +506,10 @@ extension SagaState {
                 steps[i].status = .cancelled
             case .backoff:
                 c.out.append(.cancelTimer(timer(.retryBackoff(step: c.b.steps[i].id, attempt: Int(steps[i].attempt)), steps[i].due)))
+                steps[i].status = .cancelled
+            case .running where c.b.steps[i].isWait:
+                // A notice period has nothing in flight to wait for: it just stops.
+                c.out.append(.cancelTimer(timer(.waitElapsed(step: c.b.steps[i].id, attempt: Int(steps[i].attempt)), steps[i].due)))
                 steps[i].status = .cancelled
             default: break
             }
@@ -580,6 +627,8 @@ extension SagaState {
         // By index, not `enumerated()`: that copied every StepState (its arrays, override, error).
         for i in steps.indices {
             switch steps[i].status {
+            case .running where c.b.steps[i].isWait:
+                c.out.append(.cancelTimer(timer(.waitElapsed(step: c.b.steps[i].id, attempt: Int(steps[i].attempt)), steps[i].due)))
             case .running: c.out.append(.cancelTimer(timer(.stepTimeout(step: c.b.steps[i].id, attempt: Int(steps[i].attempt)), steps[i].due)))
             case .backoff: c.out.append(.cancelTimer(timer(.retryBackoff(step: c.b.steps[i].id, attempt: Int(steps[i].attempt)), steps[i].due)))
             default: break
@@ -605,6 +654,10 @@ extension SagaState {
     /// Exact matching is what makes every agency event idempotent (attempts only grow).
     private func answerable(_ step: String, _ attempt: Int, _ c: inout Context) -> Int? {
         guard let i = index(step, &c) else { return nil }
+        guard !c.b.steps[i].isWait else {
+            ignore(&c, "\(step) is a wait step; no agency answers for it")
+            return nil
+        }
         guard steps[i].status == .running, attempt == Int(steps[i].attempt) else {
             ignore(&c, "stale or duplicate answer from \(step) attempt \(attempt)")
             return nil

@@ -178,6 +178,10 @@ public enum SagaEvent: Codable, Equatable, Sendable {
     case compensationFailed(step: String, attempt: Int, code: String, message: String)
     case timerFired(TimerKey)
     case operatorCommand(OperatorCommand)
+    /// An objection to a public notice (e.g. a creditor's, during 简易注销's 20-day notice) against
+    /// the wait step `step` while it runs: the wait stops and the step fails with `OBJECTION`
+    /// (its `onFailure`, `manual` for wait steps, opens a 办不成事 case). `by`: who objected.
+    case objection(step: String, by: String, reason: String)
 }
 
 /// An operator's request. `id` makes redelivery harmless; `by` is the operator identity for the audit trail.
@@ -216,6 +220,8 @@ public enum TimerKey: Codable, Equatable, Hashable, Sendable {
     case compensationBackoff(step: String, attempt: Int)
     case slaAtRisk
     case slaBreach
+    /// A wait step's period (e.g. a 20-natural-day public notice) ends: the step succeeds.
+    case waitElapsed(step: String, attempt: Int)
 
     public func id(sagaId: String) -> String {
         switch self {
@@ -225,6 +231,7 @@ public enum TimerKey: Codable, Equatable, Hashable, Sendable {
         case .compensationBackoff(let s, let a): return "\(sagaId)/compensation-backoff/\(s)/\(a)"
         case .slaAtRisk: return "\(sagaId)/sla-at-risk"
         case .slaBreach: return "\(sagaId)/sla-breach"
+        case .waitElapsed(let s, let a): return "\(sagaId)/wait/\(s)/\(a)"
         }
     }
 }
@@ -278,6 +285,10 @@ public struct AuditEvent: Codable, Equatable, Sendable {
         case commandRejected
         /// A duplicate, stale or unknown input; the state did not change.
         case inputIgnored
+        /// A wait step started its period (detail: length and end); `waitElapsed`: it ended.
+        case waitStarted, waitElapsed
+        /// An objection arrived during a wait step's period (detail: who and why).
+        case objectionReceived
     }
     public var sagaId: String
     /// The saga's `seq` after the transition (for `inputIgnored`: unchanged).

@@ -36,7 +36,7 @@ enum ValidateBundles: Command {
         guard !files.isEmpty else { throw UsageError("no bundle files given and none in \(env.bundlesDir.path)") }
         // A file may extend a version in the bundle directory.
         let checked = BundleLibrary.load(files: files, catalogues: lib.catalogues, calendars: lib.calendars,
-                                         formSchema: lib.formSchema, bases: directory)
+                                         eventSchemas: lib.eventSchemas, bases: directory)
         let coverage = checked.calendarCoverage(at: now)
         let problems = checked.problems + coverage.problems
         for p in problems { print(p.description) }
@@ -136,6 +136,10 @@ enum ShowBundle: Command {
         if let desc = d.description { out.append(desc) }
         if let base = d.extends { out.append("Extends \(base.bundle) v\(base.version)") }
         out.append("SLA: \(formatDays(d.sla.workingDays)) working day(s) on calendar \(d.sla.calendar); at risk with \(d.sla.atRiskRemaining) left")
+        if let t = d.trigger {
+            let when = t.when.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.text())" }.joined(separator: ", ")
+            out.append("Starts from (免申即享, orchestrator --triggers): \(t.type) on \(t.topic) when \(when); one saga per \(t.key ?? "event id")")
+        }
         out.append("")
         let w = b.steps.map(\.id.count).max() ?? 0
         for (level, members) in b.levels.enumerated() {
@@ -146,7 +150,8 @@ enum ShowBundle: Command {
                 var line = "  " + s.id.padding(toLength: w + 2, withPad: " ", startingAt: 0) + "\(s.agency) · \(s.action)"
                 if !preds.isEmpty { line += "  ← " + preds.joined(separator: ", ") }
                 out.append(line)
-                var policy = "      timeout \(def.timeout), \(def.retry.attempts) tries, on failure \(def.onFailure.rawValue)"
+                var policy = def.wait.map { "      waits \($0.days) \($0.calendar.rawValue) days; an objection opens a 办不成事 case" }
+                    ?? "      timeout \(def.timeout), \(def.retry.attempts) tries, on failure \(def.onFailure.rawValue)"
                 if let c = s.compensationAction { policy += ", undo \(c)" }
                 if !def.deferrableMaterials.isEmpty { policy += ", 容缺 " + def.deferrableMaterials.joined(separator: ", ") }
                 out.append(policy)

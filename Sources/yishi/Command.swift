@@ -34,11 +34,8 @@ struct Environment {
     }
 
     func library() throws -> BundleLibrary {
-        try BundleLibrary.load(bundles: bundlesDir, catalogues: cataloguesDir, calendars: calendarsDir, formSchema: formSchema)
+        try BundleLibrary.load(bundles: bundlesDir, catalogues: cataloguesDir, calendars: calendarsDir, schemas: schemasDir)
     }
-
-    /// The application form's schema, against which bundles' `$.form.…` paths are checked.
-    var formSchema: URL { BundleLibrary.formSchemaFile(in: schemasDir) }
 
     static let globalOptionsHelp = """
         Global options:

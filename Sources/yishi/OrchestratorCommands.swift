@@ -115,6 +115,8 @@ struct OrchestratorRun: Command {
                                  sha-256 (env YISHI_AUDIT_CHAIN_ALG); a running saga keeps its chain's (yishi audit verify)
           --log-summary-seconds N  wall seconds between two "summary" log lines (inputs, commits, sagas in
                                  flight, timeouts, … of the interval; env YISHI_LOG_SUMMARY_SECONDS, default 60)
+          --triggers             免申即享: consume the trigger topics of bundles with a `trigger` and start one saga per
+                                 matching event (env YISHI_TRIGGERS=1; off by default, docs/bundle-format.md)
         \(ClockOptions.help)
         \(HTTPOptions.help)
 
@@ -155,6 +157,7 @@ struct OrchestratorRun: Command {
             }
             config.summaryInterval = .milliseconds(Int(seconds * 1000))
         }
+        config.triggers = args.flag("--triggers") || environment["YISHI_TRIGGERS"] == "1"
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
 

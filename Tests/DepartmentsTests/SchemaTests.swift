@@ -122,7 +122,7 @@ func nativeSchema(_ agency: Agency, _ action: String, _ kind: String) throws -> 
     @Test func everyActionHasBothSchemas() throws {
         let actions: [Agency: [String]] = [
             .businessRegistration: ["MCSB", "SLDJ", "MCCX", "ZXDJ", "XKSQ", "XKCX"], .sealEngraving: ["ENGRAVE", "CANCEL"],
-            .tax: ["SWDJ", "PZHD", "UKFF", "ZXSW", "ZFUK"], .socialSecurity: ["DWCBDJ", "DWZX"], .bank: ["acmt.007", "acmt.019", "mrch.001", "mrch.002"],
+            .tax: ["SWDJ", "PZHD", "UKFF", "ZXSW", "ZFUK"], .socialSecurity: ["DWCBDJ", "DWZX", "CYBTBD", "CYBTFF", "ZCGZ"], .bank: ["acmt.007", "acmt.019", "mrch.001", "mrch.002"],
         ]
         for (agency, list) in actions {
             // and every action the simulator offers has them (nothing added without its schemas)

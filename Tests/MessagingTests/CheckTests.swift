@@ -17,7 +17,7 @@ import YishiKafka
     @Test(arguments: [("events.tax", "/yishi/adapters/bank", ["/yishi/adapters/tax"]),
                       ("dept.tax.replies", "/dept/bank", ["/dept/tax"]),
                       ("dept.tax.replies", "/dept/tax/x", ["/dept/tax"]),
-                      ("applications", "/frontdeskx", ["/frontdesk/*", "/portal/*"]),
+                      ("applications", "/frontdeskx", ["/frontdesk/*", "/portal/*", "/yishi/orchestrator/*"]),
                       ("ops", "/yishi/ctlx", ["/yishi/ctl/*"]),
                       ("commands.tax", "/yishi/adapters/tax", ["/yishi/orchestrator/*"])])
     func rejected(_ topic: String, _ source: String, _ expected: [String]) {

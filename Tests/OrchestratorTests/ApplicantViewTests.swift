@@ -179,4 +179,23 @@ import YishiKafka
         // A typical time longer than the timeout counts as the timeout.
         #expect(try finish(catalogues { _ in 100_000 }) == byTimeouts)
     }
+
+    @Test("a public notice (wait step) counts its whole period in the expected finish and says when it ends")
+    func expectedFinishCountsTheNotice() throws {
+        let library = try BundleLibrary.load(bundles: repoRoot.appendingPathComponent("seeds/bundles"), catalogues: repoRoot.appendingPathComponent("adapters"),
+                                             calendars: repoRoot.appendingPathComponent("seeds/calendar"))
+        let bundle = try #require(library.newest("enterprise-deregistration-simple"))
+        let calendar = try #require(library.calendar(for: bundle))
+        let at = Instant(rfc3339: "2026-03-02T09:00:00+08:00")!
+        var state = SagaState(sagaId: "DEREG-1", bundle: bundle)
+        _ = SagaEngine.apply(to: &state, SagaInput(at: at, .submit(form: .object(["submittedAt": .string(at.description)]), licences: [:])),
+                             bundle: bundle, calendar: calendar)
+        let report = ProgressReport.make(state, bundle: bundle, calendar: calendar, catalogues: library.catalogues, now: at)
+        let notice = try #require(report.inProgress.first { $0.step == "public-notice" })
+        #expect(notice.state == "公示中，2026-03-22 09:00 期满", "\(notice)")
+        let finish = try #require(report.expectedFinish.flatMap(Instant.init(rfc3339:)))
+        // After the notice (Sunday 22 March: the next working morning, 23 March) plus the cancellation.
+        #expect(finish > Instant(rfc3339: "2026-03-23T09:00:00+08:00")!, "\(finish)")
+        #expect(finish < Instant(rfc3339: "2026-03-25T09:00:00+08:00")!, "\(finish)")
+    }
 }

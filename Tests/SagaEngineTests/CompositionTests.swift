@@ -15,7 +15,7 @@ import Testing
             return url
         }
         func load(_ urls: [URL]) -> BundleLibrary {
-            BundleLibrary.load(files: urls, catalogues: library.catalogues, calendars: library.calendars, formSchema: library.formSchema)
+            BundleLibrary.load(files: urls, catalogues: library.catalogues, calendars: library.calendars, eventSchemas: library.eventSchemas)
         }
     }
 

@@ -11,7 +11,7 @@ let library: BundleLibrary = {
         bundles: repoRoot.appendingPathComponent("seeds/bundles"),
         catalogues: repoRoot.appendingPathComponent("adapters"),
         calendars: repoRoot.appendingPathComponent("seeds/calendar"),
-        formSchema: BundleLibrary.formSchemaFile(in: repoRoot.appendingPathComponent("schemas")))
+        schemas: repoRoot.appendingPathComponent("schemas"))
 }()
 let calendar = library.calendars["cn-mainland"]!
 

@@ -38,13 +38,14 @@ import Testing
         // Each file on its own (an `extends` base comes from the directory, as `bundles validate FILE` does it).
         for f in files {
             let lib = BundleLibrary.load(files: [f], catalogues: library.catalogues, calendars: library.calendars,
-                                         formSchema: library.formSchema, bases: files)
+                                         eventSchemas: library.eventSchemas, bases: files)
             #expect(lib.problems.isEmpty, "\(lib.problems)")
             #expect(lib.bundles.count == 1)
         }
         #expect(library.problems.isEmpty)
         #expect(Set(library.bundles.map(\.id)) == ["enterprise-opening", "restaurant-opening", "convenience-store-opening", "barbershop-opening",
-                                                   "milk-tea-shop-opening"])
+                                                   "milk-tea-shop-opening", "enterprise-deregistration", "enterprise-deregistration-simple",
+                                                   "startup-subsidy"])
     }
 
     @Test func enterpriseOpeningHasTheDesignedDAG() {
