@@ -59,7 +59,10 @@ public struct BundleLibrary: Sendable {
             cals[c.name] = c
         }
         let files = (try? jsonFiles(in: bundles)) ?? []
-        let events = try eventSchemas(directory: schemas ?? catalogues.deletingLastPathComponent().appendingPathComponent("schemas"))
+        // Given explicitly, the schemas directory must exist; the default beside the catalogues may not.
+        let beside = catalogues.deletingLastPathComponent().appendingPathComponent("schemas")
+        let events = schemas != nil || FileManager.default.fileExists(atPath: beside.path)
+            ? try eventSchemas(directory: schemas ?? beside) : [:]
         return load(files: files, catalogues: cats, calendars: cals, eventSchemas: events)
     }
 

@@ -265,14 +265,15 @@ struct NewAgencyTests {
         let noMapping = try brokenCopy { try FileManager.default.removeItem(at: $0.appendingPathComponent("mapping.json")) }
         defer { try? FileManager.default.removeItem(at: noMapping) }
         let bundles = repoRoot.appendingPathComponent("seeds/bundles"), calendars = repoRoot.appendingPathComponent("seeds/calendar")
-        let lib = try BundleLibrary.load(bundles: bundles, catalogues: noMapping, calendars: calendars)
+        let lib = try BundleLibrary.load(bundles: bundles, catalogues: noMapping, calendars: calendars,
+                                         schemas: repoRoot.appendingPathComponent("schemas"))
         let v2 = bundles.appendingPathComponent("enterprise-opening.v2.json").path
-        #expect(lib.problems.map(\.description).contains { $0.hasPrefix("\(v2): $.steps[5].agency: agency 'housing-fund' cannot be served:") && $0.contains("no mapping.json") },
+        #expect(lib.problems.map(\.description).contains { $0.hasPrefix("\(v2): $.steps[0].agency: agency 'housing-fund' cannot be served:") && $0.contains("no mapping.json") },
                 "\(lib.problems)")
         #expect(lib.problems.allSatisfy { $0.kind == .unservableAgency })
         // A hub serving only the five agencies refuses v2 the same way.
         let five = try BundleLibrary.load(bundles: bundles, catalogues: Self.adapters, calendars: calendars, serving: Set(HubTopics.defaultAgencies))
-        #expect(five.problems.map(\.path) == ["$.steps[5].agency"] && five.problems.first?.file == v2)
+        #expect(five.problems.map(\.path) == ["$.steps[0].agency"] && five.problems.first?.file == v2)
 
         // The shipped library: v2 is what new sagas get, with the housing fund after registration; v1 is kept as it was.
         let full = try BundleLibrary.load(bundles: bundles, catalogues: Self.adapters, calendars: calendars)
@@ -308,7 +309,7 @@ struct NewAgencyTests {
             _ = try OrchestratorService(config: limited, log: JSONLog(component: "orchestrator", minimum: .error))
             Issue.record("an orchestrator serving five agencies loaded a bundle with a housing-fund step")
         } catch let OrchestratorError.invalidBundles(problems) {
-            #expect(problems.count == 1 && problems[0].contains("enterprise-opening.v2.json: $.steps[5].agency: agency 'housing-fund' cannot be served"), "\(problems)")
+            #expect(problems.count == 1 && problems[0].contains("enterprise-opening.v2.json: $.steps[0].agency: agency 'housing-fund' cannot be served"), "\(problems)")
         }
     }
 }

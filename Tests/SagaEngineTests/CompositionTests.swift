@@ -92,7 +92,7 @@ import Testing
              "steps":[{"id":"e","agency":"no-such-agency","action":"reserve-name","input":{}}]}
             """)])
         let ps = lib.problems.map(\.description)
-        #expect(ps.contains { $0.hasSuffix("y.v1.json: $.steps[0].agency: unknown agency 'no-such-agency' (known: bank, business-registration, seal-engraving, social-security, tax)") }, "\(ps)")
+        #expect(ps.contains { $0.hasSuffix("y.v1.json: $.steps[0].agency: unknown agency 'no-such-agency' (known: bank, business-registration, housing-fund, seal-engraving, social-security, tax)") }, "\(ps)")
         #expect(ps.contains { $0.hasSuffix("y.v1.json: $.extends: inherited step (\(base.path): $.steps[2].after[0]): unknown predecessor 'b'") }, "\(ps)")
     }
 
@@ -121,7 +121,9 @@ import Testing
         #expect(schema.problem(path("employees.expectedCount")) == nil)
         #expect(schema.problem(path("shareholders[0].idNumber")) == nil)
         #expect(schema.problem(path("employees.count")) == "form field 'employees' has no field 'count' (it has: expectedCount)")
-        #expect(schema.problem(path("legalRepresentative.name.first")) == "form field 'legalRepresentative.name' has no fields (it is not an object), so not 'first'")
+        #expect(schema.problem(path("employees.expectedCount.x")) == "form field 'employees.expectedCount' has no fields (it is not an object), so not 'x'")
+        // The filed form (deregistration) is an alternative: its fields pass, a typo in both fails.
+        #expect(schema.problem(path("deregistration.reason")) == nil)
         #expect(schema.problem(path("company[0]")) == "form field 'company' is not a list, so it has no element [0]")
         #expect(schema.problem(path("shareholders[0].nmae"))?.hasPrefix("form field 'shareholders[0]' has no field 'nmae' (it has: contribution, idNumber, name)") == true)
 
