@@ -157,8 +157,23 @@ public final class OrchestratorService: @unchecked Sendable {
         for message in messages {
             process(message, into: &extra)
         }
-        let fired = timersMayFire ? try host.fireDueTimers(now: config.clock.now(), limit: config.maxBatch) : 0
+        let firing = timersMayFire
+        let now = config.clock.now()
+        var fired = firing ? try host.fireDueTimers(now: now, limit: config.maxBatch) : 0
         guard !messages.isEmpty || fired > 0 else { return }
+        // Each changed saga's state is encoded once for the batch and checked here; when one
+        // would not fit, the batch is done again with the exact check of every input's state
+        // (`SagaHost.exactStateAdmission`), which refuses just the inputs that make it too large.
+        let states = host.encodeChangedStates()
+        if states.contains(where: { inbound.admit(sagaId: $0.key, state: $0.value, outbound: []) != nil }) {
+            host.abortBatch()
+            host.exactStateAdmission = true
+            defer { host.exactStateAdmission = false }
+            extra = []
+            for message in messages { process(message, into: &extra) }
+            fired = firing ? try host.fireDueTimers(now: now, limit: config.maxBatch) : 0
+            _ = host.encodeChangedStates()
+        }
         try commit(consumed: messages, extra: extra, fired: fired)
     }
 
