@@ -65,6 +65,12 @@ public final class OrchestratorService: @unchecked Sendable {
         public var stateReloads = 0
         /// Outages (no prompt commit for over `outageThreshold`) after which timers were held.
         public var outages = 0
+        /// Records written in committed transactions (all topics), and the bytes of their values.
+        public var recordsProduced = 0
+        public var valueBytesProduced = 0
+        /// Of those, `saga-state` records and their value bytes.
+        public var stateRecords = 0
+        public var stateBytes = 0
     }
 
     public var stats: Stats { statsLock.withLock { $0 } }
@@ -290,6 +296,13 @@ public final class OrchestratorService: @unchecked Sendable {
             $0.inputs += consumed.count
             $0.timersFired += fired
             $0.deadLetters += extra.filter { $0.topic == config.topic("dlq") }.count
+            $0.recordsProduced += records.count
+            $0.valueBytesProduced += records.reduce(0) { $0 + ($1.value?.count ?? 0) }
+            let stateTopic = config.topic("saga-state")
+            for record in records where record.topic == stateTopic {
+                $0.stateRecords += 1
+                $0.stateBytes += record.value?.count ?? 0
+            }
             $0.ownedSagas = host.sagas.count
         }
     }

@@ -5,7 +5,7 @@
 /// fraction, other finite numbers as Swift prints a `Double` (shortest round-trip form,
 /// `1e-07`). A non-finite number (which JSON cannot carry and JSONEncoder refuses) is written as
 /// `null`. The orchestrator's hot path writes every payload with this once
-/// (docs/orchestrator.md, "Hot path").
+/// (docs/architecture.md, "Hot path").
 extension JSONValue {
     /// The canonical text as UTF-8 bytes.
     public func canonicalBytes() -> [UInt8] {
