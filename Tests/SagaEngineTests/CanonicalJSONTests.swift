@@ -60,3 +60,46 @@ import Testing
         #expect(String(decoding: JSONValue.number(.infinity).canonicalBytes(), as: UTF8.self) == "null")
     }
 }
+
+/// Issue 11: consumed records are parsed by `FastJSONParser`; it must read exactly what
+/// JSONDecoder reads, and leave everything else to it.
+@Suite struct FastJSONParserTests {
+    func decoder(_ text: String) -> JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) }
+
+    @Test("random values' text (and pretty text) parse to what JSONDecoder gives")
+    func sameAsJSONDecoder() throws {
+        var g = CanonicalJSONTests.Generator(state: 7)
+        for _ in 0..<3_000 {
+            let v = g.value(depth: 0)
+            for text in [v.text(), v.text(pretty: true)] {
+                let fast = try #require(FastJSONParser.parse(Data(text.utf8)), "fast reader gave up on valid text \(text)")
+                #expect(fast == decoder(text), "\(text)")
+            }
+        }
+    }
+
+    @Test("escapes, surrogate pairs, numbers and whitespace read as JSONDecoder reads them")
+    func edgeCases() throws {
+        for text in [#"{"a":"\u00e9\ud83d\ude00\/\b\f\n\r\t\"\\\u0000"}"#, " [1, -0, 0.5, 1e2, 1E-2, -12.5e+3, 12345678901234567890] ",
+                     #""plain""#, "true", "null", "[]", "{}", #"{"k": [ {"x": null} , false ]}"#] {
+            let fast = try #require(FastJSONParser.parse(Data(text.utf8)), "\(text)")
+            #expect(fast == decoder(text), "\(text)")
+            #expect(try JSONValue.parse(Data(text.utf8)) == fast)
+        }
+    }
+
+    @Test("invalid or doubtful text is left to JSONDecoder (which takes trailing commas), and parse gives what it gives")
+    func leavesTheRestToJSONDecoder() {
+        let invalid = ["", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "-", "1e", "+1", "tru", "nul", "[1 2]", "{\"a\" 1}", "{a:1}",
+                       "\"\u{1}\"", #""\x""#, #""\ud800""#, #""\udc00x""#, "1e400", "\"abc", "[1]x", "'a'", "NaN"]
+        for text in invalid {
+            #expect(FastJSONParser.parse(Data(text.utf8)) == nil, "\(text)")
+            #expect((try? JSONValue.parse(Data(text.utf8))) == decoder(text), "\(text)")
+        }
+        #expect(decoder("[1,]") == [1] && decoder("01") == nil && decoder("[1]x") == nil)
+        #expect(FastJSONParser.parse(Data([0x22, 0xFF, 0x22])) == nil, "invalid UTF-8")
+        #expect(FastJSONParser.parse(Data(#"{"a":1,"a":2}"#.utf8)) == nil, "duplicate keys are JSONDecoder's to decide")
+        let deep = String(repeating: "[", count: 300) + String(repeating: "]", count: 300)
+        #expect(FastJSONParser.parse(Data(deep.utf8)) == nil)
+    }
+}
