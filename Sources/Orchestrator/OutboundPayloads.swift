@@ -36,4 +36,16 @@ enum OutboundPayload {
         if let code = m.code { o["code"] = .string(code) }
         return .object(o)
     }
+
+    /// 统一出件: the result package of a completed saga.
+    static func resultPackage(_ p: ResultPackage) -> JSONValue {
+        var o: [String: JSONValue] = ["applicationId": .string(p.applicationId), "bundle": .string(p.bundle),
+                                      "bundleTitle": .string(p.bundleTitle)]
+        if let completedAt = p.completedAt { o["completedAt"] = .string(completedAt) }
+        o["items"] = .array(p.items.map {
+            .object(["step": .string($0.step), "stepTitle": .string($0.stepTitle), "agency": .string($0.agency), "name": .string($0.name),
+                     "label": .string($0.label), "value": $0.value])
+        })
+        return .object(o)
+    }
 }

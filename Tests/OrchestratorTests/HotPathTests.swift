@@ -32,6 +32,16 @@ import Testing
             try make(["step": "seal", "kind": "forward", "code": "NAME_TAKEN", "reason": "x", "openedAt": at]),
         ]
         for manual in manuals { #expect(OutboundPayload.manualCase(manual) == (try JSONValue.encode(manual))) }
+        for completedAt in [JSONValue?.none, "2026-03-02T10:00:00+08:00"] {
+            var package: [String: JSONValue] = ["applicationId": "A-1", "bundle": "enterprise-opening", "bundleTitle": "企业开办",
+                                                "items": [["step": "register", "stepTitle": "设立登记", "agency": "amr", "name": "uscc",
+                                                           "label": "统一社会信用代码", "value": "91310000MA1FL0XX0X"],
+                                                          ["step": "seal", "stepTitle": "刻章", "agency": "psb", "name": "electronicSealIds",
+                                                           "label": "电子印章编号", "value": ["E1", "E2"]]]]
+            package["completedAt"] = completedAt
+            let value: ResultPackage = try make(.object(package))
+            #expect(OutboundPayload.resultPackage(value) == (try JSONValue.encode(value)))
+        }
     }
 
     @Test("record ids: version-4 UUIDs, non-zero span ids, all distinct; a saga's trace id stays the FNV hash of its id")
