@@ -71,6 +71,8 @@ public final class OrchestratorService: @unchecked Sendable {
         /// Of those, `saga-state` records and their value bytes.
         public var stateRecords = 0
         public var stateBytes = 0
+        /// Wall seconds spent in `commitBatch` (produce, send offsets, commit) over all batches.
+        public var commitSeconds = 0.0
     }
 
     public var stats: Stats { statsLock.withLock { $0 } }
@@ -297,6 +299,7 @@ public final class OrchestratorService: @unchecked Sendable {
             $0.timersFired += fired
             $0.deadLetters += extra.filter { $0.topic == config.topic("dlq") }.count
             $0.recordsProduced += records.count
+            $0.commitSeconds += (ContinuousClock.now - started).seconds
             $0.valueBytesProduced += records.reduce(0) { $0 + ($1.value?.count ?? 0) }
             let stateTopic = config.topic("saga-state")
             for record in records where record.topic == stateTopic {

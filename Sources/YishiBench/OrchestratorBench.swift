@@ -33,13 +33,23 @@ enum OrchestratorBench {
         try waitUntil(seconds: 60, "the responders are assigned their partitions") { responders.assignedPartitions > 0 }
         let producer = try KafkaProducer(config: kafka)
         let startCPU = threadCPU()
+        let startThreads = CPUByThread.sample()
+        let broker = ProcessInfo.processInfo.environment["YISHI_BROKER_PID"].flatMap(Int32.init)
+        let startBroker = broker.map(CPUByThread.processCPU) ?? 0
         let start = ContinuousClock.now
         try SeedApplications.submit(forms, topicPrefix: prefix, producer: producer, time: clock.now().date)
         let reader = try FinishedReader(kafka: kafka, topic: prefix + "saga-events", partitions: partitions)
         let completed = try reader.wait(for: sagas)
         let elapsed = (ContinuousClock.now - start).seconds
         let cpu = threadCPU() - startCPU
+        let threads = CPUByThread.sample().since(startThreads)
+        let brokerCPU = (broker.map(CPUByThread.processCPU) ?? 0) - startBroker
+        // Linux keeps 15 bytes of a thread's name: "yishi.orchestrator" is "yishi.orchestra".
+        let loopCPU = threads.first { "yishi.orchestrator".hasPrefix($0.key) && $0.key.count >= 12 }?.value ?? 0
         let throughputStats = first.service.stats
+        progress("orchestrator: CPU seconds by thread during the throughput run (\(String(format: "%.1f", elapsed)) s wall): "
+                 + threads.sorted { $0.value > $1.value }.prefix(8).map { "\($0.key) \(String(format: "%.2f", $0.value))" }.joined(separator: ", ")
+                 + String(format: "; broker process %.2f", brokerCPU))
         if let failure = first.failure { throw BenchError("orchestrator: \(failure)") }
         guard completed >= sagas else { throw BenchError("only \(completed) of \(sagas) sagas finished") }
         let sagasPerSecond = Double(sagas) / elapsed
@@ -85,6 +95,10 @@ enum OrchestratorBench {
             ("orchestrator.state_bytes_per_record", Double(throughputStats.stateBytes) / Double(max(throughputStats.stateRecords, 1)), "bytes"),
             ("orchestrator.records_per_transaction", Double(throughputStats.recordsProduced) / Double(max(throughputStats.transactions, 1)), "records"),
             ("orchestrator.bench_cpu_per_saga_ms", cpu * 1000 / Double(sagas), "ms"),
+            ("orchestrator.loop_cpu_per_saga_ms", loopCPU * 1000 / Double(sagas), "ms"),
+            ("orchestrator.loop_busy_ratio", loopCPU / elapsed, "x"),
+            ("orchestrator.commit_wait_ratio", throughputStats.commitSeconds / elapsed, "x"),
+            ("orchestrator.broker_cpu_per_saga_ms", brokerCPU * 1000 / Double(sagas), "ms"),
             ("orchestrator.broker_bound_sagas_per_s", bound, "sagas/s"),
             ("orchestrator.broker_bound_ratio", sagasPerSecond / bound, "x"),
             ("orchestrator.step_latency_rate", rate, "sagas/s"),
@@ -221,5 +235,43 @@ enum OrchestratorBench {
             guard ContinuousClock.now < deadline else { throw BenchError("timed out waiting until \(what)") }
             Thread.sleep(forTimeInterval: 0.05)
         }
+    }
+}
+
+/// CPU seconds per thread of this process (by thread name, summed over threads of the same
+/// name), from /proc/self/task/*/stat; and of another process, from /proc/PID/stat.
+struct CPUByThread {
+    var seconds: [String: Double]
+
+    static let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    /// utime + stime of a /proc stat line, in seconds.
+    private static func cpu(statLine: String) -> Double {
+        guard let close = statLine.lastIndex(of: ")") else { return 0 }
+        let fields = statLine[statLine.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / ticks
+    }
+
+    static func sample() -> CPUByThread {
+        var seconds: [String: Double] = [:]
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        for task in tasks {
+            guard let name = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8),
+                  let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8) else { continue }
+            seconds[name.trimmingCharacters(in: .whitespacesAndNewlines), default: 0] += cpu(statLine: stat)
+        }
+        return CPUByThread(seconds: seconds)
+    }
+
+    /// Per thread name, the CPU seconds used since `earlier` (threads that ended meanwhile are not counted).
+    func since(_ earlier: CPUByThread) -> [String: Double] {
+        seconds.mapValues { $0 }.merging(earlier.seconds.mapValues { -$0 }) { $0 + $1 }.filter { $0.value > 0.005 }
+    }
+
+    /// CPU seconds (all threads) of process `pid` so far; 0 when unreadable.
+    static func processCPU(_ pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return 0 }
+        return cpu(statLine: stat)
     }
 }
