@@ -9,6 +9,12 @@ import YishiKafka
 /// to end by one instance with instant scripted responders (every message really goes through
 /// Tansu), and how fast a fresh instance restores those sagas from `saga-state`.
 enum OrchestratorBench {
+    /// Consumer settings of every client of the run (YISHI_BENCH_FETCH_WAIT_MS sets
+    /// `fetch.wait.max.ms`; unset, librdkafka's default).
+    static var fetchWait: [String: String] {
+        ProcessInfo.processInfo.environment["YISHI_BENCH_FETCH_WAIT_MS"].map { ["fetch.wait.max.ms": $0] } ?? [:]
+    }
+
     /// rdkafka_performance's produce rate (msg/s) measured by the kafka group of this run, if it ran.
     nonisolated(unsafe) static var toolProduceRate: Double?
 
@@ -17,7 +23,7 @@ enum OrchestratorBench {
         let partitions: Int32 = 6
         // Real speed from a working-day morning: no SLA timer fires during the run.
         let clock = HubClock(start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: 1)
-        let kafka = benchConfig(bootstrap, ["log_level": "3", "partitioner": "murmur2_random"])
+        let kafka = benchConfig(bootstrap, ["log_level": "3", "partitioner": "murmur2_random"].merging(fetchWait) { $1 })
         try KafkaAdmin(config: kafka).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions))
         let config = orchestratorConfig(bootstrap: bootstrap, prefix: prefix, partitions: partitions, clock: clock, repoRoot: repoRoot)
 
@@ -44,8 +50,7 @@ enum OrchestratorBench {
         let cpu = threadCPU() - startCPU
         let threads = CPUByThread.sample().since(startThreads)
         let brokerCPU = (broker.map(CPUByThread.processCPU) ?? 0) - startBroker
-        // Linux keeps 15 bytes of a thread's name: "yishi.orchestrator" is "yishi.orchestra".
-        let loopCPU = threads.first { "yishi.orchestrator".hasPrefix($0.key) && $0.key.count >= 12 }?.value ?? 0
+        let loopCPU = threads["yishi.orch"] ?? 0  // BackgroundOrchestrator names its loop thread so
         let throughputStats = first.service.stats
         progress("orchestrator: CPU seconds by thread during the throughput run (\(String(format: "%.1f", elapsed)) s wall): "
                  + threads.sorted { $0.value > $1.value }.prefix(8).map { "\($0.key) \(String(format: "%.2f", $0.value))" }.joined(separator: ", ")
@@ -115,7 +120,7 @@ enum OrchestratorBench {
         let prefix = "soak-\(UUID().uuidString.prefix(6).lowercased())."
         let partitions: Int32 = 6
         let clock = HubClock(start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: 1)
-        let kafka = benchConfig(bootstrap, ["log_level": "3", "partitioner": "murmur2_random"])
+        let kafka = benchConfig(bootstrap, ["log_level": "3", "partitioner": "murmur2_random"].merging(fetchWait) { $1 })
         try KafkaAdmin(config: kafka).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions))
         let config = orchestratorConfig(bootstrap: bootstrap, prefix: prefix, partitions: partitions, clock: clock, repoRoot: repoRoot)
         let responders = try ScriptedResponders(config: kafka, prefix: prefix,
@@ -167,7 +172,7 @@ enum OrchestratorBench {
         connection.prefix = prefix
         connection.partitions = partitions
         connection.clock = clock
-        connection.kafka = ["log_level": "3"]
+        connection.kafka = ["log_level": "3"].merging(fetchWait) { $1 }
         connection.security = benchSecurity
         return OrchestratorConfig(connection: connection, instanceId: "bench-1", repository: repoRoot)
     }
