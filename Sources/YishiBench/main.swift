@@ -48,7 +48,8 @@ if arguments.contains("--help") || arguments.contains("-h") {
     the kafka group, or of one extra run, divided by the records per saga) and the ratio to it,
     the step latency (an answer produced to the next command read after its commit) p50/p99 at
     half of the measured rate, and the restore rate. The soak group keeps a steady load and
-    prints RSS and a restart's restore time after a warm-up and at the end.
+    prints RSS and a restart's restore time after a warm-up and at the end. YISHI_BENCH_FETCH_WAIT_MS
+    sets fetch.wait.max.ms of every client in those two groups (default: librdkafka's).
     """)
     exit(0)
 }
