@@ -15,6 +15,13 @@ public final class ScriptedResponders: Sendable {
     private let ledger = Ledger()
     private let stream: Mutex<Task<Void, Never>?> = Mutex(nil)
     public var effects: [String: Set<String>] { ledger.entries.withLock { $0 } }
+    /// Step latency as the departments see it: from an answer handed to the producer to the next
+    /// command of the same saga read (read_committed, so after the orchestrator's transaction
+    /// committed). Samples of sagas whose answer leads to no further command are not taken.
+    public let latency = StepLatency()
+    private let assignedCount = Counter()
+    /// Partitions of `commands.*` assigned to the responders' consumer (0 until the group join ends).
+    public var assignedPartitions: Int { assignedCount.value.load(ordering: .relaxed) }
 
     /// `failStep`: step ids whose first attempt fails technically (retryable `UNAVAILABLE`).
     /// - Parameters:
@@ -31,12 +38,15 @@ public final class ScriptedResponders: Sendable {
                 supplementUntilProvided: [String: [String]] = [:], now: @escaping @Sendable () -> Date) throws {
         var consumerConfig = config
         consumerConfig["session.timeout.ms"] = consumerConfig["session.timeout.ms"] ?? "6000"
-        consumer = try KafkaConsumer(config: consumerConfig, groupId: prefix + "responders")
+        let assignedCount = self.assignedCount
+        consumer = try KafkaConsumer(config: consumerConfig, groupId: prefix + "responders",
+                                     rebalance: RebalanceListener(onAssigned: { assignedCount.value.add($0.count, ordering: .relaxed) },
+                                                                  onRevoked: { partitions, _ in assignedCount.value.subtract(partitions.count, ordering: .relaxed) }))
         producer = try KafkaProducer(config: config)
         // Every agency with a catalogue (adapters/*/catalogue.json), as the orchestrator serves them.
         try consumer.subscribe(catalogues.ids.map { prefix + "commands.\($0)" })
         let messages = consumer.messages()
-        let producer = self.producer, ledger = self.ledger
+        let producer = self.producer, ledger = self.ledger, latency = self.latency
         stream.withLock {
             $0 = Task.detached {
                 do {
@@ -47,6 +57,7 @@ public final class ScriptedResponders: Sendable {
                                   let saga = command["sagaId"]?.stringValue, let step = command["step"]?.stringValue,
                                   let agency = command["agency"]?.stringValue, let action = command["action"]?.stringValue,
                                   let attempt = command["attempt"]?.doubleValue else { continue }
+                            latency.commandRead(saga: saga)
                             var body: [String: JSONValue] = ["sagaId": .string(saga), "step": .string(step), "attempt": .number(attempt),
                                                              "requestId": command["requestId"] ?? .string("?")]
                             let replyType: String
@@ -75,6 +86,7 @@ public final class ScriptedResponders: Sendable {
                                                     subject: saga, sagaId: saga, step: step, attempt: Int(attempt))
                             try? producer.enqueue(envelope.record(topic: prefix + "events.\(agency)", key: saga,
                                                                   data: Data(JSONValue.object(body).text().utf8)))
+                            latency.answered(saga: saga)
                         }
                     }
                 } catch {}
@@ -89,6 +101,36 @@ public final class ScriptedResponders: Sendable {
     }
 }
 
+
+/// Answer → next command intervals per saga (`ScriptedResponders.latency`), in milliseconds.
+public final class StepLatency: Sendable {
+    private struct State { var pending: [String: ContinuousClock.Instant] = [:]; var samples: [Double] = []; var on = false }
+    private let state = Mutex(State())
+
+    /// Starts taking samples (dropping any taken before).
+    public func start() { state.withLock { $0 = State(); $0.on = true } }
+
+    /// Stops and returns the samples (ms) taken since `start`.
+    public func stop() -> [Double] { state.withLock { $0.on = false; return $0.samples } }
+
+    func answered(saga: String) {
+        let now = ContinuousClock.now
+        state.withLock { if $0.on { $0.pending[saga] = now } }
+    }
+
+    func commandRead(saga: String) {
+        let now = ContinuousClock.now
+        state.withLock {
+            guard $0.on, let since = $0.pending.removeValue(forKey: saga) else { return }
+            let d = (now - since).components
+            $0.samples.append(Double(d.seconds) * 1000 + Double(d.attoseconds) / 1e15)
+        }
+    }
+}
+
+final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+}
 
 final class Ledger: Sendable {
     let entries = Mutex<[String: Set<String>]>([:])

@@ -36,18 +36,16 @@ public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
         s.utf8.count == count && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
+    /// `count` (16 or 32) random lowercase hex digits, not all zero (all-zero ids are invalid);
+    /// from `FastIds`, no system call per id.
     private static func hex(count: Int) -> String {
-        var out = ""
-        repeat {
-            out = ""
-            var g = SystemRandomNumberGenerator()
-            while out.count < count {
-                let v = g.next() as UInt64
-                let s = String(v, radix: 16)
-                out += String(repeating: "0", count: 16 - s.count) + s
-            }
-            out = String(out.prefix(count))
-        } while !out.contains(where: { $0 != "0" })  // all-zero ids are invalid
-        return out
+        count == 32 ? FastIds.hexString(FastIds.next() | 1) + FastIds.hexString(FastIds.next()) : FastIds.spanId()
+    }
+
+    /// A new span (random span id, sampled) in the trace `traceId` (32 lowercase hex digits, not
+    /// all zero, as `traceId` of a parsed value); nil when `traceId` is not such.
+    public static func span(inTrace traceId: String) -> TraceParent? {
+        guard isHex(Substring(traceId), 32), traceId.utf8.contains(where: { $0 != UInt8(ascii: "0") }) else { return nil }
+        return TraceParent(traceId: traceId, spanId: FastIds.spanId(), flags: 1)
     }
 }

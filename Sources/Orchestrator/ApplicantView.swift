@@ -302,7 +302,8 @@ enum ProgressEvents {
                 }
             case .finished(_, let status, let at) where status == .completed:
                 emit(MessageType.progressReadyForPickup, step: nil, ["bundleTitle": .string(bundle.definition.title), "at": .string(at.description)])
-                if let package = ResultPackage.make(saga, bundle: bundle, completedAt: at), let payload = try? JSONValue.encode(package) {
+                if let package = ResultPackage.make(saga, bundle: bundle, completedAt: at) {
+                    let payload = OutboundPayload.resultPackage(package)
                     out.append(SagaHost.Outbound(topic: "progress", key: saga.sagaId, sagaId: saga.sagaId, type: MessageType.progressResultPackage,
                                                  subject: saga.sagaId, step: nil, attempt: nil, payload: payload))
                 }

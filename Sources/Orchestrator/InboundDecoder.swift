@@ -196,8 +196,7 @@ struct InboundDecoder {
             for byte in sagaId.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
             return h
         }
-        let traceId = String(format: "%016llx%016llx", fnv(0xcbf2_9ce4_8422_2325), fnv(0x84222325cbf29ce4))
-        return TraceParent("00-\(traceId)-\(TraceParent.newTrace().spanId)-01")
+        return TraceParent.span(inTrace: FastIds.hexString(fnv(0xcbf2_9ce4_8422_2325)) + FastIds.hexString(fnv(0x84222325cbf29ce4)))
     }
 
     /// The `ops-replies` record of `reply`. One that would not fit `message.max.bytes` (the

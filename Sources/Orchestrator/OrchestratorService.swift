@@ -70,6 +70,14 @@ public final class OrchestratorService: @unchecked Sendable {
         public var stateReloads = 0
         /// Outages (no prompt commit for over `outageThreshold`) after which timers were held.
         public var outages = 0
+        /// Records written in committed transactions (all topics), and the bytes of their values.
+        public var recordsProduced = 0
+        public var valueBytesProduced = 0
+        /// Of those, `saga-state` records and their value bytes.
+        public var stateRecords = 0
+        public var stateBytes = 0
+        /// Wall seconds spent in `commitBatch` (produce, send offsets, commit) over all batches.
+        public var commitSeconds = 0.0
     }
 
     public var stats: Stats { statsLock.withLock { $0 } }
@@ -195,8 +203,23 @@ public final class OrchestratorService: @unchecked Sendable {
         for message in messages {
             process(message, into: &extra)
         }
-        let fired = timersMayFire ? try host.fireDueTimers(now: config.clock.now(), limit: config.maxBatch) : 0
+        let firing = timersMayFire
+        let now = config.clock.now()
+        var fired = firing ? try host.fireDueTimers(now: now, limit: config.maxBatch) : 0
         guard !messages.isEmpty || fired > 0 else { return }
+        // Each changed saga's state is encoded once for the batch and checked here; when one
+        // would not fit, the batch is done again with the exact check of every input's state
+        // (`SagaHost.exactStateAdmission`), which refuses just the inputs that make it too large.
+        let states = host.encodeChangedStates()
+        if states.contains(where: { inbound.admit(sagaId: $0.key, state: $0.value, outbound: []) != nil }) {
+            host.abortBatch()
+            host.exactStateAdmission = true
+            defer { host.exactStateAdmission = false }
+            extra = []
+            for message in messages { process(message, into: &extra) }
+            fired = firing ? try host.fireDueTimers(now: now, limit: config.maxBatch) : 0
+            _ = host.encodeChangedStates()
+        }
         try commit(consumed: messages, extra: extra, fired: fired)
     }
 
@@ -318,6 +341,14 @@ public final class OrchestratorService: @unchecked Sendable {
             $0.inputs += consumed.count
             $0.timersFired += fired
             $0.deadLetters += extra.filter { $0.topic == config.topic("dlq") }.count
+            $0.recordsProduced += records.count
+            $0.commitSeconds += (ContinuousClock.now - started).seconds
+            $0.valueBytesProduced += records.reduce(0) { $0 + ($1.value?.count ?? 0) }
+            let stateTopic = config.topic("saga-state")
+            for record in records where record.topic == stateTopic {
+                $0.stateRecords += 1
+                $0.stateBytes += record.value?.count ?? 0
+            }
             $0.ownedSagas = host.sagas.count
         }
     }

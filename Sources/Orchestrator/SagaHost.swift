@@ -21,6 +21,12 @@ struct SagaHost {
     /// the input was admitted; the changelog record carries these bytes).
     private(set) var encodedStates: [String: Data] = [:]
 
+    /// When true, every input's new state is encoded and passed to `admit` (the exact, slow
+    /// check); when false (the default) `admit` gets nil for the state, the states are encoded
+    /// once per saga at the end of the batch (`encodeChangedStates`) and the caller checks them
+    /// there, redoing the batch with this set when one is too large.
+    var exactStateAdmission = false
+
     /// Decides whether one input's result may join the batch: given the saga's new encoded
     /// state and the records the input leads to, nil to accept or why not (the orchestrator's
     /// `OutboundGuard`: a record above `message.max.bytes`). A refused input changes nothing.
@@ -64,7 +70,7 @@ struct SagaHost {
             self.step = step
             self.attempt = attempt
             self.payload = payload
-            self.data = data ?? Data(payload.text().utf8)
+            self.data = data ?? Data(payload.canonicalBytes())
         }
     }
 
@@ -117,7 +123,9 @@ struct SagaHost {
         if saga.seq != before { outbound += ProgressEvents.map(input, outputs: outputs, saga: &saga, bundle: bundle, calendar: calendar) }
         let chained = chain(&saga, from: written)
         let changed = saga.seq != before || overlay[sagaId] != nil || chained
-        let encoded = changed ? SagaStateCodec.encode(saga) : nil
+        // The state is encoded once per saga per batch (`encodeChangedStates`), unless the
+        // batch is being redone with a size check of every input's state.
+        let encoded = changed && exactStateAdmission ? SagaStateCodec.encode(saga) : nil
         if let admit, let why = admit(sagaId, encoded, outbound[written...]) {
             outbound.removeSubrange(written...)
             timerOps.removeSubrange(scheduled...)
@@ -151,6 +159,13 @@ struct SagaHost {
     /// Timers of this batch whose result was refused as too large, and why.
     private(set) var heldTimers: [(timer: TimerCommand, why: String)] = []
     private var firedInBatch: [TimerCommand] = []
+
+    /// Encodes the state of every saga changed in this batch that is not encoded yet (once per
+    /// saga per batch, whatever the number of its inputs) and returns all of them, by saga id.
+    mutating func encodeChangedStates() -> [String: Data] {
+        for (id, saga) in overlay where encodedStates[id] == nil { encodedStates[id] = SagaStateCodec.encode(saga) }
+        return encodedStates
+    }
 
     /// Sagas changed in this batch, for the `saga-state` changelog.
     var changedStates: [SagaState] { overlay.keys.sorted().map { overlay[$0]! } }
@@ -220,21 +235,21 @@ struct SagaHost {
     private mutating func route(_ output: SagaOutput) {
         switch output {
         case .dispatch(let command):
-            emit("commands.\(command.agency)", command.sagaId, MessageType.stepRequested, CommandMessage(command), step: command.step, attempt: command.attempt)
+            emit("commands.\(command.agency)", command.sagaId, MessageType.stepRequested, OutboundPayload.command(command), step: command.step, attempt: command.attempt)
         case .compensate(let command):
-            emit("commands.\(command.agency)", command.sagaId, MessageType.compensationRequested, CommandMessage(command), step: command.step, attempt: command.attempt)
+            emit("commands.\(command.agency)", command.sagaId, MessageType.compensationRequested, OutboundPayload.command(command), step: command.step, attempt: command.attempt)
         case .scheduleTimer(let timer):
             timerOps.append((true, timer))
         case .cancelTimer(let timer):
             timerOps.append((false, timer))
         case .audit(let event):
-            emit("saga-events", event.sagaId, MessageType.sagaAudit(event.kind.rawValue), event, step: event.step, attempt: event.attempt)
+            emit("saga-events", event.sagaId, MessageType.sagaAudit(event.kind.rawValue), OutboundPayload.audit(event), step: event.step, attempt: event.attempt)
         case .licenceIssued(let licence):
             let holder = licence.data["uscc"]?.stringValue ?? licence.sagaId
-            emit("licences", "\(holder)/\(licence.type)", MessageType.licenceIssued, licence, step: licence.step, attempt: nil,
+            emit("licences", "\(holder)/\(licence.type)", MessageType.licenceIssued, OutboundPayload.licence(licence), step: licence.step, attempt: nil,
                  sagaId: licence.sagaId)
         case .manualCaseOpened(let sagaId, let manualCase):
-            emit("saga-events", sagaId, MessageType.manualCaseOpened, manualCase, step: manualCase.step, attempt: nil)
+            emit("saga-events", sagaId, MessageType.manualCaseOpened, OutboundPayload.manualCase(manualCase), step: manualCase.step, attempt: nil)
         case .finished(let sagaId, let status, let at):
             emit("saga-events", sagaId, MessageType.sagaFinished,
                  JSONValue.object(["sagaId": .string(sagaId), "status": .string(status.rawValue), "at": .string(at.description)]),
@@ -242,12 +257,12 @@ struct SagaHost {
         }
     }
 
-    private mutating func emit<T: Encodable>(_ topic: String, _ key: String, _ type: String, _ body: T, step: String?, attempt: Int?,
-                                             sagaId: String? = nil) {
+    /// Queues one record; its payload is built directly (`OutboundPayload`) and written as canonical text once.
+    private mutating func emit(_ topic: String, _ key: String, _ type: String, _ payload: JSONValue, step: String?, attempt: Int?,
+                               sagaId: String? = nil) {
         let sagaId = sagaId ?? key
-        let payload = (try? JSONValue.encode(body)) ?? .null
         outbound.append(Outbound(topic: topic, key: key, sagaId: sagaId, type: type, subject: sagaId, step: step, attempt: attempt,
-                                 payload: payload, data: Data(payload.text().utf8)))
+                                 payload: payload))
     }
 }
 

@@ -34,9 +34,11 @@ public enum JSONValue: Codable, Equatable, Hashable, Sendable {
         }
     }
 
-    /// Parses JSON text (any top-level value).
+    /// Parses JSON text (any top-level value). Text the strict fast reader (`FastJSONParser`) is
+    /// sure of is read without JSONDecoder; anything else goes to JSONDecoder, whose error it throws.
     public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+        if let value = FastJSONParser.parse(data) { return value }
+        return try JSONDecoder().decode(JSONValue.self, from: data)
     }
 
     public static func parse(_ text: String) throws -> JSONValue {

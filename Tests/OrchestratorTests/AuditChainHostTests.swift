@@ -78,7 +78,7 @@ import YishiTestSupport
         let ignored = host.outbound.filter { $0.topic == "saga-events" }
         #expect(ignored.map(\.type) == [MessageType.sagaAudit(AuditEvent.Kind.inputIgnored.rawValue)])
         let head3 = expectLinked(ignored, from: head2)
-        #expect(host.changedStates.map(\.sagaId) == [id] && host.encodedStates[id] != nil, "the new head reaches saga-state")
+        #expect(host.changedStates.map(\.sagaId) == [id] && host.encodeChangedStates()[id] != nil, "the new head reaches saga-state")
         host.commitBatch()
         #expect(host.sagas[id]?.auditChain == head3 && head3.length == head2.length + 1)
 

@@ -19,6 +19,7 @@ import YishiKafka
                                              calendars: config.calendarsDirectory)
         var host = SagaHost(library: library)
         host.admit = { [inbound] in inbound.admit(sagaId: $0, state: $1, outbound: $2) }
+        host.exactStateAdmission = true  // the check the service redoes a batch with when a state did not fit
         let form = try #require(TestHub.validApplications(limit: 50).first { $0["bundle"]?.stringValue == "enterprise-opening" })
         let id = try #require(form["applicationId"]?.stringValue)
         let at = Instant(rfc3339: "2026-03-02T09:00:00+08:00")!
