@@ -125,22 +125,27 @@ public enum SagaStateCodec {
         /// of the length varint tells which.
         mutating func hexOrString(_ value: String) {
             var s = value
-            let packed: Bool = s.withUTF8 { utf8 in
-                guard utf8.count > 0, utf8.count % 2 == 0, utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
-                    return false
-                }
-                varint(UInt64(utf8.count / 2) << 1 | 1)
-                var i = 0
-                while i < utf8.count {
-                    bytes.append(Self.nibble(utf8[i]) << 4 | Self.nibble(utf8[i + 1]))
-                    i += 2
-                }
-                return true
-            }
-            if packed { return }
             s.withUTF8 { utf8 in
-                varint(UInt64(utf8.count) << 1)
-                bytes.append(contentsOf: utf8)
+                let n = utf8.count
+                var hex = n > 0 && n % 2 == 0
+                if hex {
+                    for c in utf8 where !((c >= 48 && c <= 57) || (c >= 97 && c <= 102)) { hex = false; break }
+                }
+                guard hex else {
+                    varint(UInt64(n) << 1)
+                    bytes.append(contentsOf: utf8)
+                    return
+                }
+                varint(UInt64(n / 2) << 1 | 1)
+                let start = bytes.count
+                bytes.append(contentsOf: repeatElement(0, count: n / 2))
+                bytes.withUnsafeMutableBufferPointer { out in
+                    var i = 0
+                    while i < n {
+                        out[start + i / 2] = Self.nibble(utf8[i]) << 4 | Self.nibble(utf8[i + 1])
+                        i += 2
+                    }
+                }
             }
         }
 
@@ -367,9 +372,21 @@ public enum SagaStateCodec {
             let n = try varint(what)
             guard n <= UInt64(count - position), let base else { throw truncated(what, need: Int(clamping: n) - (count - position)) }
             let buffer = UnsafeBufferPointer(start: base + position, count: Int(n))
-            guard let s = String(validating: buffer, as: UTF8.self) else { throw bad("\(what) is not valid UTF-8", at: at) }
+            guard let s = Self.utf8(buffer) else { throw bad("\(what) is not valid UTF-8", at: at) }
             position += Int(n)
             return s
+        }
+
+        /// The text of `buffer`, nil unless it is valid UTF-8. (`String(validating:as:)` is not
+        /// specialised in the standard library: it looked up generic metadata for every string
+        /// and cost ~1,000 instructions each; `String(decoding:as:)` has a fast path, and repairs
+        /// instead of failing, so a repaired result is detected by comparing the bytes.)
+        @inline(__always) static func utf8(_ buffer: UnsafeBufferPointer<UInt8>) -> String? {
+            let s = String(decoding: buffer, as: UTF8.self)
+            var ascii = true
+            for b in buffer where b >= 0x80 { ascii = false; break }
+            if ascii { return s }
+            return s.utf8.elementsEqual(buffer) ? s : nil
         }
 
         mutating func hexOrString(_ what: StaticString) throws(DecodeError) -> String {
@@ -380,7 +397,7 @@ public enum SagaStateCodec {
             let start = position
             position += Int(n)
             if header & 1 == 0 {
-                guard let s = String(validating: UnsafeBufferPointer(start: base + start, count: Int(n)), as: UTF8.self) else {
+                guard let s = Self.utf8(UnsafeBufferPointer(start: base + start, count: Int(n))) else {
                     throw bad("\(what) is not valid UTF-8", at: at)
                 }
                 return s

@@ -11,9 +11,10 @@ enum EngineBench {
         guard let bundle = lib.newest("enterprise-opening"), let calendar = lib.calendar(for: bundle) else {
             throw LoadError(description: "enterprise-opening bundle or its calendar is missing")
         }
+        let transitions = transitionsPerSecond(bundle, calendar)
         let codec = stateCodec(bundle, calendar)
         return [
-            ("engine.transitions_per_s", transitionsPerSecond(bundle, calendar), "transitions/s"),
+            ("engine.transitions_per_s", transitions, "transitions/s"),
             ("engine.bytes_per_saga", codec.bytes, "bytes"),
             ("engine.state_encode_per_s", codec.encode, "states/s"),
             ("engine.state_decode_per_s", codec.decode, "states/s"),
