@@ -119,6 +119,9 @@ public final class CompiledBundle: Sendable {
     struct ObjectTemplate: Sendable {
         let keys: [String: JSONValue]
         let slots: [(Dictionary<String, JSONValue>.Index, Slot)]
+        /// The template has a `materials` field (so `payload` must merge supplements); kept so
+        /// the common payload without one costs no lookup.
+        let hasMaterials: Bool
 
         /// The two common mappings unboxed (`Mapping` is indirect, so every case is a heap box
         /// to load through); anything else goes through `evaluate`.
@@ -131,6 +134,7 @@ public final class CompiledBundle: Sendable {
         init(_ fields: [(String, Mapping)]) {
             let keys = Dictionary(fields.map { ($0.0, JSONValue.null) }, uniquingKeysWith: { a, _ in a })
             self.keys = keys
+            hasMaterials = keys["materials"] != nil
             slots = fields.map { f in
                 let slot: Slot
                 switch f.1 {
@@ -408,10 +412,12 @@ public final class CompiledBundle: Sendable {
     /// `payloadFields`), then operator corrections and supplements on top.
     func payload(_ i: Int, _ external: [JSONValue], _ steps: [StepState]) -> [String: JSONValue] {
         var o = fill(self.steps[i].mapping, external, steps)
-        if let extra = steps[i].override { o.merge(extra) { _, new in new } }
+        let extra = steps[i].override
+        if let extra { o.merge(extra) { _, new in new } }
         // A material handed in once serves every agency that reads the materials (一窗: the
-        // window forwards it), so a later step does not ask the applicant again.
-        if o["materials"] != nil {
+        // window forwards it), so a later step does not ask the applicant again. (`o` can only
+        // have `materials` from the template or the override: checked first, without hashing.)
+        if self.steps[i].mapping.hasMaterials || extra?["materials"] != nil, o["materials"] != nil {
             var supplied = o["supplements"]?.objectValue ?? [:]
             for s in steps { supplied.merge(s.override?["supplements"]?.objectValue ?? [:]) { own, _ in own } }
             if !supplied.isEmpty { o["supplements"] = .object(supplied) }

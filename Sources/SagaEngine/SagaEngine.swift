@@ -18,7 +18,8 @@ public enum SagaEngine {
     /// In-place variant (no copy of the state's arrays); same semantics.
     public static func apply(to state: inout SagaState, _ input: SagaInput, bundle: CompiledBundle, calendar: BusinessCalendar) -> [SagaOutput] {
         var c = Context(b: bundle, at: input.at, calendar: calendar)
-        c.out.reserveCapacity(8)
+        // A submit that dispatches two steps yields 9 outputs; room for 12 avoids a regrowth.
+        c.out.reserveCapacity(12)
         state.handle(input.event, &c, calendar)
         return c.out
     }

@@ -11,9 +11,17 @@ enum EngineBench {
         guard let bundle = lib.newest("enterprise-opening"), let calendar = lib.calendar(for: bundle) else {
             throw LoadError(description: "enterprise-opening bundle or its calendar is missing")
         }
+        let transitions = transitionsPerSecond(bundle, calendar)
+        let codec = stateCodec(bundle, calendar)
         return [
-            ("engine.transitions_per_s", transitionsPerSecond(bundle, calendar), "transitions/s"),
-            ("engine.bytes_per_saga", bytesPerSaga(bundle, calendar), "bytes"),
+            ("engine.transitions_per_s", transitions, "transitions/s"),
+            ("engine.bytes_per_saga", codec.bytes, "bytes"),
+            ("engine.state_encode_per_s", codec.encode, "states/s"),
+            ("engine.state_decode_per_s", codec.decode, "states/s"),
+            ("engine.state_json_bytes", codec.jsonBytes, "bytes"),
+            ("engine.state_json_encode_per_s", codec.jsonEncode, "states/s"),
+            ("engine.state_json_decode_per_s", codec.jsonDecode, "states/s"),
+            ("engine.heap_bytes_per_saga", heapBytesPerSaga(bundle, calendar), "bytes"),
         ]
     }
 
@@ -54,6 +62,54 @@ enum EngineBench {
         return best
     }
 
+    /// The `saga-state` record value of an in-flight enterprise-opening saga (`SagaStateCodec`):
+    /// its size in bytes (`bytes_per_saga`), and encodes and decodes per second on one thread,
+    /// over 1,000 distinct sagas (each with its own form, past registration, with the audit chain
+    /// head and issued numbers the orchestrator adds), best of three rounds; the same for the JSON
+    /// format written before (`state_json_*`), for comparison.
+    static func stateCodec(_ bundle: CompiledBundle, _ calendar: BusinessCalendar)
+        -> (bytes: Double, encode: Double, decode: Double, jsonBytes: Double, jsonEncode: Double, jsonDecode: Double) {
+        let start = Instant(rfc3339: "2026-03-02T09:15:00+08:00")!
+        let states: [SagaState] = (0..<1_000).map { k in
+            var state = SagaState(sagaId: "APP-20260302-\(100_000 + k)", bundle: bundle)
+            _ = SagaEngine.apply(to: &state, SagaInput(at: start, .submit(form: applicationForm(k), licences: [:])), bundle: bundle, calendar: calendar)
+            var issued: [String: [String: JSONValue]] = [:]
+            for step in ["name-reservation", "registration"] {
+                let s = bundle.steps[bundle.stepIndex(of: step)!]
+                let outputs = stepOutputs(s, tag: "-\(k)")
+                _ = SagaEngine.apply(to: &state, SagaInput(at: start + 60_000, .stepSucceeded(step: step, attempt: 1, outputs: outputs)), bundle: bundle, calendar: calendar)
+                if let uscc = outputs["uscc"] { issued[step] = ["uscc": uscc] }
+            }
+            state.issued = issued
+            var head = AuditChainHead.start(sagaId: state.sagaId, bundleVersion: state.bundleVersion, algorithm: .sm3)
+            for n in 0..<9 { _ = head.append(type: "cn.gov.yishi.saga.audit", key: state.sagaId, value: Array("record \(n)".utf8)) }
+            state.auditChain = head
+            return state
+        }
+        precondition(states.allSatisfy { $0.steps.filter { $0.status == .running }.count == 3 })
+        func rate(rounds: Int, _ body: () -> Void) -> Double {
+            var best = 0.0
+            for _ in 0..<3 {
+                let began = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<rounds { body() }
+                best = max(best, Double(rounds * states.count) / (Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9))
+            }
+            return best
+        }
+        let encoded = states.map(SagaStateCodec.encode)
+        let json = states.map { (try? JSONEncoder().encode($0)) ?? Data() }
+        precondition(encoded.allSatisfy { $0.first == SagaStateCodec.binaryMarker })
+        precondition(zip(encoded, states).allSatisfy { (try? SagaStateCodec.decode($0)) == $1 }, "a state did not round-trip")
+        var sink = 0
+        let encode = rate(rounds: 60) { for s in states { sink &+= SagaStateCodec.encode(s).count } }
+        let decode = rate(rounds: 60) { for d in encoded { sink &+= (try? SagaStateCodec.decode(d))?.steps.count ?? 0 } }
+        let jsonEncode = rate(rounds: 3) { for s in states { sink &+= ((try? JSONEncoder().encode(s)) ?? Data()).count } }
+        let jsonDecode = rate(rounds: 3) { for d in json { sink &+= (try? SagaStateCodec.decode(d))?.steps.count ?? 0 } }
+        precondition(sink != 0)
+        let mean = { (xs: [Data]) in Double(xs.reduce(0) { $0 + $1.count }) / Double(xs.count) }
+        return (mean(encoded), encode, decode, mean(json), jsonEncode, jsonDecode)
+    }
+
     /// Heap bytes held per in-flight saga: N = 100,000 enterprise-opening sagas, each submitted
     /// with its own form (distinct strings, as if decoded from Kafka) and advanced past registration,
     /// so seals, tax and social security are running. Measured as the growth of the resident set
@@ -61,7 +117,7 @@ enum EngineBench {
     /// their arrays, strings, allocator headers and fragmentation, plus whatever short-lived
     /// temporaries the allocator has not handed back, so it errs high. (glibc's mallinfo2 would be
     /// exact but is not visible to Swift without a C shim.)
-    static func bytesPerSaga(_ bundle: CompiledBundle, _ calendar: BusinessCalendar) -> Double {
+    static func heapBytesPerSaga(_ bundle: CompiledBundle, _ calendar: BusinessCalendar) -> Double {
         let n = 100_000
         let start = Instant(rfc3339: "2026-03-02T09:15:00+08:00")!
         let before = heapInUse()

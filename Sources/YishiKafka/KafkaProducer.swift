@@ -265,23 +265,35 @@ extension Result {
 /// Cached `rd_kafka_topic_t` handles by name; looked up on every produce.
 final class TopicHandles: Sendable {
     private let rk: RdKafkaPointer
-    private let handles = Mutex<[String: RdKafkaPointer]>([:])
+    private struct State {
+        var all: [String: RdKafkaPointer] = [:]
+        /// The topic of the previous produce: bulk producing writes runs of records to one
+        /// topic, and comparing a name (the same string storage: one pointer compare) is much
+        /// cheaper than hashing it for the dictionary.
+        var last: (name: String, handle: RdKafkaPointer)?
+    }
+    private let state = Mutex<State>(State())
 
     init(_ rk: RdKafkaPointer) { self.rk = rk }
 
     func handle(for topic: String) -> OpaquePointer {
-        handles.withLock { handles in
-            if let existing = handles[topic] { return existing.pointer }
-            let created = rd_kafka_topic_new(rk.pointer, topic, nil)!
-            handles[topic] = RdKafkaPointer(created)
-            return created
+        state.withLock { state in
+            if let last = state.last, last.name == topic { return last.handle.pointer }
+            let handle: RdKafkaPointer
+            if let existing = state.all[topic] { handle = existing } else {
+                handle = RdKafkaPointer(rd_kafka_topic_new(rk.pointer, topic, nil)!)
+                state.all[topic] = handle
+            }
+            state.last = (topic, handle)
+            return handle.pointer
         }
     }
 
     func destroyAll() {
-        handles.withLock { handles in
-            for handle in handles.values { rd_kafka_topic_destroy(handle.pointer) }
-            handles.removeAll()
+        state.withLock { state in
+            for handle in state.all.values { rd_kafka_topic_destroy(handle.pointer) }
+            state.all.removeAll()
+            state.last = nil
         }
     }
 }

@@ -21,7 +21,7 @@ import Testing
     }
 }
 
-private struct Interleaving {
+struct Interleaving {
     var h: Harness
     var rng: SplitMix64
     /// Requests out at agencies; an answered one may stay here to be answered again (duplicates, late replies).
@@ -37,6 +37,8 @@ private struct Interleaving {
     var unknown = Set<String>()
     var lateSuccesses = Set<String>()
     let seed: UInt64
+    /// Sees the state after every applied input (the codec's round-trip test hooks in here).
+    var observe: ((SagaState) -> Void)?
 
     init(bundleId: String, seed: UInt64) {
         h = Harness(bundleId, sagaId: "saga-P\(seed)")
@@ -177,6 +179,7 @@ private struct Interleaving {
         let before = h.state
         let out = h.apply(event, at: t)
         let input = h.log.last!
+        observe?(h.state)
 
         // Applying the very same input again changes nothing and yields only an "ignored" audit.
         var again = h.state
