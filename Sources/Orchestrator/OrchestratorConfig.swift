@@ -30,6 +30,15 @@ public struct OrchestratorConfig: Sendable {
     /// Hash function of the audit chains of sagas this instance starts (`--audit-chain-alg`):
     /// SM3 (GB/T 32905-2016) by default, or SHA-256 (FIPS 180-4). A saga keeps its chain's.
     public var auditChainAlgorithm: HashAlgorithm = .sm3
+    /// How long a finished saga stays in the hot state (hub time) before it leaves it with a
+    /// `FinishedSummary` in `saga-state` (`--finished-grace`, env YISHI_FINISHED_GRACE): long
+    /// enough for late agency answers (a late success after a failure is still undone).
+    public var finishedGrace: Duration = OrchestratorConfig.defaultFinishedGrace
+    public static let defaultFinishedGrace: Duration = .seconds(72 * 3600)
+    /// How often (wall time) the owned live set is written to `saga-snapshots` (`--snapshot-interval`,
+    /// env YISHI_SNAPSHOT_INTERVAL); zero turns snapshots off. Restore reads the latest snapshot and
+    /// the `saga-state` tail after the offsets it covers.
+    public var snapshotInterval: Duration = .seconds(60)
 
     public init(connection: HubConnection, instanceId: String, repository root: URL) {
         self.connection = connection
