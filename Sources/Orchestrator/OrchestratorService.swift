@@ -88,6 +88,8 @@ public final class OrchestratorService: @unchecked Sendable {
     }
 
     public var stats: Stats { statsLock.withLock { $0 } }
+    /// Snapshots (one per partition) written to `saga-snapshots` so far.
+    public var snapshotsWritten: Int { snapshotWriter?.count ?? 0 }
     /// Prometheus metrics and health of this instance (`--http`); replace before `run`.
     public var metrics: OrchestratorMetrics
 

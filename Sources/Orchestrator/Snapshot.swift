@@ -212,6 +212,14 @@ final class SnapshotWriter: @unchecked Sendable {
 struct RestoreReader {
     let config: OrchestratorConfig
     let groupId: String
+    /// False reads every partition's whole changelog, ignoring snapshots (tools, tests).
+    var useSnapshots = true
+
+    init(config: OrchestratorConfig, groupId: String, useSnapshots: Bool = true) {
+        self.config = config
+        self.groupId = groupId
+        self.useSnapshots = useSnapshots
+    }
 
     /// A record that did not decode: where it is, the saga it names, and why.
     struct Bad: @unchecked Sendable {
@@ -252,7 +260,7 @@ struct RestoreReader {
 
         // 1. The newest manifest of each partition (O(1) in history).
         var starts: [TopicPartitionOffset] = []
-        for p in partitions {
+        for p in partitions where useSnapshots {
             let (low, high) = try reader.watermarks(TopicPartition(snapshots, p))
             if high > low { starts.append(TopicPartitionOffset(snapshots, p, max(low, high - SnapshotFormat.manifestWindow))) }
         }

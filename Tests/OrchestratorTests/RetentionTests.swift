@@ -110,3 +110,161 @@ import YishiTestSupport
         #expect(throws: (any Error).self) { try SnapshotFormat.entries(Data("nonsense".utf8)) }
     }
 }
+
+/// Retention, snapshots and quarantine on Tansu, with the virtual clock.
+@Suite("Retention and restore on Tansu", .serialized)
+struct RetentionTansuTests {
+    @Test("finished sagas leave the hot state after their grace period; a re-submitted id before, after and after a restart starts no second saga and is answered already finished",
+          .timeLimit(.minutes(3)))
+    func retireAndResubmit() async throws {
+        let hub = try TestHub(partitions: 2, speed: 120)
+        try hub.ensureTopics()
+        var config = hub.config(instance: "o1")
+        config.finishedGrace = .seconds(600)  // 5 s of wall time at 120×
+        config.snapshotInterval = .milliseconds(300)
+        let responders = try hub.responders()
+        defer { responders.close() }
+        let producer = try KafkaProducer(config: hub.kafka())
+        let forms = try TestHub.validApplications(limit: 3)
+        let ids = forms.map { $0["applicationId"]!.stringValue! }
+        let first = try BackgroundOrchestrator(config)
+        try hub.submit(forms, producer: producer)
+        let finished = try await finishedSagas(hub: hub, expecting: 3, timeout: .seconds(60))
+        #expect(finished.count == 3)
+        func commandCount() async throws -> Int {
+            var n = 0
+            for agency in HubTopics.defaultAgencies {
+                n += try await readAll(hub.topic("commands.\(agency)"), partitions: hub.partitions, expecting: .max, config: hub.kafka(),
+                                       timeout: .milliseconds(300)).count
+            }
+            return n
+        }
+        let commandsBefore = try await commandCount()
+
+        // Before the grace period ends: the engine ignores it; the applicant side is told.
+        try hub.submit([forms[0]], producer: producer)
+        _ = try await progress(hub, until: { $0.count >= 1 })
+        #expect(first.service.stats.resubmitsAnswered == 0 && first.service.stats.sagasRetired == 0, "answered from the hot state: \(first.service.stats)")
+
+        // After it: every saga leaves the hot state; saga-state's newest record per saga is its summary.
+        let deadline = ContinuousClock.now + .seconds(40)
+        while first.service.stats.sagasRetired < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(first.service.stats.sagasRetired == 3 && first.service.stats.ownedSagas == 0, "\(first.service.stats)")
+        let states = try await readAll(hub.topic("saga-state"), partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(2))
+        var newest: [String: Data?] = [:]
+        for m in states { newest[m.keyString ?? ""] = m.value }
+        for id in ids {
+            guard case .finished(let summary)? = try? SagaStateRecord.decode(newest[id] ?? nil) else { Issue.record("no summary for \(id)"); continue }
+            #expect(summary.status == .completed && summary.bundleId == forms[ids.firstIndex(of: id)!]["bundle"]?.stringValue)
+        }
+
+        try hub.submit([forms[1]], producer: producer)
+        _ = try await progress(hub, until: { $0.count >= 2 })
+        #expect(first.service.stats.resubmitsAnswered == 1)
+        // A snapshot was written; the restart below reads it.
+        while first.service.snapshotsWritten == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        first.stop()
+        #expect(first.failure == nil, "\(first.failure ?? "")")
+
+        let second = try BackgroundOrchestrator(config)
+        defer { second.stop() }
+        try hub.submit([forms[2]], producer: producer)
+        let answers = try await progress(hub, until: { $0.count >= 3 })
+        #expect(Set(answers.map { $0["applicationId"]?.stringValue ?? "" }) == Set(ids))
+        #expect(answers.allSatisfy { $0["status"]?.stringValue == "completed" && $0["finishedAt"] != nil })
+        #expect(second.service.stats.resubmitsAnswered == 1 && second.service.stats.restoredFromSnapshot > 0, "\(second.service.stats)")
+        #expect(second.failure == nil, "\(second.failure ?? "")")
+
+        // One saga each: one `submitted`, one finish; each re-submit recorded as inputIgnored.
+        let events = try await readAll(hub.topic("saga-events"), partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(2))
+        for id in ids {
+            let mine = events.filter { $0.keyString == id }.compactMap { $0.headers.string(Envelope.Header.type) }
+            #expect(mine.filter { $0 == MessageType.sagaAudit("submitted") }.count == 1, "\(id): \(mine)")
+            #expect(mine.filter { $0 == MessageType.sagaFinished }.count == 1)
+            #expect(mine.filter { $0 == MessageType.sagaAudit("inputIgnored") }.count == 1)
+        }
+        #expect(try await commandCount() == commandsBefore, "a re-submit dispatched commands")
+    }
+
+    @Test("restore: a state in today's JSON format restores, an undecodable one is quarantined to the DLQ while the rest restore, and snapshot + tail equals the whole changelog",
+          .timeLimit(.minutes(2)))
+    func quarantineAndSnapshot() async throws {
+        let hub = try TestHub(partitions: 2, speed: 1)
+        try hub.ensureTopics()
+        let library = try BundleLibrary.load(bundles: repoRoot.appendingPathComponent("seeds/bundles"),
+                                             catalogues: repoRoot.appendingPathComponent("adapters"),
+                                             calendars: repoRoot.appendingPathComponent("seeds/calendar"))
+        var host = SagaHost(library: library)
+        let t0 = hub.clock.now()
+        for form in try TestHub.validApplications(limit: 5) {
+            try host.submit(sagaId: form["applicationId"]!.stringValue!, bundleId: "enterprise-opening", form: form, licences: [:], at: t0)
+        }
+        host.commitBatch()
+        let producer = try KafkaProducer(config: hub.kafka())
+        // One record per produce request: Tansu answers a partition's high watermark as the last
+        // batch's base offset + 1, which would make the snapshot cover less (safe, but the bad record
+        // would then be in its tail too).
+        func put(_ key: String, _ value: Data?) throws {
+            try producer.enqueue(ProducerRecord(topic: hub.topic("saga-state"), key: key, value: value))
+            try producer.flush()
+        }
+        for (id, state) in host.sagas { try put(id, SagaStateCodec.encode(state)) }
+        let fixture = try Data(contentsOf: repoRoot.appendingPathComponent("Tests/OrchestratorTests/Fixtures/saga-state-json-v0.json"))
+        try put("APP-JSON-V0", fixture)
+        let archived = String(decoding: fixture, as: UTF8.self).replacingOccurrences(of: "APP-JSON-V0", with: "APP-BAD-1")
+            .replacingOccurrences(of: "\"status\":\"running\"", with: "\"status\":\"archived\"")
+        #expect(archived.contains("\"archived\""))
+        try put("APP-BAD-1", Data(archived.utf8))
+        try producer.flush()
+
+        var config = hub.config(instance: "o1")
+        config.snapshotInterval = .milliseconds(200)
+        let first = try BackgroundOrchestrator(config)
+        let deadline = ContinuousClock.now + .seconds(40)
+        while (first.service.stats.quarantined < 1 || first.service.snapshotsWritten < 2), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        first.stop()
+        #expect(first.failure == nil, "restore must not fail: \(first.failure ?? "")")
+        #expect(first.service.stats.restoredSagas == 6 && first.service.stats.quarantined == 1, "\(first.service.stats)")
+        let dlq = try await readAll(hub.topic("dlq"), partitions: hub.partitions, expecting: 1, config: hub.kafka(), timeout: .seconds(10))
+        let letter = try #require(dlq.first { $0.headers.string(DeadLetter.Header.errorClass) == "undecodable-state" })
+        #expect(letter.headers.string(DeadLetter.Header.originalTopic) == hub.topic("saga-state"))
+        #expect(letter.headers.string(DeadLetter.Header.originalOffset) != nil)
+        #expect(letter.headers.string(DeadLetter.Header.errorMessage)?.contains("APP-BAD-1") == true)
+        #expect(letter.value == Data(archived.utf8), "the DLQ keeps the record's bytes")
+
+        // A tail after the snapshot: one saga changed, one deleted, one new.
+        var changed = try #require(host.sagas.values.sorted { $0.sagaId < $1.sagaId }.first)
+        changed.paused = true
+        try put(changed.sagaId, SagaStateCodec.encode(changed))
+        try put(host.sagas.keys.sorted()[1], nil)
+        var fresh = changed
+        fresh.sagaId = "APP-TAIL-NEW"
+        try put(fresh.sagaId, SagaStateCodec.encode(fresh))
+        try producer.flush()
+
+        let fromSnapshot = try RestoreReader(config: config, groupId: uniqueName("r")).read(partitions: [0, 1])
+        let full = try RestoreReader(config: config, groupId: uniqueName("r"), useSnapshots: false).read(partitions: [0, 1])
+        #expect(!fromSnapshot.fromSnapshot.isEmpty && full.fromSnapshot.isEmpty)
+        #expect(fromSnapshot.tailRecords < full.tailRecords)
+        func byId(_ r: RestoreReader.Result) -> [String: SagaState] { Dictionary(uniqueKeysWithValues: r.states.map { ($0.state.sagaId, $0.state) }) }
+        #expect(byId(fromSnapshot) == byId(full))
+        #expect(byId(full).count == 6 && byId(full)[changed.sagaId]?.paused == true && byId(full)["APP-TAIL-NEW"] != nil)
+        #expect(Set(full.states.map { "\($0.state.sagaId)@\($0.partition)" }) == Set(fromSnapshot.states.map { "\($0.state.sagaId)@\($0.partition)" }))
+        // The whole changelog still holds the bad record (quarantined, not lost); the snapshot's tail does not re-read it.
+        #expect(full.bad.count == 1 && fromSnapshot.bad.isEmpty,
+                "snapshot partitions \(fromSnapshot.fromSnapshot), bad at \(fromSnapshot.bad.map { "\($0.message.topic)[\($0.message.partition)]@\($0.message.offset)" })")
+    }
+
+    /// `progress` answers saying "already finished", in order of arrival.
+    func progress(_ hub: TestHub, until done: @escaping @Sendable ([JSONValue]) -> Bool) async throws -> [JSONValue] {
+        let messages = try await readAll(hub.topic("progress"), partitions: hub.partitions, expecting: .max, config: hub.kafka(),
+                                         timeout: .seconds(30), until: { messages in
+            done(messages.filter { $0.headers.string(Envelope.Header.type) == MessageType.progressAlreadyFinished }
+                .compactMap { try? JSONValue.parse($0.value ?? Data()) })
+        })
+        return messages.filter { $0.headers.string(Envelope.Header.type) == MessageType.progressAlreadyFinished }
+            .compactMap { try? JSONValue.parse($0.value ?? Data()) }
+    }
+}
