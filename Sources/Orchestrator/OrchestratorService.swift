@@ -49,6 +49,9 @@ public final class OrchestratorService: @unchecked Sendable {
     private var lastSnapshot = ContinuousClock.now
     /// Asks the broker for `saga-state` high watermarks (snapshots), created when first needed.
     private var watermarkReader: KafkaConsumer?
+    /// `saga-state` records the last restore read after the snapshots it used.
+    private var lastRestoreTail = 0
+    static let snapshotAfterTail = 1000
     /// A copy of `sagaPartition` other threads may read (kept in step at each change).
     private let partitionSnapshot = Mutex<[String: Int32]>([:])
     private var consumer: KafkaConsumer!
@@ -355,6 +358,9 @@ public final class OrchestratorService: @unchecked Sendable {
         do {
             let restored = try restore(partitions: numbers.sorted())
             owned.formUnion(numbers)
+            // A restore that read a long changelog tail checkpoints at once, so the next one is short
+            // (safe here: inside poll, between transactions, with only restored, committed state).
+            if lastRestoreTail >= Self.snapshotAfterTail { maybeSnapshot(force: true) }
             let seconds = (ContinuousClock.now - start).seconds
             metrics.restoredPartitions(seconds: seconds, sagas: restored)
             statsLock.withLock {
@@ -435,6 +441,7 @@ public final class OrchestratorService: @unchecked Sendable {
                       ["saga": bad.sagaId ?? "?", "topic": bad.message.topic, "partition": String(bad.message.partition),
                        "offset": String(bad.message.offset), "reason": bad.reason])
         }
+        lastRestoreTail = read.tailRecords
         statsLock.withLock {
             $0.quarantined += read.bad.count
             $0.restoredFromSnapshot += read.fromSnapshot.count

@@ -49,7 +49,8 @@ enum OrchestratorBench {
         if let failure = second.failure { throw BenchError("restarted orchestrator: \(failure)") }
         return [
             ("orchestrator.sagas_per_s", Double(sagas) / elapsed, "sagas/s"),
-            ("orchestrator.restore_sagas_per_s", Double(restore.restoredSagas) / max(restore.restoreSeconds, 1e-6), "sagas/s"),
+            // The restore figures of record (≥ 100,000 in-flight states, history behind them) are the `restore` group's.
+            ("orchestrator.restore_after_run_sagas_per_s", Double(restore.restoredSagas) / max(restore.restoreSeconds, 1e-6), "sagas/s"),
         ]
     }
 

@@ -24,7 +24,8 @@ func fail(_ text: String) -> Never {
 let arguments = CommandLine.arguments.dropFirst()
 if arguments.contains("--help") || arguments.contains("-h") {
     print("""
-    usage: yishi-bench [--messages N] [--rounds R] [--sagas N] [--cli-sagas N] [--only kafka|engine|orchestrator|cli]
+    usage: yishi-bench [--messages N] [--rounds R] [--sagas N] [--cli-sagas N] [--restore-sagas N] [--restore-history N]
+                       [--only kafka|engine|orchestrator|restore|cli]
 
     Prints `BENCH <name> <value> <unit>` lines. Kafka security (SASL/TLS) comes from the environment
     as for `yishi` services: YISHI_KAFKA_CONFIG, YISHI_SECURITY_PROTOCOL, YISHI_SASL_MECHANISM,
@@ -37,7 +38,9 @@ if arguments.contains("--help") || arguments.contains("-h") {
       --rounds R     rounds of Kafka measurements; medians are reported (default 5)
       --sagas N      enterprise-opening sagas for the orchestrator figures (default 3000)
       --cli-sagas N  saga states in the system when timing `sagas show` (default 100000)
-      --only WHAT    run only the kafka, engine, orchestrator or cli figures
+      --restore-sagas N    in-flight saga states restored for orchestrator.restore_* (default 100000)
+      --restore-history N  finished sagas behind them for restore_history_ratio (default 1000000)
+      --only WHAT    run only the kafka, engine, orchestrator, restore or cli figures
     """)
     exit(0)
 }
@@ -65,6 +68,8 @@ let rounds = Int(option("--rounds") ?? "5") ?? 5
 let only = option("--only")
 let sagaCount = Int(option("--sagas") ?? "3000") ?? 3000
 let cliSagaCount = Int(option("--cli-sagas") ?? "100000") ?? 100_000
+let restoreSagas = Int(option("--restore-sagas") ?? "100000") ?? 100_000
+let restoreHistory = Int(option("--restore-history") ?? "1000000") ?? 1_000_000
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// Measures and prints one group of figures when `--only` selects it; a failure ends the run.
@@ -87,4 +92,5 @@ figures("kafka") { bootstrap in
 }
 figures("engine", needsBroker: false) { _ in try EngineBench.run(repoRoot: repoRoot) }
 figures("orchestrator") { try OrchestratorBench.run(bootstrap: $0, repoRoot: repoRoot, sagas: sagaCount) }
+figures("restore") { try RestoreBench.run(bootstrap: $0, repoRoot: repoRoot, inFlight: restoreSagas, history: restoreHistory) }
 figures("cli") { try CLIBench.run(bootstrap: $0, repoRoot: repoRoot, sagas: cliSagaCount) }
