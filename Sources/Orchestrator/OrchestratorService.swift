@@ -88,6 +88,8 @@ public final class OrchestratorService: @unchecked Sendable {
         public var quarantined = 0
         /// Partitions restored from a snapshot (plus the tail after it).
         public var restoredFromSnapshot = 0
+        /// The last restore's phases and their seconds (manifests, chunks, tail, merge, install).
+        public var lastRestore = ""
     }
 
     public var stats: Stats { statsLock.withLock { $0 } }
@@ -418,6 +420,7 @@ public final class OrchestratorService: @unchecked Sendable {
     ///   are gone or changed; Kafka errors; `restoreTimedOut`.
     private func restore(partitions: [Int32]) throws -> Int {
         let read = try RestoreReader(config: config, groupId: "\(config.groupId)-restore-\(config.instanceId)").read(partitions: partitions)
+        let installStart = ContinuousClock.now
         let problems = DefinitionCheck.problems(read.states.map(\.state), library: library, directory: config.bundlesDirectory.path)
         guard problems.isEmpty else { throw OrchestratorError.definitionsChanged(partitions: partitions, problems) }
         let now = config.clock.now()
@@ -442,7 +445,11 @@ public final class OrchestratorService: @unchecked Sendable {
                        "offset": String(bad.message.offset), "reason": bad.reason])
         }
         lastRestoreTail = read.tailRecords
+        let installed = ContinuousClock.now - installStart
+        let phases = (read.phases + [("install", installed.seconds)]).map { "\($0.0) \(String(format: "%.3f", $0.1)) s" }.joined(separator: ", ")
+            + ", tail records \(read.tailRecords), snapshot partitions \(read.fromSnapshot.count)"
         statsLock.withLock {
+            $0.lastRestore = phases
             $0.quarantined += read.bad.count
             $0.restoredFromSnapshot += read.fromSnapshot.count
         }

@@ -239,6 +239,8 @@ struct RestoreReader {
         /// Partitions restored from a snapshot (the rest from their whole changelog).
         var fromSnapshot: Set<Int32> = []
         var tailRecords = 0
+        /// Seconds of each phase (manifests, chunks, tail), for logs and benches.
+        var phases: [(String, Double)] = []
     }
 
     private enum Latest {
@@ -258,6 +260,14 @@ struct RestoreReader {
         defer { try? reader.close() }
         let snapshots = config.topic("saga-snapshots"), stateTopic = config.topic("saga-state")
 
+        var phases: [(String, Double)] = []
+        var phaseStart = ContinuousClock.now
+        func phase(_ name: String) {
+            let now = ContinuousClock.now
+            let d = now - phaseStart
+            phases.append((name, Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18))
+            phaseStart = now
+        }
         // 1. The newest manifest of each partition (O(1) in history).
         var starts: [TopicPartitionOffset] = []
         for p in partitions where useSnapshots {
@@ -271,6 +281,7 @@ struct RestoreReader {
             manifests[message.partition] = m
         }
 
+        phase("manifests")
         // 2. Their chunks, decoded on all cores as they arrive.
         let latest = Mutex<[String: (offset: Int64, value: Latest)]>([:])
         let hashes = Mutex<[(UInt64, Int32, Int64)]>([])
@@ -306,6 +317,7 @@ struct RestoreReader {
             }
         }
         decoding.wait()
+        phase("chunks")
         var result = Result()
         // A manifest whose chunks are not all there (deleted by retention) is not used: whole changelog instead.
         for (p, rest) in wanted where !rest.isEmpty {
@@ -357,6 +369,7 @@ struct RestoreReader {
         }
         flush()
         decoding.wait()
+        phase("tail")
         for p in partitions { result.stateEnd[p] = max(ends[p] ?? 0, manifests[p]?.stateOffset ?? 0) }
 
         for (hash, p, offset) in hashes.withLock({ $0 }) { result.finishedHashes.append((hash, p, offset)) }
@@ -369,6 +382,8 @@ struct RestoreReader {
             case .bad(let bad): result.bad.append(bad)
             }
         }
+        phase("merge")
+        result.phases = phases
         return result
     }
 

@@ -88,6 +88,7 @@ enum RestoreBench {
             guard ContinuousClock.now < deadline else { throw BenchError("restore of \(expecting) sagas did not finish: \(instance.service.stats)") }
             Thread.sleep(forTimeInterval: 0.05)
         }
+        progress("restore: \(instance.service.stats.lastRestore)")
         return instance.service.stats.restoreSeconds
     }
 }
