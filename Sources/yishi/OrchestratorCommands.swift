@@ -107,6 +107,10 @@ struct OrchestratorRun: Command {
                                  default 10000)
           --audit-chain-alg A    hash of the audit chain of sagas it starts: sm3 (GB/T 32905-2016, default) or
                                  sha-256 (env YISHI_AUDIT_CHAIN_ALG); a running saga keeps its chain's (yishi audit verify)
+          --finished-grace D     how long a finished saga stays in the hot state (hub time) before only its summary
+                                 is kept in saga-state: 500ms, 90s, 15m, 4h or 3d (env YISHI_FINISHED_GRACE, default 3d)
+          --snapshot-interval D  how often the owned live set is written to saga-snapshots (wall time; 0 turns it
+                                 off; env YISHI_SNAPSHOT_INTERVAL, default 60s); restore reads the newest one + the tail
         \(ClockOptions.help)
         \(HTTPOptions.help)
 
@@ -114,7 +118,8 @@ struct OrchestratorRun: Command {
         the group left, clients closed, within 10 s; if that hangs, exit 1 after 9 s; a second signal
         exits 130 at once); 1 fatal error: invalid bundles, a bundle version that
         running sagas need is missing or was edited in place (checked at start and after every
-        rebalance; the message names file, version and saga count), restore failed, broker, fenced;
+        rebalance; the message names file, version and saga count), restore failed (broker, timeout; an
+        undecodable saga-state record does not fail it: it goes to the DLQ as undecodable-state), broker, fenced;
         2 usage, or Kafka security settings refused (wrong password, unknown user, untrusted certificate).
         """
 
@@ -138,6 +143,16 @@ struct OrchestratorRun: Command {
         if let name = try args.option("--audit-chain-alg") ?? environment["YISHI_AUDIT_CHAIN_ALG"] {
             guard let algorithm = HashAlgorithm(name: name) else { throw UsageError("--audit-chain-alg must be sm3 or sha-256, not '\(name)'") }
             config.auditChainAlgorithm = algorithm
+        }
+        if let text = try args.option("--finished-grace") ?? environment["YISHI_FINISHED_GRACE"] {
+            guard let ms = DurationText.parse(text) else { throw UsageError("--finished-grace must be a duration like 90s, 4h or 3d, not '\(text)'") }
+            config.finishedGrace = .milliseconds(ms)
+        }
+        if let text = try args.option("--snapshot-interval") ?? environment["YISHI_SNAPSHOT_INTERVAL"] {
+            if text == "0" { config.snapshotInterval = .zero } else {
+                guard let ms = DurationText.parse(text) else { throw UsageError("--snapshot-interval must be 0 or a duration like 30s or 5m, not '\(text)'") }
+                config.snapshotInterval = .milliseconds(ms)
+            }
         }
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
