@@ -15,9 +15,10 @@ import YishiTestSupport
                                           calendars: repoRoot.appendingPathComponent("seeds/calendar"))
     let t0 = Instant(rfc3339: "2026-03-02T09:00:00+08:00")!
 
+    static let seed = try! SeedApplications.valid(repoRoot: repoRoot).first { $0["bundle"]?.stringValue == "enterprise-opening" }
+
     func form(_ id: String) throws -> JSONValue {
-        let seed = try #require(try SeedApplications.valid(repoRoot: repoRoot).first { $0["bundle"]?.stringValue == "enterprise-opening" })
-        guard case .object(var o) = seed else { throw SetupError("seed is not an object") }
+        guard case .object(var o)? = Self.seed else { throw SetupError("no enterprise-opening seed application") }
         o["applicationId"] = .string(id)
         o["submittedAt"] = .string("2026-03-02T09:00:00+08:00")
         return .object(o)
@@ -120,7 +121,7 @@ struct RetentionTansuTests {
         let hub = try TestHub(partitions: 2, speed: 120)
         try hub.ensureTopics()
         var config = hub.config(instance: "o1")
-        config.finishedGrace = .seconds(600)  // 5 s of wall time at 120×
+        config.finishedGrace = .seconds(360)  // 3 s of wall time at 120×
         config.snapshotInterval = .milliseconds(300)
         let responders = try hub.responders()
         defer { responders.close() }
