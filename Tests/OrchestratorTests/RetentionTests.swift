@@ -121,7 +121,7 @@ struct RetentionTansuTests {
         let hub = try TestHub(partitions: 2, speed: 120)
         try hub.ensureTopics()
         var config = hub.config(instance: "o1")
-        config.finishedGrace = .seconds(360)  // 3 s of wall time at 120×
+        config.finishedGrace = .seconds(900)  // 7.5 s of wall time at 120×: the re-submit below comes well within it
         config.snapshotInterval = .milliseconds(300)
         let responders = try hub.responders()
         defer { responders.close() }
