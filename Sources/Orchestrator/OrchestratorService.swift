@@ -190,8 +190,11 @@ public final class OrchestratorService: @unchecked Sendable {
         for message in messages {
             process(message, into: &extra)
         }
-        let fired = timersMayFire ? try host.fireDueTimers(now: config.clock.now(), limit: config.maxBatch) : 0
-        let retired = host.evictFinished(now: config.clock.now(), limit: config.maxBatch)
+        let mayFire = timersMayFire
+        let fired = mayFire ? try host.fireDueTimers(now: config.clock.now(), limit: config.maxBatch) : 0
+        // Like timers, retirement waits until the inputs are read to their end: a late answer that
+        // arrived while nobody owned the partition still reaches its saga.
+        let retired = mayFire ? host.evictFinished(now: config.clock.now(), limit: config.maxBatch) : 0
         guard !messages.isEmpty || fired > 0 || retired > 0 || !quarantine.isEmpty else { return }
         try commit(consumed: messages, extra: quarantine + extra, fired: fired)
     }

@@ -56,6 +56,12 @@ struct Retention {
         return out
     }
 
+    /// Puts sagas popped by `due` back at the front (changed in this batch: they leave with a later one).
+    mutating func requeue(_ entries: [(id: String, at: Instant)]) {
+        guard !entries.isEmpty else { return }
+        queue.insert(contentsOf: entries, at: head)
+    }
+
     mutating func evict(_ summary: FinishedSummary) {
         summaries[summary.sagaId] = summary
         evicting.insert(summary.sagaId)
@@ -177,11 +183,14 @@ extension SagaHost {
     /// A saga changed in this batch waits for the next one. Returns how many leave.
     mutating func evictFinished(now: Instant, limit: Int) -> Int {
         var count = 0
+        var later: [(id: String, at: Instant)] = []
         for (id, at) in retention.due(now: now, limit: limit) {
-            guard encodedStates[id] == nil, let saga = sagas[id], saga.status.isFinal else { continue }
+            guard let saga = sagas[id], saga.status.isFinal else { continue }
+            guard encodedStates[id] == nil else { later.append((id, at)); continue }
             retention.evict(FinishedSummary(saga, finishedAt: at))
             count += 1
         }
+        retention.requeue(later)
         return count
     }
 

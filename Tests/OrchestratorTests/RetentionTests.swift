@@ -67,8 +67,14 @@ import YishiTestSupport
         #expect(!host.outbound.contains { $0.type == MessageType.stepRequested || $0.type == MessageType.progressAccepted })
         host.commitBatch()
 
-        // Grace over, but the transaction aborts: nothing changes, and it comes due again.
+        // Grace over, but the saga changed in this very batch (a re-submit): it leaves with the next one.
         let later = Instant(ms: finishedAt.ms + 3_600_000)
+        try host.submit(sagaId: id, bundleId: "enterprise-opening", form: form(id), licences: [:], at: later)
+        #expect(host.evictFinished(now: later, limit: 100) == 0)
+        host.commitBatch()
+        #expect(host.sagas[id] != nil)
+
+        // Grace over, but the transaction aborts: nothing changes, and it comes due again.
         #expect(host.evictFinished(now: later, limit: 100) == 1)
         host.abortBatch()
         #expect(host.sagas[id] != nil && host.retention.index.lookup(id) == nil)
