@@ -23,6 +23,10 @@ import YishiKafka
 /// outside the transaction by an idempotent producer; a manifest is written only after every
 /// chunk it names is acknowledged, so a snapshot cut short by a crash is never used, and a late
 /// snapshot (even a zombie's) is still a true checkpoint of a prefix of the changelog.
+/// The watermark is asked by a read_committed client, so the broker answers the last stable
+/// offset: records of a transaction still open (e.g. a commit pipelined with the next batch) lie
+/// at or above it and are read in the tail, never skipped. What must hold for the copy is that
+/// `SagaHost.sagas` holds only state whose transaction has committed.
 enum SnapshotFormat {
     static let chunkMagic = Data("yishi.snapshot-chunk/1\n".utf8)
     /// Records read back from the end of a `saga-snapshots` partition to find its manifest
