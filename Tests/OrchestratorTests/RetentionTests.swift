@@ -121,7 +121,7 @@ import YishiTestSupport
 /// Retention, snapshots and quarantine on Tansu, with the virtual clock.
 @Suite("Retention and restore on Tansu", .serialized)
 struct RetentionTansuTests {
-    @Test("finished sagas leave the hot state after their grace period; a re-submitted id before, after and after a restart starts no second saga and is answered already finished",
+    @Test("finished sagas leave the hot state after their grace period; a late answer is ignored, not dead-lettered; a re-submitted id before, after and after a restart starts no second saga and is answered already finished",
           .timeLimit(.minutes(3)))
     func retireAndResubmit() async throws {
         let hub = try TestHub(partitions: 2, speed: 120)
@@ -164,6 +164,21 @@ struct RetentionTansuTests {
             guard case .finished(let summary)? = try? SagaStateRecord.decode(newest[id] ?? nil) else { Issue.record("no summary for \(id)"); continue }
             #expect(summary.status == .completed && summary.bundleId == forms[ids.firstIndex(of: id)!]["bundle"]?.stringValue)
         }
+
+        // A late agency answer for a saga that left the hot state: recorded as ignored, not dead-lettered.
+        let command = try #require(try await readAll(hub.topic("commands.business-registration"), partitions: hub.partitions,
+                                                     expecting: .max, config: hub.kafka(), timeout: .milliseconds(500))
+            .first { $0.keyString == ids[1] })
+        let body = try JSONValue.parse(command.value ?? Data())
+        let step = try #require(body["step"]?.stringValue)
+        let envelope = Envelope(source: "/yishi/adapters/business-registration", type: MessageType.stepFailed, time: hub.clock.now().date,
+                                subject: ids[1], sagaId: ids[1], step: step, attempt: 1)
+        let late = JSONValue.object(["sagaId": .string(ids[1]), "step": .string(step), "attempt": .number(1),
+                                     "requestId": body["requestId"] ?? .string("?"), "code": .string("UNAVAILABLE"), "message": .string("late")])
+        try producer.enqueue(envelope.record(topic: hub.topic("events.business-registration"), key: ids[1], data: Data(late.text().utf8)))
+        try producer.flush()
+        while first.service.stats.lateInputsIgnored < 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(first.service.stats.lateInputsIgnored == 1 && first.service.stats.deadLetters == 0, "\(first.service.stats)")
 
         try hub.submit([forms[1]], producer: producer)
         _ = try await progress(hub, until: { $0.count >= 2 })
