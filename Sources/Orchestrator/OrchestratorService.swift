@@ -509,7 +509,7 @@ public enum OrchestratorError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidBundles(let problems): return "bundle definitions have problems:\n" + problems.joined(separator: "\n")
-        case .restoreTimedOut(let partitions): return "restoring saga-state partitions \(partitions) did not reach their end within 60 s"
+        case .restoreTimedOut(let partitions): return "restoring partitions \(partitions) (saga-snapshots, saga-state) got no record for 60 s before reaching their end"
         case .definitionsChanged(let partitions, let problems):
             return "refusing saga-state partitions \(partitions): their running sagas need bundle definitions that are gone or changed:\n"
                 + problems.map(\.description).joined(separator: "\n")

@@ -400,12 +400,16 @@ struct RestoreReader {
         reader.onPartitionEnd { end in ended.withLock { _ = $0.insert(end.topicPartition) } }
         try reader.assign(starts)
         let all = Set(starts.map(\.topicPartition))
-        let deadline = ContinuousClock.now + .seconds(60)
+        // Gives up only after 60 s without a record: a long changelog (a first start after an
+        // upgrade, no snapshot yet) is slow, not stuck.
+        var deadline = ContinuousClock.now + .seconds(60)
         while !stop(), !ended.withLock({ all.isSubset(of: $0) }) {
             guard ContinuousClock.now < deadline else {
                 throw OrchestratorError.restoreTimedOut(partitions: all.subtracting(ended.withLock { $0 }).map(\.partition).sorted())
             }
-            for message in try reader.poll(maxMessages: 5000, timeout: .milliseconds(20)) where all.contains(message.topicPartition) {
+            let messages = try reader.poll(maxMessages: 5000, timeout: .milliseconds(20))
+            if !messages.isEmpty { deadline = ContinuousClock.now + .seconds(60) }
+            for message in messages where all.contains(message.topicPartition) {
                 try body(message)
             }
         }
