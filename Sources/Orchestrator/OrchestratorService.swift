@@ -46,6 +46,7 @@ public final class OrchestratorService: @unchecked Sendable {
     /// the next transaction.
     private var quarantine: [ProducerRecord] = []
     private var snapshotWriter: SnapshotWriter?
+    private var retentionMetrics: RetentionMetrics?
     private var lastSnapshot = ContinuousClock.now
     /// Asks the broker for `saga-state` high watermarks (snapshots), created when first needed.
     private var watermarkReader: KafkaConsumer?
@@ -136,6 +137,7 @@ public final class OrchestratorService: @unchecked Sendable {
                                              onEvent: { [log] in log.warn("transaction", $0.logFields) })
         licenceTable = try LicenceTable(config: config, log: log)
         if config.snapshotInterval > .zero { snapshotWriter = try SnapshotWriter(config: config, log: log) }
+        retentionMetrics = RetentionMetrics(registry: metrics.registry)
         consumer = try KafkaConsumer(
             config: config.consumerConfig([
                 "partition.assignment.strategy": "range",  // co-partitioned topics: same numbers to one member
@@ -230,6 +232,7 @@ public final class OrchestratorService: @unchecked Sendable {
             if host.state(sagaId) == nil, let summary = finishedSummary(sagaId, partition: message.partition) {
                 host.answerAlreadyFinished(summary, at: at)
                 statsLock.withLock { $0.resubmitsAnswered += 1 }
+                retentionMetrics?.resubmits.inc()
                 log.info("application already finished; no second saga", ["saga": sagaId, "status": summary.status.rawValue])
                 return
             }
@@ -242,6 +245,7 @@ public final class OrchestratorService: @unchecked Sendable {
             do { try host.apply(sagaId, input) } catch SagaHost.Rejection.unknownSaga where host.retention.index.lookup(sagaId) != nil {
                 // Late answer for a saga that finished and left the hot state: ignored, not an error.
                 statsLock.withLock { $0.lateInputsIgnored += 1 }
+                retentionMetrics?.lateIgnored.inc()
                 log.info("input ignored: its saga finished and left the hot state",
                          ["saga": sagaId, "topic": message.topic, "partition": String(message.partition), "offset": String(message.offset)])
             } catch {
@@ -341,6 +345,7 @@ public final class OrchestratorService: @unchecked Sendable {
             partitionSnapshot.withLock { for id in gone { $0[id] = nil } }
         }
         statsLock.withLock { $0.sagasRetired += retiring.count }
+        if !retiring.isEmpty { retentionMetrics?.retired.inc(by: Double(retiring.count)) }
         maybeSnapshot()
         statsLock.withLock {
             $0.transactions += 1
@@ -454,6 +459,7 @@ public final class OrchestratorService: @unchecked Sendable {
         statsLock.withLock {
             $0.lastRestore = phases
             $0.quarantined += read.bad.count
+            if !read.bad.isEmpty { retentionMetrics?.quarantined.inc(by: Double(read.bad.count)) }
             $0.restoredFromSnapshot += read.fromSnapshot.count
         }
         return read.states.count
@@ -483,8 +489,8 @@ public final class OrchestratorService: @unchecked Sendable {
             var offsets: [Int32: Int64] = [:]
             for p in owned { offsets[p] = try watermarkReader!.watermarks(TopicPartition(config.topic("saga-state"), p)).high }
             lastSnapshot = .now
-            _ = writer.submit(SnapshotWriter.Job(sagas: host.sagas, partitionOf: sagaPartition, finishedAt: host.retention.finishedAt,
-                                                 index: host.retention.index, stateOffsets: offsets))
+            if writer.submit(SnapshotWriter.Job(sagas: host.sagas, partitionOf: sagaPartition, finishedAt: host.retention.finishedAt,
+                                                 index: host.retention.index, stateOffsets: offsets)) { retentionMetrics?.snapshots.inc() }
         } catch {
             lastSnapshot = .now
             log.warn("snapshot skipped", ["error": "\(error)"])

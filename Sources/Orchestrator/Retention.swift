@@ -1,6 +1,7 @@
 import Foundation
 import Messaging
 import SagaEngine
+import HubHTTP
 
 /// The finished-saga lifecycle of one orchestrator instance (docs/operations.md, "Retention").
 ///
@@ -234,5 +235,21 @@ extension Duration {
     var wholeMilliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds &* 1000 &+ attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// Prometheus counters of the finished-saga lifecycle, restore quarantine and snapshots
+/// (docs/operations.md, "Metrics"), registered on the orchestrator's registry when it runs:
+/// `yishi_sagas_retired_total`, `yishi_resubmits_answered_total`, `yishi_late_inputs_ignored_total`,
+/// `yishi_states_quarantined_total`, `yishi_snapshots_started_total`.
+struct RetentionMetrics {
+    let retired, resubmits, lateIgnored, quarantined, snapshots: MetricFamily
+
+    init(registry: MetricsRegistry) {
+        retired = registry.counter("yishi_sagas_retired_total", "Finished sagas that left the hot state after their grace period.")
+        resubmits = registry.counter("yishi_resubmits_answered_total", "Re-submitted application ids of finished sagas answered already finished.")
+        lateIgnored = registry.counter("yishi_late_inputs_ignored_total", "Agency answers for sagas that had left the hot state, ignored.")
+        quarantined = registry.counter("yishi_states_quarantined_total", "saga-state or snapshot records that did not decode at restore (DLQ undecodable-state).")
+        snapshots = registry.counter("yishi_snapshots_started_total", "Snapshots of the live set handed to the snapshot writer.")
     }
 }
