@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "YishiTestSupport", dependencies: ["YishiKafka"], path: "Tests/Support"),
         .testTarget(name: "KafkaTests", dependencies: ["YishiKafka", "YishiTestSupport"], path: "Tests/KafkaTests"),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Messaging", "SagaEngine", "YishiKafka", "YishiTestSupport", "HubTestKit", "HubHTTP"],
-                    path: "Tests/OrchestratorTests"),
+                    path: "Tests/OrchestratorTests", exclude: ["Fixtures"]),
         .testTarget(name: "HubHTTPTests", dependencies: ["HubHTTP", "YishiTestSupport"], path: "Tests/HubHTTPTests"),
         // Static checks of deploy/ (compose, Kubernetes, Prometheus, Grafana) against the code and `yishi … --help`.
         .testTarget(name: "DeployTests", dependencies: ["YishiKafka", "YishiTestSupport"], path: "Tests/DeployTests"),

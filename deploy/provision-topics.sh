@@ -49,8 +49,19 @@ prefixed() {  # principal resource-flag name operation...
   "$BIN/kafka-acls.sh" "${CONNECT[@]}" --add --allow-principal "User:$who" "${ops[@]}" "$kind" "$name" --resource-pattern-type prefixed
 }
 
-for t in applications saga-events audit-heads progress ops ops-replies ops-audit dlq; do topic "$t"; done
-topic saga-state --config cleanup.policy=compact
+# Retention per topic (docs/operations.md, "Retention"):
+# - saga-events, audit-heads: the audit trail (全程留痕) of every saga ever run; never deleted by time.
+# - saga-state: compacted; the newest record per saga is its live state or, once it finished and left
+#   the orchestrator's hot state, its small finished summary, which compaction keeps for ever (it answers a
+#   re-submitted application id with "already finished"). Not deleted by time, or that answer would be lost.
+# - saga-snapshots: the orchestrator's snapshots of its live set; only the newest per partition is
+#   read, so a week is ample (a restore without one reads the whole saga-state partition, slower but correct).
+# - everything else: the broker's default retention (7 days): in-flight messages.
+for t in applications progress ops ops-replies ops-audit dlq; do topic "$t"; done
+topic saga-events --config retention.ms=-1
+topic audit-heads --config retention.ms=-1
+topic saga-state --config cleanup.policy=compact --config retention.ms=-1
+topic saga-snapshots --config cleanup.policy=delete --config retention.ms=604800000
 topic licences --config cleanup.policy=compact
 for a in "${AGENCIES[@]}"; do
   for t in "commands.$a" "dept.$a.requests" "dept.$a.replies" "events.$a"; do topic "$t"; done
@@ -75,7 +86,7 @@ for p in "${PRINCIPALS[@]}"; do prefixed "$p" --topic "$PREFIX" Describe; done
 acl frontdesk Write applications
 acl frontdesk Read saga-events
 prefixed frontdesk --group "${PREFIX}frontdesk-" Read Describe
-for t in saga-state saga-events audit-heads progress licences ops-replies dlq; do acl orchestrator Write "$t"; done
+for t in saga-state saga-snapshots saga-events audit-heads progress licences ops-replies dlq; do acl orchestrator Write "$t"; done
 for a in "${AGENCIES[@]}"; do
   acl orchestrator Write "commands.$a"
   acl orchestrator Read "events.$a"
@@ -92,7 +103,7 @@ for a in "${AGENCIES[@]}"; do
   acl "dept-$a" Write dlq
   prefixed "dept-$a" --group "${PREFIX}dept.$a" Read Describe
 done
-for t in applications ops saga-state licences; do acl orchestrator Read "$t"; done
+for t in applications ops saga-state saga-snapshots licences; do acl orchestrator Read "$t"; done
 # The orchestrator's consumer groups (main, restore, licences) and transactional ids share its group name.
 prefixed orchestrator --group "${PREFIX}orchestrator" All
 prefixed orchestrator --transactional-id "${PREFIX}orchestrator" Write Describe

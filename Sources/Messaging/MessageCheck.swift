@@ -22,6 +22,9 @@ public struct MessageRejection: Error, Sendable, Equatable, CustomStringConverti
         /// Acting on it would write a record above the producer's `message.max.bytes` (the
         /// message names that record's topic, key and size); nothing of it was written.
         case tooLarge = "too-large"
+        /// A `saga-state` (or `saga-snapshots`) value the orchestrator cannot decode at restore
+        /// (corrupt, or written by a newer format): quarantined, the saga needs an operator.
+        case undecodableState = "undecodable-state"
     }
 
     public var errorClass: Class

@@ -34,7 +34,10 @@ public enum MessageType {
     public static let progressMaterialsNeeded = "cn.gov.yishi.progress.materials-needed"
     public static let progressReadyForPickup = "cn.gov.yishi.progress.ready-for-pickup"
     public static let progressResultPackage = "cn.gov.yishi.progress.result-package"
-    public static let progressTypes = [progressAccepted, progressDepartmentDone, progressMaterialsNeeded, progressReadyForPickup, progressResultPackage]
+    /// The answer to a re-submitted application id whose saga already finished (no second saga).
+    public static let progressAlreadyFinished = "cn.gov.yishi.progress.already-finished"
+    public static let progressTypes = [progressAccepted, progressDepartmentDone, progressMaterialsNeeded, progressReadyForPickup, progressResultPackage,
+                                       progressAlreadyFinished]
 
     public static func sagaAudit(_ kind: String) -> String { sagaAuditPrefix + kind }
 

@@ -18,17 +18,37 @@ public struct Changelog: Sendable {
 
     public init(hub: Hub, skipped: SkipLog = SkipLog()) { self.hub = hub; self.skipped = skipped }
 
-    /// The saga's latest state, reading only its partition of `saga-state`.
+    /// The saga's latest state, reading only its partition of `saga-state`. A saga that finished
+    /// and left the orchestrator's hot state has a `FinishedSummary` as its newest record: its
+    /// last full state before it is returned with the summary's status (until compaction removes
+    /// it; then the summary is reported in `skipped` and nil returned).
     public func state(of sagaId: String) throws -> SagaState? {
         let topic = hub.topic("saga-state")
         let partition = try hub.partition(ofSaga: sagaId)
         let records = try TopicReader(hub: hub).read(topic: topic, partitions: [partition], key: sagaId)
+        return Self.newest(records, topic: topic, skipped: skipped)
+    }
+
+    /// The newest state among one saga's `records` (in offset order); see `state(of:)`.
+    static func newest(_ records: [KafkaMessage], topic: String, skipped: SkipLog) -> SagaState? {
+        var summary: FinishedSummary?
         // The newest readable record; an unreadable one is skipped and reported, never fatal.
         for record in records.reversed() {
-            guard let value = record.value else { return nil }  // tombstone
-            do { return try SagaStateCodec.decode(value) } catch {
-                skipped.add("skipped \(topic)[\(record.partition)]@\(record.offset) (saga \(sagaId)): not a SagaState: \(error)")
+            let name = record.keyString ?? "-"
+            do {
+                switch try SagaStateRecord.decode(record.value) {
+                case .tombstone: return nil
+                case .finished(let f): summary = summary ?? f
+                case .state(var state):
+                    if let summary { state.status = summary.status }
+                    return state
+                }
+            } catch {
+                skipped.add("skipped \(topic)[\(record.partition)]@\(record.offset) (saga \(name)): not a SagaState: \(error)")
             }
+        }
+        if let summary {
+            skipped.add("saga \(summary.sagaId) \(summary.status.rawValue) at \(summary.finishedAt) and left the hot state; its full state was compacted away (audit trail: saga-events)")
         }
         return nil
     }
@@ -37,17 +57,19 @@ public struct Changelog: Sendable {
     public func allStates() throws -> [SagaState] {
         let topic = hub.topic("saga-state")
         let count = try hub.partitions("saga-state")
-        var latest: [Data: KafkaMessage] = [:]
+        var latest: [Data: [KafkaMessage]] = [:]
         for message in try TopicReader(hub: hub).read(topic: topic, partitions: Array(0..<count)) {
             guard let key = message.key else { continue }
-            latest[key] = message
-        }
-        return latest.values.sorted { ($0.partition, $0.offset) < ($1.partition, $1.offset) }.compactMap { message in
-            guard let value = message.value else { return nil }
-            do { return try SagaStateCodec.decode(value) } catch {
-                skipped.add("skipped \(topic)[\(message.partition)]@\(message.offset) (key \(message.keyString ?? "-")): not a SagaState: \(error)")
-                return nil
+            // Keep the newest record, and the ones before it only while it is not a full state
+            // (a summary needs the full state before it; an unreadable record is skipped).
+            if let value = message.value, !value.starts(with: FinishedSummary.magic), (try? SagaStateCodec.decode(value)) != nil {
+                latest[key] = [message]
+            } else {
+                latest[key, default: []].append(message)
             }
+        }
+        return latest.values.sorted { ($0.last!.partition, $0.last!.offset) < ($1.last!.partition, $1.last!.offset) }.compactMap {
+            Self.newest($0, topic: topic, skipped: skipped)
         }
     }
 
@@ -127,10 +149,13 @@ public struct SagaSource {
             do {
                 let reply = try OpsClient(hub: hub, share: mode == .auto ? 0.5 : 1).send(request)
                 answeredBy = .live
-                guard reply.ok, let state = reply.sagas?.first else {
+                if reply.ok, let state = reply.sagas?.first { return state }
+                // Not in the orchestrator's hot state: a saga that finished and left it after its grace
+                // period is still in the changelog and the audit trail.
+                guard mode == .auto else {
                     throw OperationsError.notFound(reply.error.map { $0.hasPrefix("no saga") ? $0 : "no saga \(sagaId): \($0)" } ?? "no saga \(sagaId)")
                 }
-                return state
+                said.append("live: \(reply.error ?? "the orchestrator has no such saga in its hot state"); answered from the changelog (\(hub.topic("saga-state")))")
             } catch let error as OperationsError {
                 guard mode == .auto, case .unreachable(let why) = error else { throw error }
                 said.append("live: \(why); answered from the changelog (\(hub.topic("saga-state")))")
@@ -138,7 +163,7 @@ public struct SagaSource {
         }
         answeredBy = .changelog
         guard let state = try Changelog(hub: hub, skipped: skipped).state(of: sagaId) else {
-            throw OperationsError.notFound("no saga \(sagaId) (read \(hub.topic("saga-state")))")
+            throw OperationsError.notFound("no saga \(sagaId)")
         }
         return state
     }

@@ -41,6 +41,15 @@ public struct OrchestratorConfig: Sendable {
     /// an application for each matching event (`TriggerMatcher`). Off unless asked for: paying
     /// benefits without an application is a policy switch a deployment turns on deliberately.
     public var triggers = false
+    /// How long a finished saga stays in the hot state (hub time) before it leaves it with a
+    /// `FinishedSummary` in `saga-state` (`--finished-grace`, env YISHI_FINISHED_GRACE): long
+    /// enough for late agency answers (a late success after a failure is still undone).
+    public var finishedGrace: Duration = OrchestratorConfig.defaultFinishedGrace
+    public static let defaultFinishedGrace: Duration = .seconds(72 * 3600)
+    /// How often (wall time) the owned live set is written to `saga-snapshots` (`--snapshot-interval`,
+    /// env YISHI_SNAPSHOT_INTERVAL); zero turns snapshots off. Restore reads the latest snapshot and
+    /// the `saga-state` tail after the offsets it covers.
+    public var snapshotInterval: Duration = .seconds(60)
 
     public init(connection: HubConnection, instanceId: String, repository root: URL) {
         self.connection = connection

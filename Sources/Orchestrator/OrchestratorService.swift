@@ -42,6 +42,20 @@ public final class OrchestratorService: @unchecked Sendable {
     /// A transaction that takes longer than this counts as an outage.
     static let outageThreshold: Duration = .seconds(5)
     private var sagaPartition: [String: Int32] = [:]
+    /// Per owned `saga-state` partition, an offset at or below the next record written there
+    /// (the end reached by the last restore or snapshot): the `FinishedIndex` lower bound.
+    private var stateLowerBound: [Int32: Int64] = [:]
+    /// Dead letters of undecodable `saga-state`/snapshot records found by a restore, written with
+    /// the next transaction.
+    private var quarantine: [ProducerRecord] = []
+    private var snapshotWriter: SnapshotWriter?
+    private var retentionMetrics: RetentionMetrics?
+    private var lastSnapshot = ContinuousClock.now
+    /// Asks the broker for `saga-state` high watermarks (snapshots), created when first needed.
+    private var watermarkReader: KafkaConsumer?
+    /// `saga-state` records the last restore read after the snapshots it used.
+    private var lastRestoreTail = 0
+    static let snapshotAfterTail = 1000
     /// A copy of `sagaPartition` other threads may read (kept in step at each change).
     private let partitionSnapshot = Mutex<[String: Int32]>([:])
     private var consumer: KafkaConsumer!
@@ -78,9 +92,23 @@ public final class OrchestratorService: @unchecked Sendable {
         public var stateBytes = 0
         /// Wall seconds spent in `commitBatch` (produce, send offsets, commit) over all batches.
         public var commitSeconds = 0.0
+        /// Finished sagas that left the hot state after their grace period (`Retention`).
+        public var sagasRetired = 0
+        /// Re-submitted application ids of finished sagas answered "already finished".
+        public var resubmitsAnswered = 0
+        /// Agency answers and timers for sagas that had left the hot state, recorded as ignored.
+        public var lateInputsIgnored = 0
+        /// `saga-state`/snapshot records that did not decode at restore, sent to the DLQ.
+        public var quarantined = 0
+        /// Partitions restored from a snapshot (plus the tail after it).
+        public var restoredFromSnapshot = 0
+        /// The last restore's phases and their seconds (manifests, chunks, tail, merge, install).
+        public var lastRestore = ""
     }
 
     public var stats: Stats { statsLock.withLock { $0 } }
+    /// Snapshots (one per partition) written to `saga-snapshots` so far.
+    public var snapshotsWritten: Int { snapshotWriter?.count ?? 0 }
     /// Prometheus metrics and health of this instance (`--http`); replace before `run`.
     public var metrics: OrchestratorMetrics
 
@@ -105,6 +133,7 @@ public final class OrchestratorService: @unchecked Sendable {
         host = SagaHost(library: library)
         triggers = TriggerMatcher(library: library, config: config)
         host.chainAlgorithm = config.auditChainAlgorithm
+        host.retention.graceMs = config.finishedGrace.wholeMilliseconds
         host.admit = { [inbound] in inbound.admit(sagaId: $0, state: $1, outbound: $2) }
         metrics = OrchestratorMetrics(prefix: config.connection.prefix)
     }
@@ -151,6 +180,8 @@ public final class OrchestratorService: @unchecked Sendable {
                                              policy: config.transactionPolicy,
                                              onEvent: { [log] in log.warn("transaction", $0.logFields) })
         licenceTable = try LicenceTable(config: config, log: log)
+        if config.snapshotInterval > .zero { snapshotWriter = try SnapshotWriter(config: config, log: log) }
+        retentionMetrics = RetentionMetrics(registry: metrics.registry)
         consumer = try KafkaConsumer(
             config: config.consumerConfig([
                 "partition.assignment.strategy": "range",  // co-partitioned topics: same numbers to one member
@@ -169,6 +200,8 @@ public final class OrchestratorService: @unchecked Sendable {
         log.info("started", ["instance": config.instanceId, "group": config.groupId, "bundles": library.bundles.map { "\($0.id) v\($0.version)" }.joined(separator: ", ")])
         defer {
             try? consumer.close()
+            try? watermarkReader?.close()
+            snapshotWriter?.close()
             licenceTable.close()
             let k = producer.counts
             log.info("stopped", ["instance": config.instanceId, "commits": String(k.commits), "aborts": String(k.aborts),
@@ -181,6 +214,8 @@ public final class OrchestratorService: @unchecked Sendable {
             metrics.kafka.beat()
             metrics.refresh(sagas: host.sagas.values, owned: owned, assigned: Set(assignedInputs.map(\.partition)))
         }
+        // A refusal noticed while stopping still ends the process as a fatal error (exit 1), never as a clean stop.
+        if let fatal { throw fatal }
     }
 
     /// One poll and, if there is anything to do, one transaction.
@@ -206,7 +241,10 @@ public final class OrchestratorService: @unchecked Sendable {
         let firing = timersMayFire
         let now = config.clock.now()
         var fired = firing ? try host.fireDueTimers(now: now, limit: config.maxBatch) : 0
-        guard !messages.isEmpty || fired > 0 else { return }
+        // Like timers, retirement waits until the inputs are read to their end: a late answer that
+        // arrived while nobody owned the partition still reaches its saga.
+        var retired = firing ? host.evictFinished(now: now, limit: config.maxBatch) : 0
+        guard !messages.isEmpty || fired > 0 || retired > 0 || !quarantine.isEmpty else { return }
         // Each changed saga's state is encoded once for the batch and checked here; when one
         // would not fit, the batch is done again with the exact check of every input's state
         // (`SagaHost.exactStateAdmission`), which refuses just the inputs that make it too large.
@@ -218,9 +256,10 @@ public final class OrchestratorService: @unchecked Sendable {
             extra = []
             for message in messages { process(message, into: &extra) }
             fired = firing ? try host.fireDueTimers(now: now, limit: config.maxBatch) : 0
+            retired = firing ? host.evictFinished(now: now, limit: config.maxBatch) : 0
             _ = host.encodeChangedStates()
         }
-        try commit(consumed: messages, extra: extra, fired: fired)
+        try commit(consumed: messages, extra: quarantine + extra, fired: fired)
     }
 
     private var timersMayFire: Bool {
@@ -252,13 +291,27 @@ public final class OrchestratorService: @unchecked Sendable {
             if sagaPartition.updateValue(message.partition, forKey: sagaId) == nil {
                 partitionSnapshot.withLock { $0[sagaId] = message.partition }
             }
+            // An application id whose saga finished and left the hot state: answered, never a second saga.
+            if host.state(sagaId) == nil, let summary = finishedSummary(sagaId, partition: message.partition) {
+                host.answerAlreadyFinished(summary, at: at)
+                statsLock.withLock { $0.resubmitsAnswered += 1 }
+                retentionMetrics?.resubmits.inc()
+                log.info("application already finished; no second saga", ["saga": sagaId, "status": summary.status.rawValue])
+                return
+            }
             // 免证办: an existing enterprise's e-licences come from the licences table, not from paper.
             let licences = form["company"]?["uscc"]?.stringValue.map { licenceTable.licences(holder: $0) } ?? [:]
             do { try host.submit(sagaId: sagaId, bundleId: bundleId, form: form, licences: licences, at: at) } catch {
                 extra.append(refused(message, error))
             }
         case .input(let sagaId, let input):
-            do { try host.apply(sagaId, input) } catch {
+            do { try host.apply(sagaId, input) } catch SagaHost.Rejection.unknownSaga where host.retention.index.lookup(sagaId) != nil {
+                // Late answer for a saga that finished and left the hot state: ignored, not an error.
+                statsLock.withLock { $0.lateInputsIgnored += 1 }
+                retentionMetrics?.lateIgnored.inc()
+                log.info("input ignored: its saga finished and left the hot state",
+                         ["saga": sagaId, "topic": message.topic, "partition": String(message.partition), "offset": String(message.offset)])
+            } catch {
                 extra.append(refused(message, error))
             }
         case .ops(let request):
@@ -284,10 +337,24 @@ public final class OrchestratorService: @unchecked Sendable {
         var records = extra
         for out in host.outbound { records.append(inbound.record(out)) }
         for state in host.changedStates {
+            var record: ProducerRecord
             if let data = host.encodedStates[state.sagaId] {
-                records.append(inbound.stateRecord(sagaId: state.sagaId, data: data, partition: sagaPartition[state.sagaId]))
+                record = inbound.stateRecord(sagaId: state.sagaId, data: data, partition: sagaPartition[state.sagaId])
             } else {
-                records.append(inbound.stateRecord(state, partition: sagaPartition[state.sagaId]))
+                record = inbound.stateRecord(state, partition: sagaPartition[state.sagaId])
+            }
+            if state.status.isFinal, let at = host.retention.finishedInstant(state.sagaId) {
+                record.headers.append(KafkaHeader(RestoreReader.finishedAtHeader, String(at.ms)))
+            }
+            records.append(record)
+        }
+        // Finished sagas leaving the hot state, and re-submitted ones whose audit chain advanced: their summaries.
+        let summarized = host.retention.summaries
+        let retiring = host.retention.evicting
+        for (id, summary) in summarized.sorted(by: { $0.key < $1.key }) {
+            records.append(inbound.stateRecord(sagaId: id, data: summary.encoded(), partition: sagaPartition[id]))
+            if !retiring.contains(id), let head = summary.auditChain {
+                records.append(inbound.chainHeadRecord(sagaId: id, bundleVersion: summary.bundleVersion, head: head, partition: sagaPartition[id]))
             }
         }
         for chain in host.advancedChains {
@@ -335,7 +402,17 @@ public final class OrchestratorService: @unchecked Sendable {
         metrics.committed(host.outbound) { host.state($0)?.bundleId }
         operationsLog.committed(host.outbound, inputs: consumed.count, timersFired: fired,
                                 deadLetters: extra.reduce(0) { $0 + ($1.topic == config.topic("dlq") ? 1 : 0) })
-        host.commitBatch()
+        host.commitBatch { [sagaPartition, stateLowerBound] id in sagaPartition[id].map { ($0, stateLowerBound[$0] ?? 0) } }
+        quarantine.removeAll()
+        // Sagas no longer in the hot state keep nothing here but their `FinishedIndex` entry.
+        let gone = summarized.keys.filter { host.state($0) == nil }
+        if !gone.isEmpty {
+            for id in gone { sagaPartition[id] = nil }
+            partitionSnapshot.withLock { for id in gone { $0[id] = nil } }
+        }
+        statsLock.withLock { $0.sagasRetired += retiring.count }
+        if !retiring.isEmpty { retentionMetrics?.retired.inc(by: Double(retiring.count)) }
+        maybeSnapshot()
         statsLock.withLock {
             $0.transactions += 1
             $0.inputs += consumed.count
@@ -365,6 +442,9 @@ public final class OrchestratorService: @unchecked Sendable {
         do {
             let restored = try restore(partitions: numbers.sorted())
             owned.formUnion(numbers)
+            // A restore that read a long changelog tail checkpoints at once, so the next one is short
+            // (safe here: inside poll, between transactions, with only restored, committed state).
+            if lastRestoreTail >= Self.snapshotAfterTail { maybeSnapshot(force: true) }
             let seconds = (ContinuousClock.now - start).seconds
             metrics.restoredPartitions(seconds: seconds, sagas: restored)
             statsLock.withLock {
@@ -389,6 +469,7 @@ public final class OrchestratorService: @unchecked Sendable {
     private func reloadOwnedSagas() throws {
         let numbers = owned.sorted()
         host.drop { _ in true }
+        host.retention.dropAll()
         sagaPartition.removeAll()
         partitionSnapshot.withLock { $0.removeAll() }
         let restored = numbers.isEmpty ? 0 : try restore(partitions: numbers)
@@ -404,45 +485,90 @@ public final class OrchestratorService: @unchecked Sendable {
         guard !numbers.isEmpty else { return }
         owned.subtract(numbers)
         host.drop { [sagaPartition] in numbers.contains(sagaPartition[$0] ?? -1) }
+        host.retention.drop(where: { [sagaPartition] in numbers.contains(sagaPartition[$0] ?? -1) }, partitions: numbers)
         sagaPartition = sagaPartition.filter { !numbers.contains($0.value) }
+        for p in numbers { stateLowerBound[p] = nil }
         partitionSnapshot.withLock { $0 = $0.filter { !numbers.contains($0.value) } }
         statsLock.withLock { $0.ownedPartitions = owned.sorted(); $0.ownedSagas = host.sagas.count }
         log.info("revoked", ["partitions": numbers.sorted().map(String.init).joined(separator: ","), "lost": String(lost)])
     }
 
-    /// Reads `saga-state` partitions to their end (read_committed) and installs every saga.
+    /// Restores the owned sagas of `partitions` (read_committed): the newest snapshot of each and the
+    /// `saga-state` tail after it (`RestoreReader`). A record that does not decode is quarantined
+    /// (a dead letter naming topic, partition, offset, saga and reason, written with the next
+    /// transaction); the rest restore. Finished sagas get their grace period back (from the instant
+    /// they finished, when the record says it, else from now); summaries fill the `FinishedIndex`.
+    /// - Throws: `OrchestratorError.definitionsChanged` when running sagas need bundle versions that
+    ///   are gone or changed; Kafka errors; `restoreTimedOut`.
     private func restore(partitions: [Int32]) throws -> Int {
-        let topic = config.topic("saga-state")
-        let reader = try KafkaConsumer(config: config.consumerConfig(["enable.partition.eof": "true"]),
-                                       groupId: "\(config.groupId)-restore-\(config.instanceId)")
-        let ended = Mutex<Set<Int32>>([])
-        reader.onPartitionEnd { end in ended.withLock { _ = $0.insert(end.partition) } }
-        try reader.assign(partitions.map { TopicPartitionOffset(topic, $0, TopicPartitionOffset.beginning) })
-        var latest: [String: (Int32, Data?)] = [:]
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ended.withLock({ $0.count }) < partitions.count {
-            guard ContinuousClock.now < deadline else {
-                throw OrchestratorError.restoreTimedOut(partitions: partitions.filter { p in !ended.withLock { $0.contains(p) } })
-            }
-            for message in try reader.poll(maxMessages: 5000, timeout: .milliseconds(100)) {
-                guard let key = message.keyString else { continue }
-                latest[key] = (message.partition, message.value)  // last record per key wins, as compaction would keep
-            }
-        }
-        try reader.close()
-        var states: [(SagaState, Int32)] = []
-        for (_, (partition, value)) in latest {
-            guard let value else { continue }  // tombstone
-            states.append((try SagaStateCodec.decode(value), partition))
-        }
-        let problems = DefinitionCheck.problems(states.map(\.0), library: library, directory: config.bundlesDirectory.path)
+        let read = try RestoreReader(config: config, groupId: "\(config.groupId)-restore-\(config.instanceId)").read(partitions: partitions)
+        let installStart = ContinuousClock.now
+        let problems = DefinitionCheck.problems(read.states.map(\.state), library: library, directory: config.bundlesDirectory.path)
         guard problems.isEmpty else { throw OrchestratorError.definitionsChanged(partitions: partitions, problems) }
-        for (state, partition) in states {
+        let now = config.clock.now()
+        var ids: [(String, Int32)] = []
+        ids.reserveCapacity(read.states.count)
+        for (state, partition, finishedAt) in read.states {
             host.restore(state)
             sagaPartition[state.sagaId] = partition
-            partitionSnapshot.withLock { $0[state.sagaId] = partition }
+            ids.append((state.sagaId, partition))
+            if state.status.isFinal { host.retention.restoreFinished(state.sagaId, at: finishedAt ?? now) }
         }
-        return states.count
+        partitionSnapshot.withLock { for (id, p) in ids { $0[id] = p } }
+        for (id, p, offset) in read.finishedIds { host.retention.restoreIndex(id, partition: p, offset: offset) }
+        for (hash, p, offset) in read.finishedHashes { host.retention.restoreIndex(hash: hash, partition: p, offset: offset) }
+        host.retention.sortQueue()
+        for (p, end) in read.stateEnd { stateLowerBound[p] = end }
+        for bad in read.bad {
+            quarantine.append(inbound.deadLetter(bad.message, reason: .undecodableState,
+                                                 detail: "saga \(bad.sagaId ?? "?") left out of restore: \(bad.reason)"))
+            log.error("saga state quarantined; the saga needs an operator (yishi dlq list)",
+                      ["saga": bad.sagaId ?? "?", "topic": bad.message.topic, "partition": String(bad.message.partition),
+                       "offset": String(bad.message.offset), "reason": bad.reason])
+        }
+        lastRestoreTail = read.tailRecords
+        let installed = ContinuousClock.now - installStart
+        let phases = (read.phases + [("install", installed.seconds)]).map { "\($0.0) \(String(format: "%.3f", $0.1)) s" }.joined(separator: ", ")
+            + ", tail records \(read.tailRecords), snapshot partitions \(read.fromSnapshot.count)"
+        statsLock.withLock {
+            $0.lastRestore = phases
+            $0.quarantined += read.bad.count
+            if !read.bad.isEmpty { retentionMetrics?.quarantined.inc(by: Double(read.bad.count)) }
+            $0.restoredFromSnapshot += read.fromSnapshot.count
+        }
+        return read.states.count
+    }
+
+    /// The summary of a saga that finished and left the hot state, when `sagaId` is in the
+    /// `FinishedIndex` (read from `saga-state`; rare: only re-submitted ids and hash collisions).
+    private func finishedSummary(_ sagaId: String, partition: Int32) -> FinishedSummary? {
+        if let pending = host.retention.summaries[sagaId] { return pending }
+        guard let entry = host.retention.index.lookup(sagaId), entry.partition == partition else { return nil }
+        do {
+            return try RestoreReader(config: config, groupId: "\(config.groupId)-restore-\(config.instanceId)")
+                .summary(of: sagaId, partition: partition, from: entry.offset)
+        } catch {
+            log.warn("finished-saga summary not readable; treated as a new application", ["saga": sagaId, "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Hands the committed live set to the snapshot writer when one is due (see `SnapshotFormat`
+    /// for why this is exactly-once-safe: called right after a commit, before the next batch).
+    private func maybeSnapshot(force: Bool = false) {
+        guard let writer = snapshotWriter, !owned.isEmpty, force || ContinuousClock.now - lastSnapshot >= config.snapshotInterval,
+              !writer.isBusy else { return }
+        do {
+            if watermarkReader == nil { watermarkReader = try KafkaConsumer(config: config.consumerConfig(), groupId: "\(config.groupId)-snapshot-\(config.instanceId)") }
+            var offsets: [Int32: Int64] = [:]
+            for p in owned { offsets[p] = try watermarkReader!.watermarks(TopicPartition(config.topic("saga-state"), p)).high }
+            lastSnapshot = .now
+            if writer.submit(SnapshotWriter.Job(sagas: host.sagas, partitionOf: sagaPartition, finishedAt: host.retention.finishedAt,
+                                                 index: host.retention.index, stateOffsets: offsets)) { retentionMetrics?.snapshots.inc() }
+        } catch {
+            lastSnapshot = .now
+            log.warn("snapshot skipped", ["error": "\(error)"])
+        }
     }
 
     // MARK: Operator requests
@@ -463,7 +589,7 @@ public enum OrchestratorError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidBundles(let problems): return "bundle definitions have problems:\n" + problems.joined(separator: "\n")
-        case .restoreTimedOut(let partitions): return "restoring saga-state partitions \(partitions) did not reach their end within 60 s"
+        case .restoreTimedOut(let partitions): return "restoring partitions \(partitions) (saga-snapshots, saga-state) got no record for 60 s before reaching their end"
         case .definitionsChanged(let partitions, let problems):
             return "refusing saga-state partitions \(partitions): their running sagas need bundle definitions that are gone or changed:\n"
                 + problems.map(\.description).joined(separator: "\n")

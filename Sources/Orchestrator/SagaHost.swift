@@ -16,7 +16,9 @@ struct SagaHost {
 
     private var overlay: [String: SagaState] = [:]
     private var timerOps: [(schedule: Bool, TimerCommand)] = []
-    private(set) var outbound: [Outbound] = []
+    var outbound: [Outbound] = []
+    /// Finished sagas in the hot state and those that left it (`Retention`).
+    var retention = Retention()
     /// The encoded `saga-state` value of each saga changed in this batch (encoded once, when
     /// the input was admitted; the changelog record carries these bytes).
     private(set) var encodedStates: [String: Data] = [:]
@@ -108,6 +110,10 @@ struct SagaHost {
             if created { overlay[sagaId] = nil }  // a refused application leaves no saga behind
             throw error
         }
+        // A finished saga re-submitted within its grace period: the engine recorded `inputIgnored`; say so on `progress`.
+        if !created, let saga = state(sagaId), saga.status.isFinal {
+            outbound.append(Self.alreadyFinishedProgress(FinishedSummary(saga, finishedAt: retention.finishedInstant(sagaId) ?? at), at: at))
+        }
     }
 
     mutating func apply(_ sagaId: String, _ input: SagaInput) throws {
@@ -170,8 +176,12 @@ struct SagaHost {
     /// Sagas changed in this batch, for the `saga-state` changelog.
     var changedStates: [SagaState] { overlay.keys.sorted().map { overlay[$0]! } }
 
-    mutating func commitBatch() {
+    /// `lowerBound(sagaId)`: the `saga-state` partition of a saga leaving the hot state and an
+    /// offset at or before its summary record (for `FinishedIndex`).
+    mutating func commitBatch(lowerBound: (String) -> (partition: Int32, offset: Int64)? = { _ in nil }) {
         for (id, saga) in overlay { sagas[id] = saga }
+        for id in retention.evicting { sagas[id] = nil }
+        retention.commit(lowerBound: lowerBound)
         for (schedule, timer) in timerOps {
             if schedule { timers.schedule(timer) } else { timers.cancel(timer) }
         }
@@ -180,6 +190,7 @@ struct SagaHost {
 
     mutating func abortBatch() {
         for timer in firedInBatch { timers.schedule(timer) }
+        retention.abort()
         clearBatch()
     }
 
@@ -251,6 +262,7 @@ struct SagaHost {
         case .manualCaseOpened(let sagaId, let manualCase):
             emit("saga-events", sagaId, MessageType.manualCaseOpened, OutboundPayload.manualCase(manualCase), step: manualCase.step, attempt: nil)
         case .finished(let sagaId, let status, let at):
+            retention.finished(sagaId, at: at)
             emit("saga-events", sagaId, MessageType.sagaFinished,
                  JSONValue.object(["sagaId": .string(sagaId), "status": .string(status.rawValue), "at": .string(at.description)]),
                  step: nil, attempt: nil)

@@ -109,7 +109,8 @@ enum OrchestratorBench {
             ("orchestrator.step_latency_rate", rate, "sagas/s"),
             ("orchestrator.step_latency_p50_ms", percentile(0.5), "ms"),
             ("orchestrator.step_latency_p99_ms", percentile(0.99), "ms"),
-            ("orchestrator.restore_sagas_per_s", Double(restore.restoredSagas) / max(restore.restoreSeconds, 1e-6), "sagas/s"),
+            // The restore figures of record (≥ 100,000 in-flight states, history behind them) are the `restore` group's.
+            ("orchestrator.restore_after_run_sagas_per_s", Double(restore.restoredSagas) / max(restore.restoreSeconds, 1e-6), "sagas/s"),
         ]
     }
 

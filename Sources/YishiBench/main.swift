@@ -25,7 +25,7 @@ let arguments = CommandLine.arguments.dropFirst()
 if arguments.contains("--help") || arguments.contains("-h") {
     print("""
     usage: yishi-bench [--messages N] [--rounds R] [--sagas N] [--cli-sagas N] [--soak-seconds S] [--soak-rate R]
-                       [--only kafka|engine|orchestrator|soak|cli]
+                       [--restore-sagas N] [--restore-history N] [--only kafka|engine|orchestrator|restore|soak|cli]
 
     Prints `BENCH <name> <value> <unit>` lines. Kafka security (SASL/TLS) comes from the environment
     as for `yishi` services: YISHI_KAFKA_CONFIG, YISHI_SECURITY_PROTOCOL, YISHI_SASL_MECHANISM,
@@ -40,16 +40,20 @@ if arguments.contains("--help") || arguments.contains("-h") {
       --cli-sagas N  saga states in the system when timing `sagas show` (default 100000)
       --soak-seconds S  wall time of the soak group's steady load (default 60; e.g. 1800 for a longer soak)
       --soak-rate R  applications per second during the soak (default 150)
-      --only WHAT    run only the kafka, engine, orchestrator, soak or cli figures
+      --restore-sagas N    in-flight saga states restored for orchestrator.restore_* (default 100000)
+      --restore-history N  finished sagas behind them for restore_history_ratio (default 1000000)
+      --only WHAT    run only the kafka, engine, orchestrator, restore, soak or cli figures
 
     The orchestrator group drives N enterprise-opening sagas through one instance with instant
     scripted responders and prints sagas_per_s, the records per saga (all topics: the
     orchestrator's inputs and outputs), the broker bound (rdkafka_performance's produce rate of
     the kafka group, or of one extra run, divided by the records per saga) and the ratio to it,
     the step latency (an answer produced to the next command read after its commit) p50/p99 at
-    half of the measured rate, and the restore rate. The soak group keeps a steady load and
-    prints RSS and a restart's restore time after a warm-up and at the end. YISHI_BENCH_FETCH_WAIT_MS
-    sets fetch.wait.max.ms of every client in those two groups (default: librdkafka's).
+    half of the measured rate. The restore group writes in-flight states and finished-saga
+    history straight to saga-state and times restores (restore_sagas_per_s, restore_history_ratio).
+    The soak group keeps a steady load and prints RSS and a restart's restore time after a
+    warm-up and at the end. YISHI_BENCH_FETCH_WAIT_MS sets fetch.wait.max.ms of every client in
+    the orchestrator and soak groups (default: librdkafka's).
     """)
     exit(0)
 }
@@ -79,6 +83,8 @@ let sagaCount = Int(option("--sagas") ?? "3000") ?? 3000
 let cliSagaCount = Int(option("--cli-sagas") ?? "100000") ?? 100_000
 let soakSeconds = Double(option("--soak-seconds") ?? "60") ?? 60
 let soakRate = Double(option("--soak-rate") ?? "150") ?? 150
+let restoreSagas = Int(option("--restore-sagas") ?? "100000") ?? 100_000
+let restoreHistory = Int(option("--restore-history") ?? "1000000") ?? 1_000_000
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// Measures and prints one group of figures when `--only` selects it; a failure ends the run.
@@ -104,4 +110,5 @@ figures("kafka") { bootstrap in
 figures("engine", needsBroker: false) { _ in try EngineBench.run(repoRoot: repoRoot) }
 figures("orchestrator") { try OrchestratorBench.run(bootstrap: $0, repoRoot: repoRoot, sagas: sagaCount) }
 figures("soak") { try OrchestratorBench.soak(bootstrap: $0, repoRoot: repoRoot, seconds: soakSeconds, rate: soakRate) }
+figures("restore") { try RestoreBench.run(bootstrap: $0, repoRoot: repoRoot, inFlight: restoreSagas, history: restoreHistory) }
 figures("cli") { try CLIBench.run(bootstrap: $0, repoRoot: repoRoot, sagas: cliSagaCount) }

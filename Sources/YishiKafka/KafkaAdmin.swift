@@ -207,11 +207,18 @@ public enum HubTopics {
     public static func all(prefix: String = "yishi.", partitions: Int32, replicationFactor: Int32 = 1,
                            agencies: [String]) -> [TopicSpec] {
         let compact = ["cleanup.policy": "compact"]
-        var names = ["applications", "saga-events", "audit-heads", "progress", "ops", "ops-replies", "ops-audit", "dlq"]
+        var names = ["applications", "progress", "ops", "ops-replies", "ops-audit", "dlq"]
         for agency in agencies {
             names += ["commands.\(agency)", "dept.\(agency).requests", "dept.\(agency).replies", "events.\(agency)"]
         }
         var specs = names.map { TopicSpec(prefix + $0, partitions: partitions, replicationFactor: replicationFactor) }
+        // The audit trail is the record of every saga ever run (全程留痕): kept, never deleted by time.
+        let keep = ["retention.ms": "-1"]
+        specs.append(TopicSpec(prefix + "saga-events", partitions: partitions, replicationFactor: replicationFactor, configs: keep))
+        specs.append(TopicSpec(prefix + "audit-heads", partitions: partitions, replicationFactor: replicationFactor, configs: keep))
+        // Snapshots of the orchestrator's live set (partition-aligned with saga-state); only the newest matters.
+        specs.append(TopicSpec(prefix + "saga-snapshots", partitions: partitions, replicationFactor: replicationFactor,
+                               configs: ["cleanup.policy": "delete", "retention.ms": String(7 * 24 * 3600 * 1000)]))
         specs.append(TopicSpec(prefix + "saga-state", partitions: partitions, replicationFactor: replicationFactor, configs: compact))
         specs.append(TopicSpec(prefix + "licences", partitions: partitions, replicationFactor: replicationFactor, configs: compact))
         return specs

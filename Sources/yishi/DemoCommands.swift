@@ -223,7 +223,8 @@ struct DemoRun: Command {
 
         Exit codes: 0 targets met (≥ 99 % of valid applications completed within their bundle's SLA,
         every invalid one rejected naming its field) or stopped by SIGTERM/SIGINT (every service
-        finishes its transaction and leaves its group first), 1 not met, 2 usage or configuration
+        finishes its transaction and leaves its group first) with no service failed, 1 not met or a
+        service failed (e.g. the orchestrator refused its partitions), 2 usage or configuration
         (one line naming the flag or file).
         """
 
@@ -293,7 +294,10 @@ struct DemoRun: Command {
         let signals = stopOnSignals {
             desk.stop()
             for s in running { s.stop() }  // each finishes its transaction and leaves its group
-            exit(Exit.ok)
+            // Stopped by a signal is exit 0 only when no service had failed (e.g. a refused restore).
+            let failed = running.compactMap { s in s.failure.map { "\(s.name): \($0)" } }
+            for f in failed { printError("yishi demo: \(f)") }
+            exit(failed.isEmpty ? Exit.ok : Exit.problems)
         }
         defer { withExtendedLifetime(signals) {} }
         let code = try options.runFrontDesk(desk, env: env, calendar: calendar) { printLine($0) }

@@ -117,6 +117,10 @@ struct OrchestratorRun: Command {
                                  flight, timeouts, … of the interval; env YISHI_LOG_SUMMARY_SECONDS, default 60)
           --triggers             免申即享: consume the trigger topics of bundles with a `trigger` and start one saga per
                                  matching event (env YISHI_TRIGGERS=1; off by default, docs/bundle-format.md)
+          --finished-grace D     how long a finished saga stays in the hot state (hub time) before only its summary
+                                 is kept in saga-state: 500ms, 90s, 15m, 4h or 3d (env YISHI_FINISHED_GRACE, default 3d)
+          --snapshot-interval D  how often the owned live set is written to saga-snapshots (wall time; 0 turns it
+                                 off; env YISHI_SNAPSHOT_INTERVAL, default 60s); restore reads the newest one + the tail
         \(ClockOptions.help)
         \(HTTPOptions.help)
 
@@ -124,7 +128,8 @@ struct OrchestratorRun: Command {
         the group left, clients closed, within 10 s; if that hangs, exit 1 after 9 s; a second signal
         exits 130 at once); 1 fatal error: invalid bundles, a bundle version that
         running sagas need is missing or was edited in place (checked at start and after every
-        rebalance; the message names file, version and saga count), restore failed, broker, fenced;
+        rebalance; the message names file, version and saga count), restore failed (broker, timeout; an
+        undecodable saga-state record does not fail it: it goes to the DLQ as undecodable-state), broker, fenced;
         2 usage, configuration (a missing --schemas/--catalogues/--calendars directory, a catalogue, calendar
         or schema that cannot be read: one line naming the file, the JSON path or line and column), or Kafka
         security settings refused (wrong password, unknown user, untrusted certificate).
@@ -158,6 +163,16 @@ struct OrchestratorRun: Command {
             config.summaryInterval = .milliseconds(Int(seconds * 1000))
         }
         config.triggers = args.flag("--triggers") || environment["YISHI_TRIGGERS"] == "1"
+        if let text = try args.option("--finished-grace") ?? environment["YISHI_FINISHED_GRACE"] {
+            guard let ms = DurationText.parse(text) else { throw UsageError("--finished-grace must be a duration like 90s, 4h or 3d, not '\(text)'") }
+            config.finishedGrace = .milliseconds(ms)
+        }
+        if let text = try args.option("--snapshot-interval") ?? environment["YISHI_SNAPSHOT_INTERVAL"] {
+            if text == "0" { config.snapshotInterval = .zero } else {
+                guard let ms = DurationText.parse(text) else { throw UsageError("--snapshot-interval must be 0 or a duration like 30s or 5m, not '\(text)'") }
+                config.snapshotInterval = .milliseconds(ms)
+            }
+        }
         let http = try HTTPOptions.read(&args)
         _ = try args.positionals()
 
