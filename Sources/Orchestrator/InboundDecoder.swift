@@ -183,6 +183,9 @@ struct InboundDecoder {
         let envelope = Envelope(source: source, type: MessageType.sagaState, time: config.clock.now().date, subject: sagaId,
                                 traceParent: Self.trace(for: sagaId), sagaId: sagaId)
         var record = envelope.record(topic: config.topic("saga-state"), key: sagaId, data: data)
+        // The value is SagaStateCodec's binary format or a finished summary, not the envelope's JSON.
+        let media = data.starts(with: FinishedSummary.magic) ? FinishedSummary.mediaType : SagaStateCodec.mediaType
+        record.headers = record.headers.map { $0.name == Envelope.Header.contentType ? KafkaHeader($0.name, media) : $0 }
         record.partition = partition
         return record
     }

@@ -36,6 +36,8 @@ public struct FinishedSummary: Codable, Equatable, Sendable {
 
     /// First bytes of a summary record value (never the first bytes of a `SagaStateCodec` value).
     public static let magic = Data("yishi.finished/1\n".utf8)
+    /// The `content-type` of a summary record.
+    public static let mediaType = "application/vnd.yishi.finished-summary"
 
     public func encoded() -> Data {
         var data = Self.magic

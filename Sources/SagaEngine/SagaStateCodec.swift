@@ -30,6 +30,9 @@ public enum SagaStateCodec {
     }
 
     /// First byte of a binary record. Never the first byte of JSON text, nor valid UTF-8 alone.
+    /// The `content-type` of a `saga-state` record in this format (not JSON, although the
+    /// envelope's other records are).
+    public static let mediaType = "application/vnd.yishi.saga-state"
     public static let binaryMarker: UInt8 = 0xD5
     /// The binary format version `encode` writes; `decode` reads this one and every older one.
     public static let currentVersion: UInt64 = 1

@@ -5,7 +5,7 @@ import SagaEngine
 var hubGroup: CommandGroup { CommandGroup(
     name: "hub",
     summary: "Start, inspect and stop the whole hub as separate processes (state, logs and PID files in one directory).",
-    commands: [HubUp.self, HubProcessStatus.self, HubDown.self, HubEnv.self]) }
+    commands: [HubUp.self, HubProcessStatus.self, HubReload.self, HubDown.self, HubEnv.self]) }
 
 /// What `yishi hub up` started, kept in `<dir>/hub.json`: the shared settings and one entry per
 /// process (its name, arguments, PID file and log file). `hub status`, `hub down` and `hub env`
@@ -366,6 +366,40 @@ struct HubDown: Command {
         let width = outcomes.map(\.name.count).max() ?? 0
         for o in outcomes { print(o.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + o.outcome) }
         return outcomes.contains { $0.outcome.hasPrefix("killed") } ? Exit.problems : Exit.ok
+    }
+}
+
+struct HubReload: Command {
+    static let name = "reload"
+    static let summary = "make the hub's orchestrator(s) in DIR load new bundle versions (SIGHUP), without a restart"
+    static let help = """
+        Usage: yishi hub reload --dir DIR
+
+        Sends SIGHUP to every running orchestrator of the hub in DIR: each loads the bundle
+        directory again before its next batch; new applications get the newest versions, running
+        sagas keep theirs. A directory with a problem, or one that removes or edits a version that
+        running sagas need, is refused whole; the orchestrator's log says which (`bundles reloaded`
+        or `bundle reload refused`). Run `yishi bundles validate` first.
+
+        Exit codes: 0 signalled; 1 no orchestrator of the hub runs; 2 usage (no hub.json in DIR).
+        """
+
+    static func run(_ args: inout Arguments, _ env: Environment) throws -> Int32 {
+        guard let dirText = try args.option("--dir") ?? ProcessInfo.processInfo.environment["YISHI_HUB_DIR"] else {
+            throw UsageError("--dir DIR (or YISHI_HUB_DIR) is required")
+        }
+        _ = try args.positionals().first.map { throw UsageError("unexpected argument \($0)") }
+        let dir = URL(fileURLWithPath: dirText)
+        let layout = try HubLayout.load(dir)
+        var signalled = 0
+        for m in layout.members where m.name.hasPrefix("orchestrator") {
+            guard let pid = HubProcesses.pid(m), HubProcesses.alive(pid) else { continue }
+            kill(pid, SIGHUP)
+            signalled += 1
+            print("\(m.name) (pid \(pid)): SIGHUP sent; its log (\(m.log)) says whether the bundles were reloaded")
+        }
+        guard signalled > 0 else { printError("no orchestrator of the hub in \(dir.path) runs"); return Exit.problems }
+        return Exit.ok
     }
 }
 

@@ -18,7 +18,7 @@ struct HubRecipeTests {
             .filter { !$0.hasPrefix("B=") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
     }
 
-    @Test("yishi hub up, status, env, lag, down as docs/operations.md shows them", .timeLimit(.minutes(2)))
+    @Test("yishi hub up, status, env, reload, lag, down as docs/operations.md shows them", .timeLimit(.minutes(2)))
     func documentedRecipe() throws {
         let lines = try Self.recipe()
         #expect(lines.contains { $0.hasPrefix("yishi hub up ") } && lines.contains { $0.hasPrefix("yishi hub down ") }, "\(lines)")
@@ -46,6 +46,11 @@ struct HubRecipeTests {
         #expect(lag.contains(env["YISHI_TOPIC_PREFIX"]! + "orchestrator"), "the CLI found the hub through hub env: \(lag)")
         let down = try #require(sections.first { $0.hasPrefix("yishi hub down") })
         #expect(down.components(separatedBy: "\n").filter { $0.hasSuffix(" stopped") }.count == 1 + 2 * agencies.count, "\(down)")
+        // `hub reload` reached the orchestrator: it reloaded the (unchanged, valid) bundle directory.
+        let reload = try #require(sections.first { $0.hasPrefix("yishi hub reload") })
+        #expect(reload.contains("orchestrator (pid "), "\(reload)")
+        let orchestratorLog = try String(contentsOf: hub.appendingPathComponent("logs/orchestrator.log"), encoding: .utf8)
+        #expect(orchestratorLog.contains("\"msg\":\"bundles reloaded\""), "\(orchestratorLog.suffix(2000))")
         // Every PID file gone: every process ended on SIGTERM.
         #expect(try FileManager.default.contentsOfDirectory(atPath: hub.appendingPathComponent("pids").path).isEmpty)
     }
