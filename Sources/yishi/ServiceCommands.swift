@@ -12,8 +12,8 @@ var adapterGroup: CommandGroup { CommandGroup(
 
 var departmentGroup: CommandGroup { CommandGroup(
     name: "department",
-    summary: "Run a department simulator on Kafka (native requests in, native replies out).",
-    commands: [DepartmentRun.self]) }
+    summary: "Run a department simulator on Kafka, or check a department system against the hub's contract.",
+    commands: [DepartmentRun.self, DepartmentCheckCommand.self]) }
 
 /// `--agency` for adapter and department commands.
 func readAgency(_ args: inout Arguments) throws -> Agency {
