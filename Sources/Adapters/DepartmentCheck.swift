@@ -320,12 +320,11 @@ public final class DepartmentCheck: @unchecked Sendable {
                 }
                 let (problems, json) = checkReply(reply, to: sent, partitions: partitions)
                 result.reasons += problems
-                guard let json, problems.isEmpty else { break calls }
+                guard let json else { break calls }
                 if first == nil { first = (sent, json) }
-                let context: AdapterContext
-                do { context = try JSONDecoder().decode(AdapterContext.self, from: reply.headers.first { $0.name == AdapterContext.header }?.value ?? Data()) } catch {
-                    break calls  // reported by checkReply
-                }
+                // A reply without the echoed context is reported above; the check goes on with the one it sent.
+                let echoed = reply.headers.first { $0.name == AdapterContext.header }?.value
+                let context = echoed.flatMap { try? JSONDecoder().decode(AdapterContext.self, from: $0) } ?? sent.request.context
                 do {
                     switch try translator.finish(reply: json, context: context) {
                     case .request(let next): request = next
@@ -346,7 +345,7 @@ public final class DepartmentCheck: @unchecked Sendable {
                 if final.type == MessageType.stepSucceeded, let o = final.payload["outputs"] { outputs[action] = o }
             }
             // Idempotency: the first request again, as a hub retry after a timeout sends it.
-            if result.reasons.isEmpty, let first, final?.type != MessageType.stepFailed {
+            if let first, final != nil, final?.type != MessageType.stepFailed {
                 var again = first.sent.request
                 again.context.command = Self.withAttempt(again.context.command, 2)
                 let resent = try send(again, trace: trace.child())

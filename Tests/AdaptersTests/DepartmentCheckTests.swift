@@ -1,0 +1,138 @@
+import Adapters
+import Foundation
+import Messaging
+import SagaEngine
+import Testing
+import YishiKafka
+import YishiTestSupport
+
+@Suite("The adapter context carries only what the adapter needs")
+struct AdapterContextTests {
+    @Test("a single-call action's context carries no payload; a sequence's only the fields its next call reads; an old full context reads the same")
+    func minimalContext() throws {
+        let tax = try translator("tax")
+        let payload: JSONValue = try JSONValue.parse("""
+            {"uscc": "91350203M0001QKT19", "approvedName": "厦门样例贸易有限公司", "address": "思明区样例路 1 号", "legalRepresentativeName": "样例",
+             "legalRepresentativeIdNumber": "11010519491231002X", "taxpayerType": "small-scale", "industryCode": "F5212",
+             "entityType": "limited-liability", "region": "350203"}
+            """)
+        guard case .request(let swdj) = tax.start(command: command("register-taxpayer", step: "tax-registration", payload: payload)) else {
+            Issue.record("no request"); return
+        }
+        let header = String(decoding: try JSONEncoder().encode(swdj.context), as: UTF8.self)
+        #expect(!header.contains("11010519491231002X") && !header.contains("样例"), "personal data in the context: \(header)")
+        #expect(swdj.context.command["payload"] == .object([:]))
+        #expect(swdj.context.sagaId == "APP-1" && swdj.context.requestId == "APP-1/tax-registration/r1" && swdj.context.attempt == 1)
+
+        // The reply maps to the same event with the minimal context as with a full one (an in-flight context of an older adapter).
+        let reply = try JSONValue.parse("""
+            {"jylsh": "APP-1/tax-registration/r1/SWDJ", "jylx": "SWDJ", "glywbh": "APP-1", "glhjbh": "tax-registration", "fhdm": "0000", "fhxx": "成功",
+             "nsrsbh": "91350203M0001QKT19", "djxh": "10000000000000000001", "zgswjgdm": "13502030000", "zgswjgmc": "国家税务总局厦门市思明区税务局", "djrq": "2026-03-02"}
+            """)
+        var full = swdj.context
+        full.command = command("register-taxpayer", step: "tax-registration", payload: payload)
+        let minimal = try tax.finish(reply: reply, context: swdj.context)
+        #expect(try tax.finish(reply: reply, context: full) == minimal)
+        guard case .event(let event) = minimal else { Issue.record("no event"); return }
+        #expect(event.type == MessageType.stepSucceeded && event.payload["outputs"]?["taxRegistrationSeq"] == "10000000000000000001")
+
+        // A sequence: PZHD's context keeps what UKFF reads (taxpayerId, taxRegistrationSeq), not the invoice types.
+        let invoices: JSONValue = ["taxpayerId": "91350203M0001QKT19", "taxRegistrationSeq": "10000000000000000001", "invoiceTypes": ["digital-general"]]
+        guard case .request(let pzhd) = tax.start(command: command("issue-invoices-and-ukey", step: "invoices", payload: invoices)) else {
+            Issue.record("no request"); return
+        }
+        #expect(pzhd.context.command["payload"] == ["taxpayerId": "91350203M0001QKT19", "taxRegistrationSeq": "10000000000000000001"])
+        let pzhdReply = try JSONValue.parse("""
+            {"jylsh": "APP-1/invoices/r1/PZHD", "jylx": "PZHD", "glywbh": "APP-1", "glhjbh": "invoices", "fhdm": "0000", "fhxx": "成功",
+             "hdjg": [{"fpzldm": "82", "fpzlmc": "电子发票（普通发票）", "dzkpxe": 100000}], "hdrq": "2026-03-02"}
+            """)
+        guard case .request(let ukff) = try tax.finish(reply: pzhdReply, context: pzhd.context) else { Issue.record("no UKFF"); return }
+        #expect(ukff.message["djxh"] == "10000000000000000001" && ukff.message["nsrsbh"] == "91350203M0001QKT19")
+        // UKFF is the last call: only the PZHD reply the outputs read stays, and no payload.
+        #expect(ukff.context.command["payload"] == .object([:]) && ukff.context.replies.keys.sorted() == ["PZHD"])
+    }
+}
+
+@Suite("yishi department check: the conformance kit", .serialized)
+struct DepartmentCheckTests {
+    @Test("passes against the five simulators and the Python reference department; fails naming the header against one that does not echo the context",
+          .timeLimit(.minutes(2)))
+    func conformance() async throws {
+        let python = try Subprocess.setUp("setup-confluent-kafka.sh", repoRoot: repoRoot)
+        let bootstrap = try Broker.bootstrap
+        let stem = uniqueName("dcheck")
+        let sim = stem + "-sim.", good = stem + "-py.", bad = stem + "-bad."
+        let admin = try KafkaAdmin(config: KafkaConfig(bootstrapServers: bootstrap))
+        for prefix in [sim, good, bad] { try await admin.ensureTopics(HubTopics.all(prefix: prefix, partitions: 3)) }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent(stem)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let yishi = try YishiCommand(repoRoot: repoRoot, environment: ProcessInfo.processInfo.environment)
+        // 1 working minute = 1/600 s: the simulators' latencies (up to 180 working minutes) pass in a fraction of a second.
+        let clock = ["--clock-start", "2026-03-02T09:00:00+08:00", "--clock-speed", "36000", "--clock-working-hours", "cn-mainland"]
+        var simulators: [YishiProcess] = []
+        defer { for p in simulators { p.terminate() } }
+        for agency in HubTopics.defaultAgencies {
+            simulators.append(try YishiProcess("dept." + agency, ["department", "run", "--agency", agency, "--profile", "no-faults",
+                                                                 "--bootstrap", bootstrap, "--prefix", sim, "--partitions", "3"] + clock,
+                                               command: yishi, logDirectory: work))
+        }
+        let script = repoRoot.appendingPathComponent("examples/python-department/tax_department.py").path
+        let departments = [try PythonProcess(python, [script, "--bootstrap", bootstrap, "--prefix", good], log: work.appendingPathComponent("py.log")),
+                           try PythonProcess(python, [script, "--bootstrap", bootstrap, "--prefix", bad, "--no-echo-context"],
+                                             log: work.appendingPathComponent("py-bad.log"))]
+        defer { for p in departments { p.terminate() } }
+
+        func check(_ agency: String, _ prefix: String) -> Subprocess.Result {
+            (try? yishi.run(["department", "check", "--agency", agency, "--bootstrap", bootstrap, "--prefix", prefix, "--partitions", "3",
+                             "--timeout", "20", "--json"])) ?? .none
+        }
+        // All seven checks at once: each mostly waits for replies.
+        let runs = [(agency: String, prefix: String)](HubTopics.defaultAgencies.map { ($0, sim) } + [("tax", good), ("tax", bad)])
+        let results = await withTaskGroup(of: (Int, Subprocess.Result).self) { group in
+            for (i, run) in runs.enumerated() { group.addTask { (i, check(run.agency, run.prefix)) } }
+            var out = [Subprocess.Result](repeating: .none, count: runs.count)
+            for await (i, r) in group { out[i] = r }
+            return out
+        }
+        for (run, result) in zip(runs, results) {
+            let report = try? JSONDecoder().decode(DepartmentCheck.Report.self, from: Data(result.out.utf8))
+            if run.prefix == bad {
+                #expect(result.status == 1, "\(result)")
+                let first = try #require(report?.results.first)
+                #expect(first.action == "register-taxpayer" && first.status == "fail")
+                #expect(first.reasons.contains { $0.contains("no yishi-adapter-context header") }, "\(first.reasons)")
+                // Only the context header is wrong: every other check of the reply passed.
+                #expect(first.reasons.count == 1, "\(first.reasons)")
+            } else {
+                #expect(result.status == 0, "\(run.agency) on \(run.prefix): \(result)")
+                #expect(report?.results.count ?? 0 >= 2 && report?.results.allSatisfy { $0.status == "pass" } == true, "\(result.out)")
+            }
+        }
+        // The realistic tax samples ran the whole sequence against both tax departments (not only rejections).
+        for i in [2, 5] {
+            let report = try #require(try? JSONDecoder().decode(DepartmentCheck.Report.self, from: Data(results[i].out.utf8)))
+            #expect(report.results.first { $0.action == "issue-invoices-and-ukey" }?.calls == ["PZHD", "UKFF"], "\(results[i].out)")
+            #expect(report.results.first { $0.action == "issue-invoices-and-ukey" }?.event == MessageType.stepSucceeded)
+        }
+    }
+}
+
+/// A Python program run in the background, its output appended to `log`.
+final class PythonProcess {
+    let process = Process()
+
+    init(_ python: String, _ arguments: [String], log: URL) throws {
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = arguments
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    func terminate() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+}
