@@ -33,8 +33,8 @@ struct DepartmentCheckCommand: Command {
           --json                 the report as JSON
           --bootstrap HOST:PORT  Kafka bootstrap servers (env YISHI_BOOTSTRAP; required)
           --partitions N         partitions of the two topics if the check creates them (default 6)
-        \\(SecurityOptions.help)
-        \\(ClockOptions.help)
+        \(SecurityOptions.help)
+        \(ClockOptions.help)
 
         Exit codes: 0 every action passes, 1 some action fails (the report says which and why),
         2 usage or configuration error (unknown agency, unreadable mapping or samples), 3 broker unreachable.

@@ -155,7 +155,11 @@ def main():
                          "enable.idempotence": True, "acks": "all"})
     consumer.subscribe([requests])
     running = [True]
-    signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
+    # Stop cleanly on SIGTERM/SIGINT (finish the batch, commit, leave the group), even when the
+    # parent started us with these signals blocked (a blocked mask survives exec).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, lambda *_: running.__setitem__(0, False))
     print(f"tax department: {requests} -> {replies}", file=sys.stderr, flush=True)
     try:
         while running[0]:
