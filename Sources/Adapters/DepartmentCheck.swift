@@ -366,7 +366,7 @@ public final class DepartmentCheck: @unchecked Sendable {
                     let (problems, json) = checkReply(reply, to: resent, partitions: partitions)
                     result.reasons += problems.map { "on the repeated request: " + $0 }
                     if let json, problems.isEmpty, json != first.reply {
-                        result.reasons.append("request id \(again.requestId) sent again got a different answer (\(Self.difference(first.reply, json))): "
+                        result.reasons.append("request id \(again.requestId) sent again got a different answer (\(Self.difference(first.reply, json, status: translator.mapping.reply.status))): "
                                               + "a repeated request id must get the first answer and have no second effect")
                     }
                 } else {
@@ -428,13 +428,14 @@ public final class DepartmentCheck: @unchecked Sendable {
         return .object(o)
     }
 
-    /// The first top-level field two replies differ in, e.g. `mcblh: "A" vs "B"`.
-    static func difference(_ a: JSONValue, _ b: JSONValue) -> String {
+    /// The top-level fields two replies differ in (at most three), e.g. `fhdm: "0000" vs "2002"`.
+    /// `status` (the reply's status field) comes first.
+    static func difference(_ a: JSONValue, _ b: JSONValue, status: String) -> String {
         let ao = a.objectValue ?? [:], bo = b.objectValue ?? [:]
-        for key in Set(ao.keys).union(bo.keys).sorted() where ao[key] != bo[key] {
-            return "\(key): \(ao[key]?.text() ?? "absent") vs \(bo[key]?.text() ?? "absent")"
-        }
-        return "same fields"
+        let keys = Set(ao.keys).union(bo.keys).sorted { ($0 == status ? 0 : 1, $0) < ($1 == status ? 0 : 1, $1) }.filter { ao[$0] != bo[$0] }
+        guard !keys.isEmpty else { return "same fields" }
+        return keys.prefix(3).map { "\($0): \(ao[$0]?.text() ?? "absent") vs \(bo[$0]?.text() ?? "absent")" }.joined(separator: ", ")
+            + (keys.count > 3 ? " and \(keys.count - 3) more" : "")
     }
 
     /// The report as text: one line per action, then a summary.

@@ -55,15 +55,15 @@ struct AdapterContextTests {
 
 @Suite("yishi department check: the conformance kit", .serialized)
 struct DepartmentCheckTests {
-    @Test("passes against the five simulators and the Python reference department; fails naming the header against one that does not echo the context",
+    @Test("passes against the five simulators and the Python reference department; fails naming the header against one that does not echo the context, and against one that acts twice on a repeated request id",
           .timeLimit(.minutes(2)))
     func conformance() async throws {
         let python = try Subprocess.setUp("setup-confluent-kafka.sh", repoRoot: repoRoot)
         let bootstrap = try Broker.bootstrap
         let stem = uniqueName("dcheck")
-        let sim = stem + "-sim.", good = stem + "-py.", bad = stem + "-bad."
+        let sim = stem + "-sim.", good = stem + "-py.", bad = stem + "-bad.", forgetful = stem + "-nomemo."
         let admin = try KafkaAdmin(config: KafkaConfig(bootstrapServers: bootstrap))
-        for prefix in [sim, good, bad] { try await admin.ensureTopics(HubTopics.all(prefix: prefix, partitions: 3)) }
+        for prefix in [sim, good, bad, forgetful] { try await admin.ensureTopics(HubTopics.all(prefix: prefix, partitions: 3)) }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent(stem)
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let yishi = try YishiCommand(repoRoot: repoRoot, environment: ProcessInfo.processInfo.environment)
@@ -80,11 +80,13 @@ struct DepartmentCheckTests {
         let departments = [try BackgroundProcess(python, [script, "--bootstrap", bootstrap, "--prefix", good],
                                                  out: work.appendingPathComponent("py.out"), err: work.appendingPathComponent("py.log")),
                            try BackgroundProcess(python, [script, "--bootstrap", bootstrap, "--prefix", bad, "--no-echo-context"],
-                                                 out: work.appendingPathComponent("py-bad.out"), err: work.appendingPathComponent("py-bad.log"))]
+                                                 out: work.appendingPathComponent("py-bad.out"), err: work.appendingPathComponent("py-bad.log")),
+                           try BackgroundProcess(python, [script, "--bootstrap", bootstrap, "--prefix", forgetful, "--no-memo"],
+                                                 out: work.appendingPathComponent("py-nomemo.out"), err: work.appendingPathComponent("py-nomemo.log"))]
         defer { for p in departments { p.terminate() } }
 
         // All seven checks at once (each mostly waits for replies), as background processes started from this thread.
-        let runs = [(agency: String, prefix: String)](HubTopics.defaultAgencies.map { ($0, sim) } + [("tax", good), ("tax", bad)])
+        let runs = [(agency: String, prefix: String)](HubTopics.defaultAgencies.map { ($0, sim) } + [("tax", good), ("tax", bad), ("tax", forgetful)])
         let binary = repoRoot.appendingPathComponent(".build/debug/yishi").path
         let checks = try runs.enumerated().map { i, run in
             try BackgroundProcess(binary, ["department", "check", "--agency", run.agency, "--bootstrap", bootstrap, "--prefix", run.prefix,
@@ -105,6 +107,12 @@ struct DepartmentCheckTests {
                 #expect(first.reasons.contains { $0.contains("no yishi-adapter-context header") }, "\(first.reasons)")
                 // Only the context header is wrong (on the reply and on the repeated request's): every other check passed.
                 #expect(first.reasons.allSatisfy { $0.contains("no yishi-adapter-context header") }, "\(first.reasons)")
+            } else if run.prefix == forgetful {
+                // A department that acts again on a repeated request id: the repeat gets another answer (2002, taxpayer exists).
+                #expect(result.status == 1, "\(result)")
+                let first = try #require(report?.results.first)
+                #expect(first.status == "fail" && first.reasons.contains { $0.contains("sent again got a different answer") && $0.contains("fhdm") },
+                        "\(first.reasons)")
             } else {
                 #expect(result.status == 0, "\(run.agency) on \(run.prefix): \(result)")
                 #expect(report?.results.count ?? 0 >= 2 && report?.results.allSatisfy { $0.status == "pass" } == true, "\(result.out)")

@@ -15,8 +15,8 @@ Per request on <prefix>dept.tax.requests (consumer group <prefix>dept.tax, read_
   3. save the books (with --state), wait for the reply's delivery, then commit the offset.
 A crash between 1 and 3 only means the request is read again and answered from the memo.
 
---no-echo-context leaves out yishi-adapter-context: a broken department for the conformance
-check (`yishi department check --agency tax` must fail against it).
+--no-echo-context leaves out yishi-adapter-context, --no-memo forgets request ids: broken
+departments for the conformance check (`yishi department check --agency tax` fails against them).
 """
 import argparse
 import datetime
@@ -119,7 +119,7 @@ def answer(books, req):
     """The reply body for a request, idempotent by request id (jylsh)."""
     envelope = {k: req.get(k, "") for k in ("jylsh", "jylx", "glywbh", "glhjbh")}
     fingerprint = hashlib.sha256(json.dumps(req, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    memo = books.data["memo"].get(req["jylsh"])
+    memo = None if FORGETFUL else books.data["memo"].get(req["jylsh"])
     if memo:
         if memo["fingerprint"] == fingerprint:
             return memo["reply"]  # the same answer, no second effect
@@ -132,6 +132,9 @@ def answer(books, req):
     return reply
 
 
+FORGETFUL = False  # --no-memo: broken on purpose, acts again on a repeated request id
+
+
 def headers_of(message):
     return {k: v for k, v in (message.headers() or [])}
 
@@ -142,7 +145,10 @@ def main():
     ap.add_argument("--prefix", default="yishi.")
     ap.add_argument("--state", help="JSON file for the books and the memo (kept across restarts)")
     ap.add_argument("--no-echo-context", action="store_true", help="broken on purpose: do not echo yishi-adapter-context")
+    ap.add_argument("--no-memo", action="store_true", help="broken on purpose: act again on a repeated request id")
     args = ap.parse_args()
+    global FORGETFUL
+    FORGETFUL = args.no_memo
 
     requests, replies = f"{args.prefix}dept.{AGENCY}.requests", f"{args.prefix}dept.{AGENCY}.replies"
     books = Books(args.state)
