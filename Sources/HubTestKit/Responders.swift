@@ -24,13 +24,15 @@ public final class ScriptedResponders: Sendable {
     ///   - now: the hub clock, for `ce_time`
     ///   - reject: step ids the department refuses for a business reason (not retryable)
     ///   - rejectUncorrected: step ids refused until an operator corrects the input (revision 0 is refused)
+    ///   - agencies: the agencies it stands in for (default all five; leave one out to run its real adapter and department)
     public init(config: KafkaConfig, prefix: String, catalogues: CatalogueSet, failFirstAttemptOf failStep: Set<String> = [],
-                reject rejected: Set<String> = [], rejectUncorrected: Set<String> = [], now: @escaping @Sendable () -> Date) throws {
+                reject rejected: Set<String> = [], rejectUncorrected: Set<String> = [], agencies: [String] = HubTopics.defaultAgencies,
+                now: @escaping @Sendable () -> Date) throws {
         var consumerConfig = config
         consumerConfig["session.timeout.ms"] = consumerConfig["session.timeout.ms"] ?? "6000"
         consumer = try KafkaConsumer(config: consumerConfig, groupId: prefix + "responders")
         producer = try KafkaProducer(config: config)
-        try consumer.subscribe(HubTopics.defaultAgencies.map { prefix + "commands.\($0)" })
+        try consumer.subscribe(agencies.map { prefix + "commands.\($0)" })
         let messages = consumer.messages()
         let producer = self.producer, ledger = self.ledger
         stream.withLock {

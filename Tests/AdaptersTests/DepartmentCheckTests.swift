@@ -1,6 +1,8 @@
 import Adapters
 import Foundation
+import HubTestKit
 import Messaging
+import Orchestrator
 import SagaEngine
 import Testing
 import YishiKafka
@@ -118,6 +120,48 @@ struct DepartmentCheckTests {
                 #expect(report?.results.count ?? 0 >= 2 && report?.results.allSatisfy { $0.status == "pass" } == true, "\(result.out)")
             }
         }
+        // The Python department against the hub: orchestrator, the real tax adapter, and scripted stand-ins for the
+        // other four agencies, on the prefix the Python department already serves. One seed application completes,
+        // its tax steps answered by Python through the adapter.
+        var connection = HubConnection(bootstrap: bootstrap)
+        connection.prefix = good
+        connection.partitions = 3
+        let orchestrator = try BackgroundOrchestrator(OrchestratorConfig(connection: connection, instanceId: "o1", repository: repoRoot))
+        defer { orchestrator.stop() }
+        let catalogues = try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters"))
+        let responders = try ScriptedResponders(config: connection.clientConfig(clientId: "responders"), prefix: good, catalogues: catalogues,
+                                                agencies: HubTopics.defaultAgencies.filter { $0 != "tax" }, now: { Date() })
+        defer { responders.close() }
+        let adapter = try AdapterService(agency: "tax", connection: connection, instanceId: "t1", repository: repoRoot,
+                                         log: JSONLog(component: "adapter.tax", minimum: .error))
+        let adapterThread = Thread { try? adapter.run() }
+        adapterThread.start()
+        defer { adapter.stop(); waitForEnd(of: adapterThread) }
+        let form = try #require(try SeedApplications.valid(repoRoot: repoRoot, limit: 1).first)
+        let sagaId = try #require(form["applicationId"]?.stringValue)
+        let producer = try KafkaProducer(config: connection.clientConfig(clientId: "applicant"))
+        try SeedApplications.submit([form], topicPrefix: good, producer: producer, time: Date())
+        let reader = try KafkaConsumer(config: connection.consumerConfig(clientId: "reader"), groupId: uniqueName("reader"))
+        defer { try? reader.close() }
+        try reader.subscribe([connection.topic("saga-events"), connection.topic("events.tax")])
+        var finished: JSONValue?
+        var taxEvents: [String: JSONValue] = [:]
+        let until = ContinuousClock.now + .seconds(40)
+        while finished == nil, ContinuousClock.now < until, orchestrator.failure == nil {
+            for m in try reader.poll(maxMessages: 100, timeout: .milliseconds(100)) where m.keyString == sagaId {
+                let type = m.headers.string(Envelope.Header.type)
+                let body = try? JSONValue.parse(m.value ?? Data())
+                if type == MessageType.sagaFinished { finished = body }
+                if m.topic == connection.topic("events.tax"), let step = body?["step"]?.stringValue { taxEvents[step] = body }
+            }
+        }
+        #expect(orchestrator.failure == nil)
+        #expect(finished?["status"] == "completed", "saga \(sagaId): \(finished?.text() ?? "not finished"); tax events: \(taxEvents)")
+        // The 登记序号 is the Python department's (1 + division + 13-digit sequence), passed on to 票种核定 and UKey.
+        let seq = taxEvents.values.compactMap { $0["outputs"]?["taxRegistrationSeq"]?.stringValue }.first
+        #expect(seq?.count == 20 && seq?.hasPrefix("1") == true, "\(taxEvents)")
+        #expect(taxEvents.values.contains { $0["outputs"]?["ukeyId"]?.stringValue?.count == 12 }, "\(taxEvents)")
+
         // The realistic tax samples ran the whole sequence against both tax departments (not only rejections).
         for i in [2, 5] {
             let report = try #require(try? JSONDecoder().decode(DepartmentCheck.Report.self, from: Data(results[i].out.utf8)))
@@ -150,6 +194,11 @@ struct DepartmentCheckUsageTests {
         let bad = try yishi.run(["department", "check", "--agency", "tax", "--bootstrap", "127.0.0.1:1", "--repository", repo.path])
         #expect(bad.status == 2 && bad.err.contains("check-samples.json: $.samples[0].action") && bad.err.contains("'open-account'"), "\(bad)")
     }
+}
+
+/// Blocks until `thread` has finished (a service's `run` loop after `stop()`).
+func waitForEnd(of thread: Thread) {
+    while !thread.isFinished { Thread.sleep(forTimeInterval: 0.02) }
 }
 
 /// A program run in the background (a Python department, a check), stdout and stderr to files.
