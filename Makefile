@@ -28,6 +28,7 @@ test:  ## the whole test suite, against a Tansu broker it starts and stops
 	@scripts/setup-moto.sh >/dev/null  # moto's S3 server (PyPI) for the broker restart test's durable storage
 	@scripts/setup-pyyaml.sh >/dev/null    # PyYAML (Debian's python3-yaml if missing) for the deploy/ file checks
 	@scripts/setup-chromium.sh >/dev/null  # headless chromium (Debian's package) for the 督查 report's rendering test
+	@scripts/setup-confluent-kafka.sh >/dev/null  # confluent-kafka (PyPI) for the Python reference department in examples/
 	@$(ENV); scripts/with-broker.sh swift test --skip-build --no-parallel $$YISHI_SWIFT_FLAGS
 
 bench: ## throughput figures: BENCH <name> <value> <unit>

@@ -189,12 +189,20 @@ public final class AdapterService: @unchecked Sendable {
     }
 
     private func record(_ request: NativeRequest, trace: TraceParent?) -> ProducerRecord {
+        Self.requestRecord(request, agency: agency, topic: requestsTopic, time: connection.clock.now().date, trace: trace?.child())
+    }
+
+    /// The record of a native request on `dept.<agency>.requests` (docs/integrating-a-department.md,
+    /// "Headers"): key the saga id; CloudEvents headers with `ce_source` `/yishi/adapters/<agency>`,
+    /// `ce_type` `cn.gov.yishi.dept.<agency>.<NATIVE>.request`, `ce_time` the hub clock's `time`;
+    /// `traceparent`; the saga coordinates; and `yishi-adapter-context` (JSON of `request.context`).
+    public static func requestRecord(_ request: NativeRequest, agency: String, topic: String, time: Date, trace: TraceParent?) -> ProducerRecord {
         let c = request.context
-        let envelope = Envelope(source: source, type: MessageType.native(agency: agency, message: request.action + ".request"),
-                                time: connection.clock.now().date, subject: c.sagaId, traceParent: trace?.child(),
+        let envelope = Envelope(source: "/yishi/adapters/\(agency)", type: MessageType.native(agency: agency, message: request.action + ".request"),
+                                time: time, subject: c.sagaId, traceParent: trace,
                                 sagaId: c.sagaId, step: c.step, attempt: c.attempt, requestId: request.requestId)
         let context = (try? JSONEncoder().encode(c)) ?? Data()
-        var record = envelope.record(topic: requestsTopic, key: c.sagaId, data: Data(request.message.text().utf8))
+        var record = envelope.record(topic: topic, key: c.sagaId, data: Data(request.message.text().utf8))
         record.headers.append(KafkaHeader(AdapterContext.header, context))
         return record
     }

@@ -97,6 +97,19 @@ public indirect enum Template: Sendable, Equatable {
         }
     }
 
+    /// The keys directly below `$.<root>` this template reads (`reads("input")` of
+    /// `{"nsrsbh": "$.input.uscc"}` is `["uscc"]`); `"*"` when it reads `$.<root>` whole. What an
+    /// adapter context must still carry for the templates that have not run yet.
+    public func reads(_ root: String) -> Set<String> {
+        switch self {
+        case .literal: return []
+        case .path(let p, _, _, _): return p.key(below: root).map { [$0] } ?? []
+        case .each(let p, let item): return item.reads(root).union(p.key(below: root).map { [$0] } ?? [])
+        case .object(let fields): return fields.reduce(into: Set<String>()) { $0.formUnion($1.1.reads(root)) }
+        case .array(let a): return a.reduce(into: Set<String>()) { $0.formUnion($1.reads(root)) }
+        }
+    }
+
     /// Which canonical input field a native field comes from: `fddbr.zjhm` →
     /// `legalRepresentative.idNumber`, `gdxx[2].zjhm` → `shareholders[2].idNumber`. Nil when the
     /// native field is not a plain copy of an input field.
@@ -203,6 +216,14 @@ public struct ValuePath: Sendable, Equatable {
             guard let hit = value.arrayValue?.first(where: { $0[k].map { $0.stringValue ?? $0.text() } == v }) else { return nil }
             return walk(hit, rest)
         }
+    }
+
+    /// `$.input.a.b` below `input` → `a`; `$.input` → `*`; nil for a relative path or another root.
+    func key(below root: String) -> String? {
+        guard !relative, case .key(root)? = steps.first else { return nil }
+        guard steps.count > 1 else { return "*" }
+        if case .key(let k) = steps[1] { return k }
+        return "*"
     }
 
     /// `$.input.a.b` → `a.b`; `@.x` → `<itemBase>.x`; nil for anything else.

@@ -109,7 +109,30 @@ public struct Translator: Sendable {
         body[e.action] = .string(call.native)
         body[e.sagaRef] = .string(context.sagaId)
         body[e.stepRef] = .string(context.step)
-        return NativeRequest(action: call.native, requestId: id, message: .object(body), context: context)
+        return NativeRequest(action: call.native, requestId: id, message: .object(body), context: carried(context, action))
+    }
+
+    /// What the `yishi-adapter-context` header of call `context.call` carries: the command's
+    /// coordinates (saga, step, attempt, request id, kind, action, revision, deadline) and, of
+    /// its payload and the replies so far, only the top-level fields the calls still to come,
+    /// the outputs and the 容缺 materials read. The header travels through the department's
+    /// systems and carries personal data (names, ID numbers, phone numbers) only where a later
+    /// template needs them. A context that carries more (written before this rule) reads the same.
+    func carried(_ context: AdapterContext, _ action: AgencyMapping.Action) -> AdapterContext {
+        var later = Array(action.calls.dropFirst(context.call + 1).map(\.request)) + [action.outputs]
+        if let named = mapping.supplementMaterials { later.append(named) }
+        var inputs = later.reduce(into: Set<String>()) { $0.formUnion($1.reads("input")) }
+        let replies = later.reduce(into: Set<String>()) { $0.formUnion($1.reads("replies")) }
+        // The 容缺 fallback lists the materials the form marks not provided; supplements mark them provided.
+        if !context.isCompensation, !mapping.supplementCodes.isEmpty { inputs.formUnion(["materials", "supplements"]) }
+        if inputs.contains("materials") { inputs.insert("supplements") }
+        var out = context
+        if !inputs.contains("*"), case .object(var command) = context.command, let payload = command["payload"]?.objectValue {
+            command["payload"] = .object(payload.filter { inputs.contains($0.key) })
+            out.command = .object(command)
+        }
+        if !replies.contains("*") { out.replies = context.replies.filter { replies.contains($0.key) } }
+        return out
     }
 
     private func nativeRequestId(_ context: AdapterContext, _ call: AgencyMapping.Call) -> String {

@@ -33,9 +33,10 @@ public final class ScriptedResponders: Sendable {
     ///   - rejectUncorrected: step ids refused until an operator corrects the input (revision 0 is refused)
     ///   - supplementUntilProvided: step id → materials the department asks for (容缺) until the
     ///     payload's `supplements` carries them all (e.g. 清税 refused until a payment receipt comes)
+    ///   - agencies: the agencies it stands in for (default: every catalogue's; leave one out to run its real adapter and department)
     public init(config: KafkaConfig, prefix: String, catalogues: CatalogueSet, failFirstAttemptOf failStep: Set<String> = [],
                 reject rejected: Set<String> = [], rejectUncorrected: Set<String> = [],
-                supplementUntilProvided: [String: [String]] = [:], now: @escaping @Sendable () -> Date) throws {
+                supplementUntilProvided: [String: [String]] = [:], agencies: [String]? = nil, now: @escaping @Sendable () -> Date) throws {
         var consumerConfig = config
         consumerConfig["session.timeout.ms"] = consumerConfig["session.timeout.ms"] ?? "6000"
         let assignedCount = self.assignedCount
@@ -43,8 +44,8 @@ public final class ScriptedResponders: Sendable {
                                      rebalance: RebalanceListener(onAssigned: { assignedCount.value.add($0.count, ordering: .relaxed) },
                                                                   onRevoked: { partitions, _ in assignedCount.value.subtract(partitions.count, ordering: .relaxed) }))
         producer = try KafkaProducer(config: config)
-        // Every agency with a catalogue (adapters/*/catalogue.json), as the orchestrator serves them.
-        try consumer.subscribe(catalogues.ids.map { prefix + "commands.\($0)" })
+        // Every agency with a catalogue (adapters/*/catalogue.json), as the orchestrator serves them, unless told.
+        try consumer.subscribe((agencies ?? catalogues.ids).map { prefix + "commands.\($0)" })
         let messages = consumer.messages()
         let producer = self.producer, ledger = self.ledger, latency = self.latency
         stream.withLock {

@@ -88,7 +88,7 @@ public struct HubStatus: Encodable {
 
     /// The hub's own groups (orchestrator, adapters, departments) plus any other group the
     /// coordinator lists under the hub's prefix, with role and agency.
-    public static func hubGroups(hub: Hub, listed: [String], agencies: [String] = HubTopics.defaultAgencies)
+    public static func hubGroups(hub: Hub, listed: [String], agencies: [String])
         -> [(group: String, role: String, agency: String?, topics: [String])] {
         var out: [(String, String, String?, [String])] = [(hub.orchestratorGroup, "orchestrator", nil, ["applications", "ops"] + agencies.map { "events.\($0)" })]
         for a in agencies { out.append((HubGroups.adapter(prefix: hub.prefix, agency: a), "adapter", a, ["commands.\(a)", "dept.\(a).replies"])) }
@@ -98,17 +98,18 @@ public struct HubStatus: Encodable {
         return out
     }
 
-    /// Reads the groups: membership, lag, and (a second read of the committed offsets after
-    /// `between` has run) whether each group with records waiting moved.
+    /// Reads the groups of the hub serving `agencies` (the catalogues' ids): membership, lag, and (a
+    /// second read of the committed offsets after `between` has run) whether each group with
+    /// records waiting moved.
     /// - Throws: `OperationsError.unreachable` when the broker does not answer.
-    public static func groups(hub: Hub, stallWindow: Duration = .seconds(1), stallAfter: Duration = .seconds(10),
+    public static func groups(hub: Hub, agencies: [String], stallWindow: Duration = .seconds(1), stallAfter: Duration = .seconds(10),
                               between: () throws -> Void = {}) throws -> [Group] {
         let admin = try KafkaAdmin(config: hub.kafka())
         let listed: [String: String]
         do { listed = try admin.listConsumerGroups(timeout: hub.timeout) } catch {
             throw OperationsError.unreachable("the broker did not list its consumer groups within \(hub.timeout): \(error)")
         }
-        let defined = hubGroups(hub: hub, listed: Array(listed.keys))
+        let defined = hubGroups(hub: hub, listed: Array(listed.keys), agencies: agencies)
         let described: [ConsumerGroupDescription]
         do { described = try admin.describeConsumerGroups(defined.map(\.group), timeout: hub.timeout) } catch {
             throw OperationsError.unreachable("the broker did not describe the hub's consumer groups within \(hub.timeout): \(error)")

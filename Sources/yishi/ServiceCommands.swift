@@ -12,8 +12,8 @@ var adapterGroup: CommandGroup { CommandGroup(
 
 var departmentGroup: CommandGroup { CommandGroup(
     name: "department",
-    summary: "Run a department simulator on Kafka (native requests in, native replies out).",
-    commands: [DepartmentRun.self]) }
+    summary: "Run a department simulator on Kafka, or check a department system against the hub's contract.",
+    commands: [DepartmentRun.self, DepartmentCheckCommand.self]) }
 
 /// `--agency` for adapter and department commands: one of the agencies with
 /// `<adapters>/<agency>/catalogue.json` (the hub's agency list is the files', not the code's).

@@ -59,7 +59,8 @@ enum HubStatusCommand: Command {
         var letters: HubStatus.DeadLetterCount?
         var source = SagaSource(hub: options.hub, mode: options.source)
         // Sagas and dead letters are read between the two reads of the groups' committed offsets.
-        let groups = try HubStatus.groups(hub: options.hub, stallAfter: .seconds(stallAfter)) {
+        let agencies = try CatalogueSet.load(directory: env.cataloguesDir).ids
+        let groups = try HubStatus.groups(hub: options.hub, agencies: agencies, stallAfter: .seconds(stallAfter)) {
             let page = try source.list(SagaFilter(limit: 10_000), library: library)
             sagas = HubStatus.sagas(page.sagas, more: page.next != nil, library: library, source: source.answeredBy.rawValue)
             letters = HubStatus.deadLetters(try DeadLetters(hub: options.hub).read(), since: from)
