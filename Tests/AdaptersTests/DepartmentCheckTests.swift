@@ -65,7 +65,8 @@ struct DepartmentCheckTests {
         let stem = uniqueName("dcheck")
         let sim = stem + "-sim.", good = stem + "-py.", bad = stem + "-bad.", forgetful = stem + "-nomemo."
         let admin = try KafkaAdmin(config: KafkaConfig(bootstrapServers: bootstrap))
-        for prefix in [sim, good, bad, forgetful] { try await admin.ensureTopics(HubTopics.all(prefix: prefix, partitions: 3)) }
+        let agencies = try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")).ids
+        for prefix in [sim, good, bad, forgetful] { try await admin.ensureTopics(HubTopics.all(prefix: prefix, partitions: 3, agencies: agencies)) }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent(stem)
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let yishi = try YishiCommand(repoRoot: repoRoot, environment: ProcessInfo.processInfo.environment)
