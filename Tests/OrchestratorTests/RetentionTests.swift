@@ -206,6 +206,17 @@ struct RetentionTansuTests {
             #expect(mine.filter { $0 == MessageType.sagaAudit("inputIgnored") }.count == 1)
         }
         #expect(try await commandCount() == commandsBefore, "a re-submit dispatched commands")
+
+        // `yishi sagas show` of a saga that left the hot state: the orchestrator no longer has it, so
+        // the CLI answers from the changelog and prints its whole timeline from saga-events.
+        let shown = try YishiCommand(repoRoot: repoRoot, environment: ProcessInfo.processInfo.environment).run(
+            ["sagas", "show", ids[0], "--bootstrap", hub.bootstrap, "--prefix", hub.prefix, "--timeout", "20"])
+        #expect(shown.status == 0, "\(shown)")
+        #expect(shown.out.contains("Saga \(ids[0]) · ") && shown.out.contains("Status     completed"), "\(shown.out)")
+        let timeline = shown.out.split(separator: "\n").filter { $0.contains(" #1  ") && $0.contains("succeeded") }
+        // Every opening bundle has at least enterprise opening's 7 steps, each succeeded on its first attempt here.
+        #expect(timeline.count >= 7, "every step's attempt is in the timeline: \(shown.out)")
+        #expect(shown.out.contains("source: changelog"), "\(shown.out)")
     }
 
     @Test("restore: a state in today's JSON format restores, an undecodable one is quarantined to the DLQ while the rest restore, and snapshot + tail equals the whole changelog",
