@@ -103,7 +103,15 @@ struct DefinitionChangeTests {
         let v = try #require(library.newest("enterprise-opening")).version
         let file = "enterprise-opening.v\(v).json"
 
-        let edited = try bundleCopy { $0[file] = try swappedSteps($0[file]!!) }
+        // Edited in place: its first step (of the file: v2 is written over v1 with `extends`) gets another timeout.
+        let edited = try bundleCopy { files in
+            guard case .object(var o) = try JSONValue.parse(Data(files[file]!!.utf8)), case .array(var steps) = o["steps"],
+                  case .object(var step) = steps[0] else { throw SetupError("bundle \(file)") }
+            step["timeout"] = "5h"
+            steps[0] = .object(step)
+            o["steps"] = .array(steps)
+            files[file] = JSONValue.object(o).text()
+        }
         let removed = try bundleCopy { $0[file] = .some(nil) }
         for (dir, expected) in [(edited, "enterprise-opening v\(v) in \(edited.path)/\(file) is not the definition \(forms.count) running saga(s)"),
                                 (removed, "enterprise-opening v\(v) is needed by \(forms.count) running saga(s)")] {
