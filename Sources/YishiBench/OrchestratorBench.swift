@@ -19,17 +19,8 @@ enum OrchestratorBench {
     nonisolated(unsafe) static var toolProduceRate: Double?
 
     static func run(bootstrap: String, repoRoot: URL, sagas: Int) throws -> [(name: String, value: Double, unit: String)] {
-        let prefix = "bench-\(UUID().uuidString.prefix(6).lowercased())."
-        let partitions: Int32 = 6
-        // Real speed from a working-day morning: no SLA timer fires during the run.
-        let clock = HubClock(start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: 1)
-        let kafka = benchConfig(bootstrap, ["log_level": "3", "partitioner": "murmur2_random"].merging(fetchWait) { $1 })
-        try KafkaAdmin(config: kafka).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions, agencies: benchAgencies(repoRoot)))
-        let config = orchestratorConfig(bootstrap: bootstrap, prefix: prefix, partitions: partitions, clock: clock, repoRoot: repoRoot)
-
-        let responders = try ScriptedResponders(config: kafka, prefix: prefix,
-                                                catalogues: CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")),
-                                                now: { clock.now().date })
+        let (prefix, partitions, clock, kafka, config) = try setUp("bench", bootstrap: bootstrap, repoRoot: repoRoot)
+        let responders = try responders(kafka, prefix: prefix, clock: clock, repoRoot: repoRoot)
         defer { responders.close() }
         let first = try BackgroundOrchestrator(config)
         let forms = try SeedApplications.cloned(repoRoot: repoRoot, count: sagas, tag: "BENCH")
@@ -118,15 +109,12 @@ enum OrchestratorBench {
     /// RSS (this process: orchestrator, responders and readers) and a restart's restore time
     /// after a warm-up of a tenth of the time, and again at the end.
     static func soak(bootstrap: String, repoRoot: URL, seconds: Double, rate: Double) throws -> [(name: String, value: Double, unit: String)] {
-        let prefix = "soak-\(UUID().uuidString.prefix(6).lowercased())."
-        let partitions: Int32 = 6
-        let clock = HubClock(start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: 1)
-        let kafka = benchConfig(bootstrap, ["log_level": "3", "partitioner": "murmur2_random"].merging(fetchWait) { $1 })
-        try KafkaAdmin(config: kafka).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions, agencies: benchAgencies(repoRoot)))
-        let config = orchestratorConfig(bootstrap: bootstrap, prefix: prefix, partitions: partitions, clock: clock, repoRoot: repoRoot)
-        let responders = try ScriptedResponders(config: kafka, prefix: prefix,
-                                                catalogues: CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")),
-                                                now: { clock.now().date })
+        let (prefix, partitions, clock, kafka, base) = try setUp("soak", bootstrap: bootstrap, repoRoot: repoRoot)
+        var config = base
+        // A year in a minute: finished sagas leave the hot state after 10 s of hub time (3 days in
+        // production), so what the soak measures is what a long run keeps — the sagas in flight.
+        config.finishedGrace = .seconds(10)
+        let responders = try responders(kafka, prefix: prefix, clock: clock, repoRoot: repoRoot)
         defer { responders.close() }
         let producer = try KafkaProducer(config: kafka)
         let reader = try FinishedReader(kafka: kafka, topic: prefix + "saga-events", partitions: partitions)
@@ -134,27 +122,28 @@ enum OrchestratorBench {
         let warmup = max(total / 10, 10)
         let forms = try SeedApplications.cloned(repoRoot: repoRoot, count: total, tag: "SOAK")
 
-        /// Restarts the instance and returns the new one with its restore time (seconds).
-        func restart(_ old: BackgroundOrchestrator?, expecting: Int) throws -> (BackgroundOrchestrator, Double) {
+        /// Restarts the instance and returns the new one with its restore time (seconds) and the sagas it restored.
+        func restart(_ old: BackgroundOrchestrator?, expecting: Int) throws -> (BackgroundOrchestrator, Double, Int) {
             old?.stop()
             if let failure = old?.failure { throw BenchError("orchestrator: \(failure)") }
             let next = try BackgroundOrchestrator(config)
             try waitUntil(seconds: 120, "the orchestrator owns all partitions") { next.service.stats.ownedPartitions.count == Int(partitions) }
-            try waitUntil(seconds: 120, "the orchestrator restored \(expecting) sagas") { next.service.stats.restoredSagas >= expecting }
-            return (next, next.service.stats.restoreSeconds)
+            try waitUntil(seconds: 120, "the orchestrator restored \(expecting)+ sagas") { next.service.stats.restoredSagas >= expecting }
+            return (next, next.service.stats.restoreSeconds, next.service.stats.restoredSagas)
         }
-        var (instance, _) = try restart(nil, expecting: 0)
+        var (instance, _, _) = try restart(nil, expecting: 0)
         try waitUntil(seconds: 60, "the responders are assigned their partitions") { responders.assignedPartitions > 0 }
         try submitPaced(Array(forms[..<warmup]), rate: rate, prefix: prefix, producer: producer, clock: clock)
         _ = try reader.wait(for: warmup)
-        let (afterWarmup, restoreStart) = try restart(instance, expecting: warmup)
+        // Finished sagas past their grace period are not restored: only the ones in flight or in grace.
+        let (afterWarmup, restoreStart, restoredStart) = try restart(instance, expecting: 0)
         instance = afterWarmup
         let rssStart = residentBytes()
         progress(String(format: "soak: %d applications at %.0f/s for %.0f s", total - warmup, rate, Double(total - warmup) / rate))
         try submitPaced(Array(forms[warmup...]), rate: rate, prefix: prefix, producer: producer, clock: clock)
         _ = try reader.wait(for: total)
         let rssEnd = residentBytes()
-        let (last, restoreEnd) = try restart(instance, expecting: total)
+        let (last, restoreEnd, restoredEnd) = try restart(instance, expecting: 0)
         last.stop()
         if let failure = last.failure { throw BenchError("orchestrator: \(failure)") }
         return [
@@ -164,7 +153,29 @@ enum OrchestratorBench {
             ("orchestrator.soak_rss_growth_ratio", Double(rssEnd) / Double(max(rssStart, 1)), "x"),
             ("orchestrator.soak_restore_start_s", restoreStart, "s"),
             ("orchestrator.soak_restore_end_s", restoreEnd, "s"),
+            ("orchestrator.soak_restored_sagas_start", Double(restoredStart), "sagas"),
+            ("orchestrator.soak_restored_sagas_end", Double(restoredEnd), "sagas"),
         ]
+    }
+
+    /// A fresh topic prefix with the hub's topics (6 partitions), a real-speed clock from a
+    /// working-day morning (no SLA timer fires during a run), the bench's client settings and an
+    /// orchestrator configuration for it.
+    private static func setUp(_ tag: String, bootstrap: String, repoRoot: URL) throws
+        -> (prefix: String, partitions: Int32, clock: HubClock, kafka: KafkaConfig, config: OrchestratorConfig) {
+        let prefix = "\(tag)-\(UUID().uuidString.prefix(6).lowercased())."
+        let partitions: Int32 = 6
+        let clock = HubClock(start: Instant(rfc3339: "2026-03-02T09:00:00+08:00")!, speed: 1)
+        let kafka = benchConfig(bootstrap, ["log_level": "3", "partitioner": "murmur2_random"].merging(fetchWait) { $1 })
+        try KafkaAdmin(config: kafka).ensureTopics(HubTopics.all(prefix: prefix, partitions: partitions, agencies: benchAgencies(repoRoot)))
+        return (prefix, partitions, clock, kafka,
+                orchestratorConfig(bootstrap: bootstrap, prefix: prefix, partitions: partitions, clock: clock, repoRoot: repoRoot))
+    }
+
+    /// Instant scripted answers for every catalogue agency.
+    private static func responders(_ kafka: KafkaConfig, prefix: String, clock: HubClock, repoRoot: URL) throws -> ScriptedResponders {
+        try ScriptedResponders(config: kafka, prefix: prefix, catalogues: CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")),
+                               now: { clock.now().date })
     }
 
     private static func orchestratorConfig(bootstrap: String, prefix: String, partitions: Int32, clock: HubClock,
