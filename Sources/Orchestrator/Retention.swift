@@ -187,7 +187,8 @@ extension SagaHost {
         var later: [(id: String, at: Instant)] = []
         for (id, at) in retention.due(now: now, limit: limit) {
             guard let saga = sagas[id], saga.status.isFinal else { continue }
-            guard encodedStates[id] == nil else { later.append((id, at)); continue }
+            // Changed in this batch (its state is encoded at commit): it leaves with the next one.
+            guard !changedInBatch(id) else { later.append((id, at)); continue }
             retention.evict(FinishedSummary(saga, finishedAt: at))
             count += 1
         }

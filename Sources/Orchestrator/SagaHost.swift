@@ -96,6 +96,9 @@ struct SagaHost {
 
     func state(_ sagaId: String) -> SagaState? { overlay[sagaId] ?? sagas[sagaId] }
 
+    /// Whether an input of this batch changed the saga (its new state is not committed yet).
+    func changedInBatch(_ sagaId: String) -> Bool { overlay[sagaId] != nil }
+
     // MARK: Inputs
 
     /// A new application: starts a saga on the newest version of its bundle.
