@@ -86,7 +86,8 @@ enum EngineBench {
             state.auditChain = head
             return state
         }
-        precondition(states.allSatisfy { $0.steps.filter { $0.status == .running }.count == 3 })
+        // Past registration, the parallel steps are out at their agencies (seals, tax, social security and, from v2, the housing fund).
+        precondition(states.allSatisfy { $0.steps.filter { $0.status == .running }.count == bundle.steps.filter { $0.predecessors == [bundle.stepIndex(of: "registration")!] }.count })
         func rate(rounds: Int, _ body: () -> Void) -> Double {
             var best = 0.0
             for _ in 0..<3 {
@@ -133,7 +134,8 @@ enum EngineBench {
             states.append(state)
         }
         let after = heapInUse()
-        precondition(states.allSatisfy { $0.steps.filter { $0.status == .running }.count == 3 })
+        // Past registration, the parallel steps are out at their agencies (seals, tax, social security and, from v2, the housing fund).
+        precondition(states.allSatisfy { $0.steps.filter { $0.status == .running }.count == bundle.steps.filter { $0.predecessors == [bundle.stepIndex(of: "registration")!] }.count })
         return Double(after - before) / Double(n)
     }
 
