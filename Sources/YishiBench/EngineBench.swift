@@ -86,7 +86,7 @@ enum EngineBench {
             state.auditChain = head
             return state
         }
-        // Past registration, the parallel steps are out at their agencies (seals, tax, social security and, from v2, the housing fund).
+        // Past registration, every step that waits only for registration is out at its agency.
         precondition(states.allSatisfy { $0.steps.filter { $0.status == .running }.count == bundle.steps.filter { $0.predecessors == [bundle.stepIndex(of: "registration")!] }.count })
         func rate(rounds: Int, _ body: () -> Void) -> Double {
             var best = 0.0
@@ -134,7 +134,7 @@ enum EngineBench {
             states.append(state)
         }
         let after = heapInUse()
-        // Past registration, the parallel steps are out at their agencies (seals, tax, social security and, from v2, the housing fund).
+        // Past registration, every step that waits only for registration is out at its agency.
         precondition(states.allSatisfy { $0.steps.filter { $0.status == .running }.count == bundle.steps.filter { $0.predecessors == [bundle.stepIndex(of: "registration")!] }.count })
         return Double(after - before) / Double(n)
     }
