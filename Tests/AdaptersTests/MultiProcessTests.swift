@@ -135,13 +135,7 @@ struct MultiProcessTests {
         // The departments' ledgers: exactly one effect per (saga, step, kind) (per seal for engraving,
         // which makes one effect per seal), all from one request id, and no business key twice.
         for (_, d) in departments { d.terminate() }
-        let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
-        var effects: [LedgerEffect] = []
-        for agency in agencies {
-            effects += try DepartmentService.ledger(in: work.appendingPathComponent(agency.rawValue + ".json"),
-                                                    endpoint: departmentEndpoint(agency, adapters: repoRoot.appendingPathComponent("adapters"),
-                                                                                 reference: reference, preset: .default, seed: 2026))
-        }
+        let effects = try departmentLedgers(agencies, work: work)
         // enterprise-opening sagas run v2 (the newest): each completed one registered its employer
         // with the housing fund exactly once, under an account number with its check character.
         let openings = Set(forms.filter { $0["bundle"]?.stringValue == "enterprise-opening" }.compactMap { $0["applicationId"]?.stringValue })

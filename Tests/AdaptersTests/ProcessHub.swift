@@ -117,13 +117,7 @@ final class ProcessHub {
 
         // The departments' ledgers: exactly one effect per (saga, step, kind), no business key twice.
         for p in processes where p.name.hasPrefix("dept.") { p.terminate() }
-        let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
-        var effects: [LedgerEffect] = []
-        for agency in agencies {
-            effects += try DepartmentService.ledger(in: work.appendingPathComponent(agency.rawValue + ".json"),
-                                                    endpoint: departmentEndpoint(agency, adapters: repoRoot.appendingPathComponent("adapters"),
-                                                                                 reference: reference, preset: .default, seed: 2026))
-        }
+        let effects = try departmentLedgers(agencies, work: work)
         let perStep = Dictionary(grouping: effects) { "\($0.sagaId)/\($0.step)/\($0.kind)/\($0.data["SEAL_TYPE"] ?? "")" }.filter { $0.value.count > 1 }
         let perKey = Dictionary(grouping: effects) { "\($0.agency.rawValue)/\($0.kind)/\($0.key)" }.filter { $0.value.count > 1 }
         #expect(perStep.isEmpty, "duplicate effects after the \(what): \(perStep.keys.sorted().prefix(5))")
@@ -136,4 +130,17 @@ final class ProcessHub {
 /// The hub's agencies: every `adapters/*/catalogue.json` (housing-fund's simulator is the configurable one).
 func hubAgencies() throws -> [Agency] {
     try CatalogueSet.load(directory: repoRoot.appendingPathComponent("adapters")).ids.map { Agency($0) }
+}
+
+/// Every department's ledger (exactly-once effects) from its `--state` file `<work>/<agency>.json`,
+/// read with the endpoint its process ran (the Swift model or the configurable simulator).
+func departmentLedgers(_ agencies: [Agency], work: URL) throws -> [LedgerEffect] {
+    let reference = try ReferenceData.load(from: repoRoot.appendingPathComponent("seeds/departments"))
+    var effects: [LedgerEffect] = []
+    for agency in agencies {
+        effects += try DepartmentService.ledger(in: work.appendingPathComponent(agency.rawValue + ".json"),
+                                                endpoint: departmentEndpoint(agency, adapters: repoRoot.appendingPathComponent("adapters"),
+                                                                             reference: reference, preset: .default, seed: 2026))
+    }
+    return effects
 }
