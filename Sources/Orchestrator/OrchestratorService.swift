@@ -410,10 +410,11 @@ public final class OrchestratorService: @unchecked Sendable {
             for id in gone { sagaPartition[id] = nil }
             partitionSnapshot.withLock { for id in gone { $0[id] = nil } }
         }
-        statsLock.withLock { $0.sagasRetired += retiring.count }
         if !retiring.isEmpty { retentionMetrics?.retired.inc(by: Double(retiring.count)) }
         maybeSnapshot()
+        // One update per transaction, so that a reader never sees sagas retired but still owned.
         statsLock.withLock {
+            $0.sagasRetired += retiring.count
             $0.transactions += 1
             $0.inputs += consumed.count
             $0.timersFired += fired
