@@ -27,24 +27,21 @@ struct OrchestratorTests {
 
         // Exactly once on the command topics, and the scripted outage was retried.
         let commandTopics = try hubAgencies().map { hub.topic("commands.\($0)") }
+        let commands = try await readAll(topics: commandTopics, partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(2))
         var seen: [String: Int] = [:]
-        for topic in commandTopics {
-            for message in try await readAll(topic, partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(2)) {
-                let key = [message.headers.string(Envelope.Header.sagaId), message.headers.string(Envelope.Header.step),
-                           message.headers.string(Envelope.Header.attempt)].map { $0 ?? "?" }.joined(separator: "/")
-                seen[key, default: 0] += 1
-            }
+        for message in commands {
+            let key = [message.headers.string(Envelope.Header.sagaId), message.headers.string(Envelope.Header.step),
+                       message.headers.string(Envelope.Header.attempt)].map { $0 ?? "?" }.joined(separator: "/")
+            seen[key, default: 0] += 1
         }
         #expect(!seen.isEmpty)
         #expect(seen.filter { $0.value > 1 }.isEmpty, "commands written twice: \(seen.filter { $0.value > 1 }.keys.sorted().prefix(5))")
         #expect(seen.keys.contains { $0.hasSuffix("/tax-registration/2") }, "no retry of the failed tax registration")
         // Every command carries W3C trace context; all commands of one saga share its trace id.
         var traces: [String: Set<String>] = [:]
-        for topic in commandTopics {
-            for message in try await readAll(topic, partitions: hub.partitions, expecting: .max, config: hub.kafka(), timeout: .seconds(1)) {
-                let parent = try #require(message.headers.string(Envelope.Header.traceParent).flatMap(TraceParent.init))
-                traces[message.keyString ?? "?", default: []].insert(parent.traceId)
-            }
+        for message in commands {
+            let parent = try #require(message.headers.string(Envelope.Header.traceParent).flatMap(TraceParent.init))
+            traces[message.keyString ?? "?", default: []].insert(parent.traceId)
         }
         #expect(traces.count == forms.count && traces.values.allSatisfy { $0.count == 1 })
         #expect(orchestrator.service.stats.deadLetters == 0)

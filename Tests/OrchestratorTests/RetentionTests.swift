@@ -139,12 +139,8 @@ struct RetentionTansuTests {
         let finished = try await finishedSagas(hub: hub, expecting: 3, timeout: .seconds(60))
         #expect(finished.count == 3)
         func commandCount() async throws -> Int {
-            var n = 0
-            for agency in HubTopics.defaultAgencies {
-                n += try await readAll(hub.topic("commands.\(agency)"), partitions: hub.partitions, expecting: .max, config: hub.kafka(),
-                                       timeout: .milliseconds(300)).count
-            }
-            return n
+            try await readAll(topics: HubTopics.defaultAgencies.map { hub.topic("commands.\($0)") }, partitions: hub.partitions,
+                              expecting: .max, config: hub.kafka(), timeout: .milliseconds(300)).count
         }
         let commandsBefore = try await commandCount()
 

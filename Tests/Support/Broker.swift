@@ -59,10 +59,19 @@ public func eventually(every interval: Duration = .milliseconds(50), timeout: Du
 public func readAll(_ topic: String, partitions: Int32, expecting count: Int, config: KafkaConfig,
                     isolation: String = "read_committed", timeout: Duration = .seconds(30),
                     until done: @escaping @Sendable ([KafkaMessage]) -> Bool = { _ in false }) async throws -> [KafkaMessage] {
+    try await readAll(topics: [topic], partitions: partitions, expecting: count, config: config, isolation: isolation,
+                      timeout: timeout, until: done)
+}
+
+/// `readAll` of several topics (`partitions` each) with one consumer, so one wait covers them
+/// all; records of one partition come in offset order.
+public func readAll(topics: [String], partitions: Int32, expecting count: Int, config: KafkaConfig,
+                    isolation: String = "read_committed", timeout: Duration = .seconds(30),
+                    until done: @escaping @Sendable ([KafkaMessage]) -> Bool = { _ in false }) async throws -> [KafkaMessage] {
     var config = config
     config["isolation.level"] = isolation
     let consumer = try KafkaConsumer(config: config, groupId: uniqueName("reader"))
-    try consumer.assign((0..<partitions).map { TopicPartitionOffset(topic, $0, TopicPartitionOffset.beginning) })
+    try consumer.assign(topics.flatMap { topic in (0..<partitions).map { TopicPartitionOffset(topic, $0, TopicPartitionOffset.beginning) } })
     let received = Recorder<KafkaMessage>()
     let stream = consumer.messages()
     let collector = Task { for try await batch in stream { received.append(contentsOf: batch) } }
