@@ -7,13 +7,7 @@
 # killed and restarted, not moto itself (scripts/with-broker.sh --storage s3 starts and stops it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-VENV="$ROOT/.venv"
-BIN="$VENV/bin/moto_server"
-MOTO_VERSION="5.2.5"
-"$ROOT/scripts/setup-tansu.sh" >/dev/null  # creates .venv when missing
-if [[ -x "$BIN" ]] && "$VENV/bin/python" -c 'import moto.server, flask' 2>/dev/null; then echo "$BIN"; exit 0; fi
-echo "[setup-moto] installing moto[server]==$MOTO_VERSION (local S3 for Tansu's s3:// storage) into .venv" >&2
-# `python -m pip`, not .venv/bin/pip: a venv that was copied from elsewhere keeps the old path in pip's first line.
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
+BIN="$ROOT/.venv/bin/moto_server"
+"$ROOT/scripts/pip-install.sh" "moto.server, flask" "moto[server]==5.2.5" "local S3 for Tansu's s3:// storage" >/dev/null
 [[ -x "$BIN" ]] || { echo "[setup-moto] error: moto installed but $BIN is missing" >&2; exit 1; }
 echo "$BIN"
