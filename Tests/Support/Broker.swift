@@ -54,11 +54,13 @@ public func eventually(every interval: Duration = .milliseconds(50), timeout: Du
     throw SetupError("timed out waiting for \(what)")
 }
 
-/// Reads a topic from the beginning with its own assignment (no group) until
-/// `count` records arrived, `until` holds, or `timeout` passed.
+/// Reads a topic from the beginning with its own assignment (no group) until `count` records
+/// arrived, `until` holds, or `timeout` passed. With `count` `.max` and no `until`: until the
+/// read reached the end of every partition (librdkafka's partition EOF; under read_committed the
+/// last stable offset), i.e. everything written and committed when it got there.
 public func readAll(_ topic: String, partitions: Int32, expecting count: Int, config: KafkaConfig,
                     isolation: String = "read_committed", timeout: Duration = .seconds(30),
-                    until done: @escaping @Sendable ([KafkaMessage]) -> Bool = { _ in false }) async throws -> [KafkaMessage] {
+                    until done: (@Sendable ([KafkaMessage]) -> Bool)? = nil) async throws -> [KafkaMessage] {
     try await readAll(topics: [topic], partitions: partitions, expecting: count, config: config, isolation: isolation,
                       timeout: timeout, until: done)
 }
@@ -67,20 +69,29 @@ public func readAll(_ topic: String, partitions: Int32, expecting count: Int, co
 /// all; records of one partition come in offset order.
 public func readAll(topics: [String], partitions: Int32, expecting count: Int, config: KafkaConfig,
                     isolation: String = "read_committed", timeout: Duration = .seconds(30),
-                    until done: @escaping @Sendable ([KafkaMessage]) -> Bool = { _ in false }) async throws -> [KafkaMessage] {
+                    until done: (@Sendable ([KafkaMessage]) -> Bool)? = nil) async throws -> [KafkaMessage] {
     var config = config
     config["isolation.level"] = isolation
+    let toEnd = count == .max && done == nil
+    if toEnd { config["enable.partition.eof"] = "true" }
     let consumer = try KafkaConsumer(config: config, groupId: uniqueName("reader"))
-    try consumer.assign(topics.flatMap { topic in (0..<partitions).map { TopicPartitionOffset(topic, $0, TopicPartitionOffset.beginning) } })
+    let assigned = topics.flatMap { topic in (0..<partitions).map { TopicPartitionOffset(topic, $0, TopicPartitionOffset.beginning) } }
+    let ended = Mutex<Set<String>>([])
+    consumer.onPartitionEnd { end in _ = ended.withLock { $0.insert("\(end.topic)/\(end.partition)") } }
+    try consumer.assign(assigned)
     let received = Recorder<KafkaMessage>()
     let stream = consumer.messages()
     let collector = Task { for try await batch in stream { received.append(contentsOf: batch) } }
     defer { collector.cancel(); try? consumer.close() }
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
-    while clock.now < deadline && received.count < count && !done(received.all) { try await Task.sleep(for: .milliseconds(100)) }
-    // Linger a little so that extra (duplicate or aborted) records would show up.
-    try await Task.sleep(for: .milliseconds(500))
+    func finished() -> Bool {
+        toEnd ? ended.withLock { $0.count } == assigned.count : received.count >= count || (done?(received.all) ?? false)
+    }
+    while clock.now < deadline && !finished() { try await Task.sleep(for: .milliseconds(50)) }
+    // At the end: a moment for the batch that carried the last end-of-partition to reach `received`.
+    // Otherwise linger a little so that extra (duplicate or aborted) records would show up.
+    try await Task.sleep(for: .milliseconds(toEnd ? 200 : 500))
     return received.all
 }
 
