@@ -91,7 +91,7 @@ public enum Render {
                        Cell(r.blockedAt.isEmpty ? (r.reason ?? "-") : r.blockedAt.joined(separator: ", "), r.reason != nil ? .red : nil),
                        Cell(r.region ?? "-"), Cell(r.applicant ?? "-")])
         }
-        var out = table.render(style) + "\n\(rows.count) saga(s)"
+        var out = table.render(style) + "\n\(rows.count) saga(s); times UTC+8"
         if let next { out += "; more: --after \(next)" }
         return out
     }
@@ -270,7 +270,7 @@ public enum Render {
         let cases = rows.filter { $0.kind == "forward" || $0.kind == "compensation" }.count
         return table.render(style) + "\n\(rows.count) item(s) wait for an operator: \(cases) open case(s) in the 办不成事 queue, "
             + "\(rows.filter { $0.kind == "paused" }.count) paused saga(s), \(rows.filter { $0.kind == "held" }.count) held step(s); "
-            + "`yishi sagas diagnose SAGA` says what would close each"
+            + "`yishi sagas diagnose SAGA` says what would close each; times UTC+8"
     }
 
     /// The outcome of an action over one saga or a filter, gathered from every partition's reply.
