@@ -93,7 +93,10 @@ struct TransactionTests {
         let admin = try KafkaAdmin(config: try Broker.config())
         try await admin.ensureTopics([TopicSpec(topic, partitions: 1)])
         let id = uniqueName("fence-id")
-        let old = try KafkaProducer(config: try Broker.config(), transactionalId: id)
+        // A short transaction timeout bounds how long the fenced producer can wait: librdkafka caps
+        // a transactional producer's message.timeout.ms at it, so records the broker never accepts
+        // fail the transaction (abortable) instead of being retried for minutes.
+        let old = try KafkaProducer(config: try Broker.config(["transaction.timeout.ms": "15000"]), transactionalId: id)
         try old.initTransactions()
         try old.beginTransaction()
         try old.enqueue(ProducerRecord(topic: topic, value: Data("old".utf8)))
@@ -101,11 +104,12 @@ struct TransactionTests {
         try new.initTransactions()
         // librdkafka's contract: a retriable error (e.g. `_TIMED_OUT` while the broker is slow to
         // answer the old epoch's requests) means "call again to resume"; the fenced producer must
-        // then end in a fatal or abortable error, never a commit.
+        // then end in a fatal or abortable error, never a commit. Each call may take longer than
+        // the transaction timeout, so a record still unaccepted by then has failed the transaction.
         var outcome: KafkaError?
         for _ in 0..<3 {
             do {
-                try old.commitTransaction(timeout: .seconds(10))
+                try old.commitTransaction(timeout: .seconds(20))
                 Issue.record("the fenced producer committed")
                 return
             } catch {
