@@ -39,6 +39,26 @@ public final class Recorder<T: Sendable>: Sendable {
     public var count: Int { items.withLock { $0.count } }
 }
 
+/// The log of the broker `scripts/with-broker.sh` started (`$YISHI_BROKER_CONTROL/broker.log`),
+/// from the moment this value was made: evidence for the broker's known defects.
+public struct BrokerLog: Sendable {
+    let url: URL?
+    let start: UInt64
+
+    public init() {
+        url = ProcessInfo.processInfo.environment["YISHI_BROKER_CONTROL"].map { URL(fileURLWithPath: $0).appendingPathComponent("broker.log") }
+        start = url.flatMap { try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? UInt64 } ?? 0
+    }
+
+    /// The lines the broker logged since `init` (empty when there is no log to read).
+    public var linesSinceStart: [String] {
+        guard let url, let handle = try? FileHandle(forReadingFrom: url) else { return [] }
+        defer { try? handle.close() }
+        guard (try? handle.seek(toOffset: start)) != nil, let data = try? handle.readToEnd() else { return [] }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+}
+
 /// Polls `condition` every `interval` until it holds or `timeout` passes. Where each try is a
 /// request through the broker or a CLI process, ask at an operator's pace (every half second or
 /// so), not every 50 ms: the shared broker serves the other suites too.
