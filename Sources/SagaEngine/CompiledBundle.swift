@@ -90,7 +90,7 @@ public final class CompiledBundle: Sendable {
         func retain(_ outputs: [String: JSONValue]) -> [JSONValue] {
             if retainedOutputs.isEmpty { return [] }
             guard outputs.count <= 2 * retainedOutputs.count + 2 else { return retainedOutputs.map { outputs[$0] ?? .null } }
-            var kept = [JSONValue](repeating: .null, count: retainedOutputs.count)
+            var kept = [JSONValue].filled(.null, count: retainedOutputs.count)
             var found = 0
             for (k, v) in outputs {
                 let n = k.utf8.count
@@ -362,7 +362,7 @@ public final class CompiledBundle: Sendable {
 
     /// The form and licence values a saga keeps, in `external` order; absent values are null.
     func project(form: JSONValue, licences: [String: JSONValue]) -> [JSONValue] {
-        var out = [JSONValue](repeating: .null, count: external.count)
+        var out = [JSONValue].filled(.null, count: external.count)
         out.withUnsafeMutableBufferPointer { formTree.project(form, into: $0) }
         if !licences.isEmpty {
             for (slot, ref) in external.enumerated() {
@@ -417,7 +417,12 @@ public final class CompiledBundle: Sendable {
         // A material handed in once serves every agency that reads the materials (一窗: the
         // window forwards it), so a later step does not ask the applicant again. (`o` can only
         // have `materials` from the template or the override: checked first, without hashing.)
-        if self.steps[i].mapping.hasMaterials || extra?["materials"] != nil, o["materials"] != nil {
+        // Only overrides carry supplements: with none on any step the merge below would write
+        // back `o`'s own `supplements` unchanged, so it is skipped without hashing a key (by
+        // index, as `for s in steps` copied every StepState).
+        var anyOverride = extra != nil
+        if !anyOverride { for j in steps.indices where steps[j].override != nil { anyOverride = true; break } }
+        if anyOverride, self.steps[i].mapping.hasMaterials || extra?["materials"] != nil, o["materials"] != nil {
             var supplied = o["supplements"]?.objectValue ?? [:]
             for s in steps { supplied.merge(s.override?["supplements"]?.objectValue ?? [:]) { own, _ in own } }
             if !supplied.isEmpty { o["supplements"] = .object(supplied) }
