@@ -16,6 +16,11 @@ public final class CompiledBundle: Sendable {
     public let atRiskRemainingMs: Int64
     /// `steps[i].id.utf8.count`, for `stepIndex(of:)`.
     let stepIdLengths: [Int]
+    /// Every step's predecessors in one flat array: step `i`'s are
+    /// `predecessorIndices[predecessorStart[i]..<predecessorStart[i + 1]]`. Checking readiness
+    /// reads plain Ints, without retaining each `CompiledStep` and its `predecessors` array.
+    let predecessorStart: [Int]
+    let predecessorIndices: [Int]
     /// The file the definition was loaded from, when known (for messages).
     public let file: String?
     /// SHA-256 (hex) of the definition's canonical content: the validated definition as JSON with
@@ -237,6 +242,10 @@ public final class CompiledBundle: Sendable {
         }
         self.external = external
         stepIdLengths = steps.map { $0.id.utf8.count }
+        var start = [0]
+        for s in steps { start.append(start.last! + s.predecessors.count) }
+        predecessorStart = start
+        predecessorIndices = steps.flatMap(\.predecessors)
         let tree = PathTree.Builder()
         for (slot, ref) in external.enumerated() {
             if case .form(let path) = ref { tree.insert(path[...], slot: slot) }

@@ -89,9 +89,13 @@ extension SagaState {
         }
         guard status != .new else { return ignore(&c, "not submitted yet") }
         // A success looks its step up once: for the late-success check and for `answerable`.
+        // (The outputs are bound only on the rare late success: binding copied the dictionary.)
         var successStep: Int?
-        if case .stepSucceeded(let step, let attempt, let outputs) = event, let i = c.b.stepIndex(of: step) {
-            if lateSuccessApplies(i, attempt, &c) { return lateSuccess(i, attempt, outputs, &c) }
+        if case .stepSucceeded(let step, let attempt, _) = event, let i = c.b.stepIndex(of: step) {
+            if lateSuccessApplies(i, attempt, &c) {
+                guard case .stepSucceeded(_, _, let outputs) = event else { return }
+                return lateSuccess(i, attempt, outputs, &c)
+            }
             successStep = i
         }
         guard !status.isFinal else { return ignore(&c, "saga is \(status.rawValue)") }
@@ -430,9 +434,10 @@ extension SagaState {
     /// is paused or the saga is aborting.
     private mutating func dispatchReady(_ c: inout Context) {
         guard status == .running || status == .manual, !paused else { return }
+        let b = c.b
         for i in steps.indices where steps[i].status == .pending && !steps[i].isPaused {
             var ready = true
-            for p in c.b.steps[i].predecessors where !steps[p].status.isDone { ready = false; break }
+            for k in b.predecessorStart[i]..<b.predecessorStart[i + 1] where !steps[b.predecessorIndices[k]].status.isDone { ready = false; break }
             if ready { dispatch(i, &c) }
         }
     }
