@@ -16,6 +16,8 @@ public final class CompiledBundle: Sendable {
     public let atRiskRemainingMs: Int64
     /// `steps[i].id.utf8.count`, for `stepIndex(of:)`.
     let stepIdLengths: [Int]
+    /// `steps[i].id`: reading an id from here does not retain and release the `CompiledStep`.
+    let stepIds: [String]
     /// Every step's predecessors in one flat array: step `i`'s are
     /// `predecessorIndices[predecessorStart[i]..<predecessorStart[i + 1]]`. Checking readiness
     /// reads plain Ints, without retaining each `CompiledStep` and its `predecessors` array.
@@ -242,6 +244,7 @@ public final class CompiledBundle: Sendable {
         }
         self.external = external
         stepIdLengths = steps.map { $0.id.utf8.count }
+        stepIds = steps.map(\.id)
         var start = [0]
         for s in steps { start.append(start.last! + s.predecessors.count) }
         predecessorStart = start
@@ -348,7 +351,7 @@ public final class CompiledBundle: Sendable {
     /// runtime's full string comparison for every step before the right one.
     public func stepIndex(of id: String) -> Int? {
         let n = id.utf8.count
-        for i in steps.indices where stepIdLengths[i] == n && steps[i].id == id { return i }
+        for i in stepIds.indices where stepIdLengths[i] == n && stepIds[i] == id { return i }
         return nil
     }
 

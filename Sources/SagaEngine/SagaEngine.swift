@@ -705,7 +705,7 @@ extension SagaState {
     }
 
     private mutating func cancelStepTimer(_ i: Int, _ c: inout Context) {
-        c.out.append(.cancelTimer(timer(.stepTimeout(step: c.b.steps[i].id, attempt: Int(steps[i].attempt)), steps[i].due)))
+        c.out.append(.cancelTimer(timer(.stepTimeout(step: c.b.stepIds[i], attempt: Int(steps[i].attempt)), steps[i].due)))
     }
 
     /// A new payload: new request id, fresh retry budget, earlier attempts' answers become stale.
