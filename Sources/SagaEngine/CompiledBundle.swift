@@ -290,6 +290,9 @@ public final class CompiledBundle: Sendable {
         let keyLengths: [Int]
         let keys: [String]
         let children: [PathTree]
+        /// For a child that is a leaf with one slot (most form fields a mapping reads), that
+        /// slot, written directly instead of calling `project` on the child; else -1.
+        let leafSlots: [Int]
         let indices: [(Int, PathTree)]
 
         init(_ b: Builder) {
@@ -297,6 +300,7 @@ public final class CompiledBundle: Sendable {
             keys = b.keys.map(\.0)
             keyLengths = keys.map(\.utf8.count)
             children = b.keys.map { PathTree($0.1) }
+            leafSlots = children.map { $0.keys.isEmpty && $0.indices.isEmpty && $0.slots.count == 1 ? $0.slots[0] : -1 }
             indices = b.indices.map { ($0.0, PathTree($0.1)) }
         }
 
@@ -333,7 +337,7 @@ public final class CompiledBundle: Sendable {
                 for (k, child) in o {
                     let n = k.utf8.count
                     for j in keyLengths.indices where keyLengths[j] == n && keys[j] == k {
-                        children[j].project(child, into: out)
+                        if leafSlots[j] >= 0 { out[leafSlots[j]] = child } else { children[j].project(child, into: out) }
                         found += 1
                         break
                     }
