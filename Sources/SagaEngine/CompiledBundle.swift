@@ -97,6 +97,13 @@ public final class CompiledBundle: Sendable {
         func retain(_ outputs: [String: JSONValue]) -> [JSONValue] {
             if retainedOutputs.isEmpty { return [] }
             guard outputs.count <= 2 * retainedOutputs.count + 2 else { return retainedOutputs.map { outputs[$0] ?? .null } }
+            if retainedOutputs.count == 1 {
+                // The common case: one kept output, returned in a one-element array (no null
+                // fill to overwrite).
+                let n = retainedLengths[0]
+                for (k, v) in outputs where k.utf8.count == n && k == retainedOutputs[0] { return [v] }
+                return [.null]
+            }
             var kept = [JSONValue].filled(.null, count: retainedOutputs.count)
             var found = 0
             for (k, v) in outputs {
