@@ -65,11 +65,15 @@ public struct BusinessCalendar: Sendable {
     }
     private let storage: Storage
 
+    /// The calendar file's `name` (e.g. `cn-mainland`).
     public var name: String { storage.name }
+    /// The fixed offset of local time from UTC (ms; 28,800,000 for UTC+8).
     public var offsetMs: Int64 { storage.offsetMs }
     /// Working periods as [start, end) milliseconds after local midnight, ascending.
     public var periods: [(start: Int64, end: Int64)] { storage.periods }
+    /// Statutory holidays, as local day numbers (days since 1970-01-01).
     public var holidays: Set<Int64> { storage.holidays }
+    /// Adjusted working days (调休) on weekends, as local day numbers.
     public var workdays: Set<Int64> { storage.workdays }
     /// From the first to the last year the file lists; see `coveredYears` for which it covers.
     public var years: ClosedRange<Int> { storage.years }
