@@ -30,39 +30,100 @@ public struct LoadError: Error, CustomStringConvertible {
 /// working day is Monday–Friday minus statutory holidays plus adjusted working days (调休).
 /// Asia/Shanghai has had no DST since 1991, so a fixed UTC+8 offset replaces the tz database.
 public struct BusinessCalendar: Sendable {
-    public let name: String
-    public let offsetMs: Int64
+    /// Every field lives in one immutable box, so a copy of the calendar (the engine holds one
+    /// per `apply`) is a single retain instead of one per collection.
+    private final class Storage: Sendable {
+        let name: String
+        let offsetMs: Int64
+        let periods: [(start: Int64, end: Int64)]
+        let workingMsPerDay: Int64
+        let holidays: Set<Int64>
+        let workdays: Set<Int64>
+        let years: ClosedRange<Int>
+        let coveredYears: Set<Int>
+        let workingDayTable: [Bool]
+        let workingDayTableStart: Int64
+        let trustedDays: Range<Int64>
+        let provisionalYears: [Int]
+
+        init(name: String, offsetMs: Int64, periods: [(start: Int64, end: Int64)], holidays: Set<Int64>, workdays: Set<Int64>,
+             years: ClosedRange<Int>, coveredYears: Set<Int>, workingDayTable: [Bool], workingDayTableStart: Int64,
+             trustedDays: Range<Int64>, provisionalYears: [Int]) {
+            self.name = name
+            self.offsetMs = offsetMs
+            self.periods = periods
+            workingMsPerDay = periods.reduce(0) { $0 + $1.end - $1.start }
+            self.holidays = holidays
+            self.workdays = workdays
+            self.years = years
+            self.coveredYears = coveredYears
+            self.workingDayTable = workingDayTable
+            self.workingDayTableStart = workingDayTableStart
+            self.trustedDays = trustedDays
+            self.provisionalYears = provisionalYears
+        }
+    }
+    private let storage: Storage
+
+    /// The calendar file's `name` (e.g. `cn-mainland`).
+    public var name: String { storage.name }
+    /// The fixed offset of local time from UTC (ms; 28,800,000 for UTC+8).
+    public var offsetMs: Int64 { storage.offsetMs }
     /// Working periods as [start, end) milliseconds after local midnight, ascending.
-    public let periods: [(start: Int64, end: Int64)]
-    public let holidays: Set<Int64>
-    public let workdays: Set<Int64>
+    public var periods: [(start: Int64, end: Int64)] { storage.periods }
+    /// Statutory holidays, as local day numbers (days since 1970-01-01).
+    public var holidays: Set<Int64> { storage.holidays }
+    /// Adjusted working days (调休) on weekends, as local day numbers.
+    public var workdays: Set<Int64> { storage.workdays }
     /// From the first to the last year the file lists; see `coveredYears` for which it covers.
-    public let years: ClosedRange<Int>
+    public var years: ClosedRange<Int> { storage.years }
     /// Years whose holidays and adjusted working days (调休) the file lists. Outside them the
     /// calendar knows only weekends, so working time computed there is a guess: see `gaps`.
-    public let coveredYears: Set<Int>
+    public var coveredYears: Set<Int> { storage.coveredYears }
     /// `isWorkingDay` precomputed for every day from the first listed year (or date) to the last:
     /// one array read instead of two set lookups and a weekday computation per day walked.
-    private let workingDayTable: [Bool]
-    private let workingDayTableStart: Int64
+    private var workingDayTable: [Bool] { storage.workingDayTable }
+    private var workingDayTableStart: Int64 { storage.workingDayTableStart }
     /// Day numbers [start, end) of the longest run of covered, published years: `gaps` between
     /// two instants inside it is empty without computing years.
-    private let trustedDays: Range<Int64>
+    private var trustedDays: Range<Int64> { storage.trustedDays }
     /// Covered years whose status is not `published` (derived from the statutory rules before the
     /// State Council's notice): their holidays may still move.
-    public let provisionalYears: [Int]
+    public var provisionalYears: [Int] { storage.provisionalYears }
 
     /// `2026-03-02 09:30` in the calendar's time zone.
     public func localText(_ t: Instant) -> String {
         let local = Self.clamped(t) + offsetMs
         let day = floorDiv(local, CivilDate.msPerDay)
-        let minutes = (local - day * CivilDate.msPerDay) / 60_000
+        let minutes = Int((local - day * CivilDate.msPerDay) / 60_000)
+        let date = CivilDate(dayNumber: day)
+        // A four-digit year (every instant a saga meets) is written as 16 ASCII bytes into one
+        // allocation; concatenating the parts cost ~3,700 instructions per call.
+        if date.year >= 1000, date.year <= 9999 {
+            return String(unsafeUninitializedCapacity: 16) { b in
+                func put(_ at: Int, _ n: Int, digits: Int) {
+                    var n = n
+                    for k in stride(from: at + digits - 1, through: at, by: -1) { b[k] = UInt8(48 + n % 10); n /= 10 }
+                }
+                put(0, date.year, digits: 4)
+                b[4] = 45  // -
+                put(5, date.month, digits: 2)
+                b[7] = 45
+                put(8, date.day, digits: 2)
+                b[10] = 32  // space
+                put(11, minutes / 60, digits: 2)
+                b[13] = 58  // :
+                put(14, minutes % 60, digits: 2)
+                return 16
+            }
+        }
         // Two digits each (0–23, 0–59), built directly: String(format:) cost ~15,000 instructions.
-        func two(_ n: Int64) -> String { n < 10 ? "0" + String(n) : String(n) }
-        return "\(CivilDate(dayNumber: day)) " + two(minutes / 60) + ":" + two(minutes % 60)
+        func two(_ n: Int) -> String { n < 10 ? "0" + String(n) : String(n) }
+        return "\(date) " + two(minutes / 60) + ":" + two(minutes % 60)
     }
 
-    public var workingMsPerDay: Int64 { periods.reduce(0) { $0 + $1.end - $1.start } }
+    /// Working time per working day (ms): the sum of the working periods.
+    public var workingMsPerDay: Int64 { storage.workingMsPerDay }
 
     public init(file f: CalendarFile) throws {
         func clock(_ t: String) throws -> Int64 {
@@ -93,19 +154,13 @@ public struct BusinessCalendar: Sendable {
             for w in y.workdays { work.insert(try day(w.date)) }
         }
         guard hol.isDisjoint(with: work) else { throw LoadError(description: "\(f.name): a date is both a holiday and a working day") }
-        name = f.name
-        offsetMs = Int64(f.utcOffsetMinutes) * 60_000
-        self.periods = periods
-        holidays = hol
-        workdays = work
         let ys = f.years.map(\.year)
-        years = ys.min()!...ys.max()!
-        provisionalYears = f.years.filter { $0.status != "published" }.map(\.year).sorted()
-        coveredYears = Set(ys)
+        let years = ys.min()!...ys.max()!
+        let provisionalYears = f.years.filter { $0.status != "published" }.map(\.year).sorted()
+        let coveredYears = Set(ys)
         let firstDay = min(CivilDate(year: years.lowerBound, month: 1, day: 1).dayNumber, hol.union(work).min() ?? .max)
         let endDay = max(CivilDate(year: years.upperBound + 1, month: 1, day: 1).dayNumber, (hol.union(work).max() ?? .min) + 1)
-        workingDayTableStart = firstDay
-        workingDayTable = (firstDay..<endDay).map { Self.isWorkingDay($0, holidays: hol, workdays: work) }
+        let table = (firstDay..<endDay).map { Self.isWorkingDay($0, holidays: hol, workdays: work) }
         var best: Range<Int64> = 0..<0
         var year = years.lowerBound
         while year <= years.upperBound {
@@ -117,7 +172,9 @@ public struct BusinessCalendar: Sendable {
             }
             year = end + 1
         }
-        trustedDays = best
+        storage = Storage(name: f.name, offsetMs: Int64(f.utcOffsetMinutes) * 60_000, periods: periods, holidays: hol, workdays: work,
+                          years: years, coveredYears: coveredYears, workingDayTable: table, workingDayTableStart: firstDay,
+                          trustedDays: best, provisionalYears: provisionalYears)
     }
 
     /// What the calendar does not know between two instants (local years of `from` … `to`).

@@ -16,6 +16,13 @@ public final class CompiledBundle: Sendable {
     public let atRiskRemainingMs: Int64
     /// `steps[i].id.utf8.count`, for `stepIndex(of:)`.
     let stepIdLengths: [Int]
+    /// `steps[i].id`: reading an id from here does not retain and release the `CompiledStep`.
+    let stepIds: [String]
+    /// Every step's predecessors in one flat array: step `i`'s are
+    /// `predecessorIndices[predecessorStart[i]..<predecessorStart[i + 1]]`. Checking readiness
+    /// reads plain Ints, without retaining each `CompiledStep` and its `predecessors` array.
+    let predecessorStart: [Int]
+    let predecessorIndices: [Int]
     /// The file the definition was loaded from, when known (for messages).
     public let file: String?
     /// SHA-256 (hex) of the definition's canonical content: the validated definition as JSON with
@@ -90,7 +97,14 @@ public final class CompiledBundle: Sendable {
         func retain(_ outputs: [String: JSONValue]) -> [JSONValue] {
             if retainedOutputs.isEmpty { return [] }
             guard outputs.count <= 2 * retainedOutputs.count + 2 else { return retainedOutputs.map { outputs[$0] ?? .null } }
-            var kept = [JSONValue](repeating: .null, count: retainedOutputs.count)
+            if retainedOutputs.count == 1 {
+                // The common case: one kept output, returned in a one-element array (no null
+                // fill to overwrite).
+                let n = retainedLengths[0]
+                for (k, v) in outputs where k.utf8.count == n && k == retainedOutputs[0] { return [v] }
+                return [.null]
+            }
+            var kept = [JSONValue].filled(.null, count: retainedOutputs.count)
             var found = 0
             for (k, v) in outputs {
                 let n = k.utf8.count
@@ -237,6 +251,11 @@ public final class CompiledBundle: Sendable {
         }
         self.external = external
         stepIdLengths = steps.map { $0.id.utf8.count }
+        stepIds = steps.map(\.id)
+        var start = [0]
+        for s in steps { start.append(start.last! + s.predecessors.count) }
+        predecessorStart = start
+        predecessorIndices = steps.flatMap(\.predecessors)
         let tree = PathTree.Builder()
         for (slot, ref) in external.enumerated() {
             if case .form(let path) = ref { tree.insert(path[...], slot: slot) }
@@ -278,6 +297,9 @@ public final class CompiledBundle: Sendable {
         let keyLengths: [Int]
         let keys: [String]
         let children: [PathTree]
+        /// For a child that is a leaf with one slot (most form fields a mapping reads), that
+        /// slot, written directly instead of calling `project` on the child; else -1.
+        let leafSlots: [Int]
         let indices: [(Int, PathTree)]
 
         init(_ b: Builder) {
@@ -285,6 +307,7 @@ public final class CompiledBundle: Sendable {
             keys = b.keys.map(\.0)
             keyLengths = keys.map(\.utf8.count)
             children = b.keys.map { PathTree($0.1) }
+            leafSlots = children.map { $0.keys.isEmpty && $0.indices.isEmpty && $0.slots.count == 1 ? $0.slots[0] : -1 }
             indices = b.indices.map { ($0.0, PathTree($0.1)) }
         }
 
@@ -321,7 +344,7 @@ public final class CompiledBundle: Sendable {
                 for (k, child) in o {
                     let n = k.utf8.count
                     for j in keyLengths.indices where keyLengths[j] == n && keys[j] == k {
-                        children[j].project(child, into: out)
+                        if leafSlots[j] >= 0 { out[leafSlots[j]] = child } else { children[j].project(child, into: out) }
                         found += 1
                         break
                     }
@@ -339,7 +362,7 @@ public final class CompiledBundle: Sendable {
     /// runtime's full string comparison for every step before the right one.
     public func stepIndex(of id: String) -> Int? {
         let n = id.utf8.count
-        for i in steps.indices where stepIdLengths[i] == n && steps[i].id == id { return i }
+        for i in stepIds.indices where stepIdLengths[i] == n && stepIds[i] == id { return i }
         return nil
     }
 
@@ -362,7 +385,7 @@ public final class CompiledBundle: Sendable {
 
     /// The form and licence values a saga keeps, in `external` order; absent values are null.
     func project(form: JSONValue, licences: [String: JSONValue]) -> [JSONValue] {
-        var out = [JSONValue](repeating: .null, count: external.count)
+        var out = [JSONValue].filled(.null, count: external.count)
         out.withUnsafeMutableBufferPointer { formTree.project(form, into: $0) }
         if !licences.isEmpty {
             for (slot, ref) in external.enumerated() {
@@ -417,7 +440,12 @@ public final class CompiledBundle: Sendable {
         // A material handed in once serves every agency that reads the materials (一窗: the
         // window forwards it), so a later step does not ask the applicant again. (`o` can only
         // have `materials` from the template or the override: checked first, without hashing.)
-        if self.steps[i].mapping.hasMaterials || extra?["materials"] != nil, o["materials"] != nil {
+        // Only overrides carry supplements: with none on any step the merge below would write
+        // back `o`'s own `supplements` unchanged, so it is skipped without hashing a key (by
+        // index, as `for s in steps` copied every StepState).
+        var anyOverride = extra != nil
+        if !anyOverride { for j in steps.indices where steps[j].override != nil { anyOverride = true; break } }
+        if anyOverride, self.steps[i].mapping.hasMaterials || extra?["materials"] != nil, o["materials"] != nil {
             var supplied = o["supplements"]?.objectValue ?? [:]
             for s in steps { supplied.merge(s.override?["supplements"]?.objectValue ?? [:]) { own, _ in own } }
             if !supplied.isEmpty { o["supplements"] = .object(supplied) }

@@ -44,7 +44,13 @@ public struct Instant: Codable, Comparable, Hashable, Sendable, CustomStringConv
     /// finer than a millisecond truncated; a leap second (`:60`, only at 23:59 UTC) reads as `:59.999`; a space in
     /// place of the `T` is accepted (RFC 3339 §5.6 allows it for readability).
     public init?(rfc3339 text: String) {
-        let u = Array(text.utf8)
+        // Read in place (native strings are contiguous UTF-8): copying into an array cost an allocation.
+        var text = text
+        guard let ms = text.withUTF8({ Self.parseRFC3339($0) }) else { return nil }
+        self.ms = ms
+    }
+
+    private static func parseRFC3339(_ u: UnsafeBufferPointer<UInt8>) -> Int64? {
         func num(_ from: Int, _ len: Int) -> Int64? {
             guard from + len <= u.count else { return nil }
             var v: Int64 = 0
@@ -86,7 +92,7 @@ public struct Instant: Codable, Comparable, Hashable, Sendable, CustomStringConv
             guard utcMinute == 23 * 60 + 59 else { return nil }
         }
         let (second, fraction) = s == 60 ? (Int64(59), Int64(999)) : (s, millis)
-        ms = date.dayNumber * CivilDate.msPerDay + ((h * 60 + mi) * 60 + second) * 1000 + fraction - offset * 60_000
+        return date.dayNumber * CivilDate.msPerDay + ((h * 60 + mi) * 60 + second) * 1000 + fraction - offset * 60_000
     }
 }
 

@@ -18,8 +18,11 @@ public enum SagaEngine {
     /// In-place variant (no copy of the state's arrays); same semantics.
     public static func apply(to state: inout SagaState, _ input: SagaInput, bundle: CompiledBundle, calendar: BusinessCalendar) -> [SagaOutput] {
         var c = Context(b: bundle, at: input.at, calendar: calendar)
-        // A submit that dispatches two steps yields 9 outputs; room for 12 avoids a regrowth.
-        c.out.reserveCapacity(12)
+        // Most inputs yield at most 8 outputs (an answer that dispatches two steps: 8); 8 outputs
+        // (~110 bytes each) fit the allocator's per-thread cache, 12 did not and cost a slower
+        // malloc and free on every input. The few larger ones (a submit with its SLA timers
+        // dispatching more than one step, a success that starts three or more) grow once.
+        c.out.reserveCapacity(8)
         state.handle(input.event, &c, calendar)
         return c.out
     }
@@ -85,15 +88,22 @@ extension SagaState {
             return submit(form, licences, &c, calendar)
         }
         guard status != .new else { return ignore(&c, "not submitted yet") }
-        if case .stepSucceeded(let step, let attempt, let outputs) = event, let i = c.b.stepIndex(of: step), lateSuccessApplies(i, attempt, &c) {
-            return lateSuccess(i, attempt, outputs, &c)
+        // A success looks its step up once: for the late-success check and for `answerable`.
+        // (The outputs are bound only on the rare late success: binding copied the dictionary.)
+        var successStep: Int?
+        if case .stepSucceeded(let step, let attempt, _) = event, let i = c.b.stepIndex(of: step) {
+            if lateSuccessApplies(i, attempt, &c) {
+                guard case .stepSucceeded(_, _, let outputs) = event else { return }
+                return lateSuccess(i, attempt, outputs, &c)
+            }
+            successStep = i
         }
         guard !status.isFinal else { return ignore(&c, "saga is \(status.rawValue)") }
 
         switch event {
         case .submit: break
         case .stepSucceeded(let step, let attempt, let outputs):
-            guard let i = answerable(step, attempt, &c) else { return }
+            guard let i = answerable(step, attempt, &c, known: successStep) else { return }
             seq &+= 1
             cancelStepTimer(i, &c)
             let st = c.b.steps[i]
@@ -207,9 +217,26 @@ extension SagaState {
         external = c.b.project(form: form, licences: licences)
         status = .running
         let gaps = noteCalendar(start, deadline, calendar)
-        let from = start == c.at ? "" : ", SLA from \(calendar.localText(start))"
-        audit(&c, .submitted, detail: "\(bundleId) v\(bundleVersion), due \(calendar.localText(deadline))\(from)"
-              + (calendar.describe(gaps).map { " (\($0))" } ?? ""))
+        // `enterprise-opening v2, due 2026-03-16 17:30[, SLA from …][ (calendar gaps)]`: the UTF-8
+        // of the parts copied into one byte buffer, then one String. Interpolation, `+` and even
+        // `String.append` into reserved room cost ~350 instructions per part.
+        var detail: [UInt8] = []
+        detail.reserveCapacity(bundleId.utf8.count + 64)
+        detail.append(contentsOf: bundleId.utf8)
+        detail.append(contentsOf: " v".utf8)
+        detail.append(contentsOf: String(bundleVersion).utf8)
+        detail.append(contentsOf: ", due ".utf8)
+        detail.append(contentsOf: calendar.localText(deadline).utf8)
+        if start != c.at {
+            detail.append(contentsOf: ", SLA from ".utf8)
+            detail.append(contentsOf: calendar.localText(start).utf8)
+        }
+        if let gapText = calendar.describe(gaps) {
+            detail.append(contentsOf: " (".utf8)
+            detail.append(contentsOf: gapText.utf8)
+            detail.append(contentsOf: ")".utf8)
+        }
+        audit(&c, .submitted, detail: String(decoding: detail, as: UTF8.self))
         c.out.append(.scheduleTimer(timer(.slaAtRisk, atRiskAt)))
         c.out.append(.scheduleTimer(timer(.slaBreach, deadline)))
         dispatchReady(&c)
@@ -407,9 +434,10 @@ extension SagaState {
     /// is paused or the saga is aborting.
     private mutating func dispatchReady(_ c: inout Context) {
         guard status == .running || status == .manual, !paused else { return }
+        let b = c.b
         for i in steps.indices where steps[i].status == .pending && !steps[i].isPaused {
             var ready = true
-            for p in c.b.steps[i].predecessors where !steps[p].status.isDone { ready = false; break }
+            for k in b.predecessorStart[i]..<b.predecessorStart[i + 1] where !steps[b.predecessorIndices[k]].status.isDone { ready = false; break }
             if ready { dispatch(i, &c) }
         }
     }
@@ -653,8 +681,9 @@ extension SagaState {
     /// Only the current attempt's answer counts. An earlier attempt's late answer is dropped: the
     /// retry carries the same request id, so the department answers it from its own record.
     /// Exact matching is what makes every agency event idempotent (attempts only grow).
-    private func answerable(_ step: String, _ attempt: Int, _ c: inout Context) -> Int? {
-        guard let i = index(step, &c) else { return nil }
+    /// `known`: the index of `step` when the caller has already looked it up.
+    private func answerable(_ step: String, _ attempt: Int, _ c: inout Context, known: Int? = nil) -> Int? {
+        guard let i = known ?? index(step, &c) else { return nil }
         guard !c.b.steps[i].isWait else {
             ignore(&c, "\(step) is a wait step; no agency answers for it")
             return nil
@@ -676,7 +705,7 @@ extension SagaState {
     }
 
     private mutating func cancelStepTimer(_ i: Int, _ c: inout Context) {
-        c.out.append(.cancelTimer(timer(.stepTimeout(step: c.b.steps[i].id, attempt: Int(steps[i].attempt)), steps[i].due)))
+        c.out.append(.cancelTimer(timer(.stepTimeout(step: c.b.stepIds[i], attempt: Int(steps[i].attempt)), steps[i].due)))
     }
 
     /// A new payload: new request id, fresh retry budget, earlier attempts' answers become stale.

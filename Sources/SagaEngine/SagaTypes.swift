@@ -144,7 +144,7 @@ public struct SagaState: Codable, Equatable, Sendable {
         bundleId = bundle.id
         bundleVersion = bundle.version
         definitionFingerprint = bundle.fingerprint
-        steps = Array(repeating: StepState(), count: bundle.steps.count)
+        steps = .filled(StepState(), count: bundle.steps.count)
     }
 
     /// The saga of an application has the application's id, so that the `applications` record
