@@ -254,7 +254,7 @@ struct HubUp: Command {
 
         // Start them, orchestrator first (it creates the topics); each appends to its log.
         for m in layout.members {
-            if !fm.fileExists(atPath: m.log) { fm.createFile(atPath: m.log, contents: nil) }
+            if !fm.fileExists(atPath: m.log) { _ = fm.createFile(atPath: m.log, contents: nil) }
             guard let log = FileHandle(forWritingAtPath: m.log) else { throw ConfigError("--dir: cannot write \(m.log)") }
             _ = try? log.seekToEnd()
             let process = Process()

@@ -21,7 +21,7 @@ import Testing
             return (0..<below(8)).map { _ in alphabet[below(alphabet.count)] }.joined()
         }
         mutating func number() -> Double {
-            let picks: [Double] = [0, -0.0, 1, -1, 42, 1_700_000_000_000, 8.9e15, 9.1e15, 1e300, 0.1, 1e-7, 123.456, -0.5, 5e-324,
+            let picks: [Double] = [0, -0.0, 1, -1, 42, 1_700_000_000_000, 8.9e15, 9.1e15, 1e300, 0.1, 1e-7, 123.456, -0.5, .leastNonzeroMagnitude,
                                    Double(below(1_000_000)) / 7]
             return picks[below(picks.count)]
         }

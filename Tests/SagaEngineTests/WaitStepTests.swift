@@ -31,7 +31,7 @@ import Testing
         #expect(h.status("public-notice") == .succeeded)
         #expect(out.dispatched.map(\.step) == ["registration-cancellation"])
         #expect(out.dispatched.first?.payload["uscc"] == "91330106MA2XXXXX1X")
-        h.succeed("registration-cancellation", outputs: [:])
+        _ = h.succeed("registration-cancellation", outputs: [:])
         #expect(h.state.status == .completed)
         // Replay gives the same state.
         #expect(SagaEngine.replay(sagaId: "DEREG-1", h.log, bundle: h.bundle, calendar: calendar) == h.state)
@@ -57,7 +57,7 @@ import Testing
         // A second objection after the period ended is too late.
         h.apply(.timerFired(.waitElapsed(step: "public-notice", attempt: 2)), at: day9 + 20 * 86_400_000)
         #expect(h.apply(.objection(step: "public-notice", by: "x", reason: "late")).isIgnored)
-        h.succeed("registration-cancellation", outputs: [:])
+        _ = h.succeed("registration-cancellation", outputs: [:])
         #expect(h.state.status == .completed)
     }
 
