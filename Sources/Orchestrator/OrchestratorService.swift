@@ -508,13 +508,15 @@ public final class OrchestratorService: @unchecked Sendable {
         let now = config.clock.now()
         var ids: [(String, Int32)] = []
         ids.reserveCapacity(read.states.count)
+        host.restore(all: read.states.map(\.state))
+        sagaPartition.reserveCapacity(sagaPartition.count + read.states.count)
         for (state, partition, finishedAt) in read.states {
-            host.restore(state)
             sagaPartition[state.sagaId] = partition
             ids.append((state.sagaId, partition))
             if state.status.isFinal { host.retention.restoreFinished(state.sagaId, at: finishedAt ?? now) }
         }
-        partitionSnapshot.withLock { for (id, p) in ids { $0[id] = p } }
+        partitionSnapshot.withLock { $0.reserveCapacity($0.count + ids.count); for (id, p) in ids { $0[id] = p } }
+        host.retention.reserveIndex(read.finishedIds.count + read.finishedHashes.count)
         for (id, p, offset) in read.finishedIds { host.retention.restoreIndex(id, partition: p, offset: offset) }
         for (hash, p, offset) in read.finishedHashes { host.retention.restoreIndex(hash: hash, partition: p, offset: offset) }
         host.retention.sortQueue()

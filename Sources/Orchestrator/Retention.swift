@@ -108,6 +108,9 @@ struct Retention {
         index.insert(sagaId, partition: partition, offset: offset)
     }
 
+    /// Restore: room for `count` more `FinishedIndex` entries (one allocation instead of rehashing as it grows).
+    mutating func reserveIndex(_ count: Int) { index.reserve(count) }
+
     mutating func restoreIndex(hash: UInt64, partition: Int32, offset: Int64) {
         index.insert(hash: hash, partition: partition, offset: offset)
     }
@@ -168,6 +171,8 @@ struct FinishedIndex: Sendable {
         if let old = entries[hash], old.partition == partition, old.offset <= offset { return }
         entries[hash] = Entry(partition: partition, offset: offset)
     }
+
+    mutating func reserve(_ count: Int) { entries.reserveCapacity(entries.count + count) }
 
     mutating func remove(partitions: Set<Int32>) {
         entries = entries.filter { !partitions.contains($0.value.partition) }
