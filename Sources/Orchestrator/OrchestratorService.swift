@@ -502,13 +502,31 @@ public final class OrchestratorService: @unchecked Sendable {
     ///   are gone or changed; Kafka errors; `restoreTimedOut`.
     private func restore(partitions: [Int32]) throws -> Int {
         let read = try RestoreReader(config: config, groupId: "\(config.groupId)-restore-\(config.instanceId)").read(partitions: partitions)
-        let installStart = ContinuousClock.now
-        let problems = DefinitionCheck.problems(read.states.map(\.state), library: library, directory: config.bundlesDirectory.path)
+        var installPhases: [(String, Double)] = []
+        var mark = ContinuousClock.now
+        func phase(_ name: String) {
+            let now = ContinuousClock.now
+            installPhases.append((name, (now - mark).seconds))
+            mark = now
+        }
+        let states = read.states.map(\.state)
+        let problems = DefinitionCheck.problems(states, library: library, directory: config.bundlesDirectory.path)
         guard problems.isEmpty else { throw OrchestratorError.definitionsChanged(partitions: partitions, problems) }
+        phase("check")
         let now = config.clock.now()
         var ids: [(String, Int32)] = []
         ids.reserveCapacity(read.states.count)
-        host.restore(all: read.states.map(\.state))
+        // The finished sagas' index is built on another thread while the sagas are installed (the
+        // partitions are newly owned: the index has no entry of theirs, so merging equals inserting).
+        let index = Background { [finishedIds = read.finishedIds, finishedHashes = read.finishedHashes] in
+            var index = FinishedIndex()
+            index.reserve(finishedIds.count + finishedHashes.count)
+            for (id, p, offset) in finishedIds { index.insert(id, partition: p, offset: offset) }
+            for (hash, p, offset) in finishedHashes { index.insert(hash: hash, partition: p, offset: offset) }
+            return index
+        }
+        host.restore(all: states)
+        phase("sagas+timers")
         sagaPartition.reserveCapacity(sagaPartition.count + read.states.count)
         for (state, partition, finishedAt) in read.states {
             sagaPartition[state.sagaId] = partition
@@ -516,10 +534,10 @@ public final class OrchestratorService: @unchecked Sendable {
             if state.status.isFinal { host.retention.restoreFinished(state.sagaId, at: finishedAt ?? now) }
         }
         partitionSnapshot.withLock { $0.reserveCapacity($0.count + ids.count); for (id, p) in ids { $0[id] = p } }
-        host.retention.reserveIndex(read.finishedIds.count + read.finishedHashes.count)
-        for (id, p, offset) in read.finishedIds { host.retention.restoreIndex(id, partition: p, offset: offset) }
-        for (hash, p, offset) in read.finishedHashes { host.retention.restoreIndex(hash: hash, partition: p, offset: offset) }
+        phase("partitions")
+        host.retention.restoreIndex(index.wait())
         host.retention.sortQueue()
+        phase("finished index")
         for (p, end) in read.stateEnd { stateLowerBound[p] = end }
         for bad in read.bad {
             quarantine.append(inbound.deadLetter(bad.message, reason: .undecodableState,
@@ -529,8 +547,7 @@ public final class OrchestratorService: @unchecked Sendable {
                        "offset": String(bad.message.offset), "reason": bad.reason])
         }
         lastRestoreTail = read.tailRecords
-        let installed = ContinuousClock.now - installStart
-        let phases = (read.phases + [("install", installed.seconds)]).map { "\($0.0) \(String(format: "%.3f", $0.1)) s" }.joined(separator: ", ")
+        let phases = (read.phases + installPhases).map { "\($0.0) \(String(format: "%.3f", $0.1)) s" }.joined(separator: ", ")
             + ", tail records \(read.tailRecords), snapshot partitions \(read.fromSnapshot.count)"
         statsLock.withLock {
             $0.lastRestore = phases

@@ -212,24 +212,19 @@ struct SagaHost {
     /// on a helper thread into a separate index, merged when the sagas are in. Same result as
     /// calling `restore(_:)` in order.
     mutating func restore(all states: [SagaState]) {
-        final class Built: @unchecked Sendable {
-            // @unchecked: written by the helper thread only, read after `group.wait()`.
-            var timers = TimerIndex()
-        }
-        let built = Built(), group = DispatchGroup(), library = self.library
-        DispatchQueue.global().async(group: group) {
+        let library = self.library
+        let armed = Background {
             var timers = TimerIndex()
             timers.reserve(states.count * 6)
             for saga in states {
                 guard let bundle = library.bundle(saga.bundleId, version: saga.bundleVersion) else { continue }
                 for timer in saga.armedTimers(bundle: bundle) { timers.schedule(timer) }
             }
-            built.timers = timers
+            return timers
         }
         sagas.reserveCapacity(sagas.count + states.count)
         for saga in states { sagas[saga.sagaId] = saga }
-        group.wait()
-        timers.merge(built.timers)
+        timers.merge(armed.wait())
     }
 
     /// Installs a restored saga (from the changelog) and re-arms its timers.

@@ -320,7 +320,7 @@ struct RestoreReader {
         phase("manifests")
         // 2. Their chunks, decoded on all cores as they arrive.
         let latest = Mutex<[SagaKey: (offset: Int64, value: Latest)]>([:])
-        let hashes = Mutex<[(UInt64, Int32, Int64)]>([])
+        let hashes = Mutex<[(hash: UInt64, partition: Int32, offset: Int64)]>([])
         let decoding = DispatchGroup()
         let pool = DispatchQueue(label: "yishi.restore-decode", attributes: .concurrent)
         let chunkStarts = manifests.values.compactMap { m in m.chunks.min().map { TopicPartitionOffset(snapshots, m.partition, $0) } }
@@ -331,7 +331,7 @@ struct RestoreReader {
                 decoding.enter()
                 pool.async {
                     defer { decoding.leave() }
-                    var local: [(String, Latest)] = [], found: [(UInt64, Int32, Int64)] = []
+                    var local: [(String, Latest)] = [], found: [(hash: UInt64, partition: Int32, offset: Int64)] = []
                     local.reserveCapacity(400)
                     do {
                         try SnapshotFormat.scan(message.value ?? Data(), state: { id, value, at in
@@ -349,14 +349,15 @@ struct RestoreReader {
                 }
             }
         }
+        phase("chunks read")
         decoding.wait()
-        phase("chunks")
+        phase("decoded")
         var result = Result()
         // A manifest whose chunks are not all there (deleted by retention) is not used: whole changelog instead.
         for (p, rest) in wanted where !rest.isEmpty {
             manifests[p] = nil
             latest.withLock { $0 = $0.filter { $0.key.partition != p } }
-            hashes.withLock { $0.removeAll { $0.1 == p } }
+            hashes.withLock { $0.removeAll { $0.partition == p } }
         }
         result.fromSnapshot = Set(manifests.keys)
 
@@ -405,9 +406,7 @@ struct RestoreReader {
         phase("tail")
         for p in partitions { result.stateEnd[p] = max(ends[p] ?? 0, manifests[p]?.stateOffset ?? 0) }
 
-        let found = hashes.withLock { $0 }
-        result.finishedHashes.reserveCapacity(found.count)
-        for (hash, p, offset) in found { result.finishedHashes.append((hash, p, offset)) }
+        result.finishedHashes = hashes.withLock { $0 }
         let newest = latest.withLock { $0 }
         result.states.reserveCapacity(newest.count)
         for (key, entry) in newest {

@@ -175,6 +175,57 @@ import YishiTestSupport
         #expect(index.count == 0 && index.nextDue() == nil)
     }
 
+    @Test("the finished index keeps, for each hash, what a dictionary with the same rule keeps: through growth, colliding slots, merges and revoked partitions")
+    func finishedIndexTable() {
+        var state: UInt64 = 7
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        var index = FinishedIndex(), reference: [UInt64: FinishedIndex.Entry] = [:]
+        func insert(_ hash: UInt64, _ p: Int32, _ offset: Int64, into index: inout FinishedIndex, _ reference: inout [UInt64: FinishedIndex.Entry]) {
+            index.insert(hash: hash, partition: p, offset: offset)
+            if let old = reference[hash], old.partition == p, old.offset <= offset { return }
+            reference[hash] = FinishedIndex.Entry(partition: p, offset: offset)
+        }
+        // Hashes that differ only above the bits a small table looks at, and repeats of earlier ones.
+        for n in 0..<5000 {
+            let hash = n % 5 == 0 ? UInt64(next() % 64) << 40 : (n % 7 == 0 ? UInt64(next() % 300) : next() << 20 | next())
+            insert(hash, Int32(next() % 4), Int64(next() % 1000), into: &index, &reference)
+        }
+        #expect(index.count == reference.count)
+        for (hash, entry) in reference { #expect(index.lookup(hash: hash) == entry) }
+        #expect(index.lookup(hash: 0xdead_beef_0000_0001) == nil || reference[0xdead_beef_0000_0001] != nil)
+        #expect(index.lookup("never finished") == nil)
+        #expect(Set(index.all.map(\.hash)) == Set(reference.keys))
+        for p in Int32(0)..<4 {
+            #expect(Set(index.entries(partition: p).map { "\($0.hash)@\($0.offset)" })
+                    == Set(reference.filter { $0.value.partition == p }.map { "\($0.key)@\($0.value.offset)" }))
+        }
+        // Built apart for partitions 4 and 5 (newly owned), merged: as if inserted one by one.
+        var apart = FinishedIndex(), sequential = index, sequentialReference = reference
+        apart.reserve(3000)
+        for _ in 0..<3000 {
+            let hash = next() % 2 == 0 ? next() << 20 | next() : Array(reference.keys)[Int(next()) % reference.count]
+            let p = Int32(4 + next() % 2), offset = Int64(next() % 1000)
+            var scratch: [UInt64: FinishedIndex.Entry] = [:]
+            insert(hash, p, offset, into: &apart, &scratch)
+            insert(hash, p, offset, into: &sequential, &sequentialReference)
+        }
+        index.merge(apart)
+        #expect(index.count == sequential.count && index.count == sequentialReference.count)
+        for (hash, entry) in sequentialReference { #expect(index.lookup(hash: hash) == entry) }
+        var empty = FinishedIndex()
+        empty.merge(apart)
+        #expect(empty.count == apart.count)
+        // Revoked partitions leave; the rest stay findable.
+        index.remove(partitions: [1, 4])
+        let kept = sequentialReference.filter { $0.value.partition != 1 && $0.value.partition != 4 }
+        #expect(index.count == kept.count)
+        for (hash, entry) in kept { #expect(index.lookup(hash: hash) == entry) }
+        for (hash, entry) in sequentialReference where entry.partition == 1 || entry.partition == 4 { #expect(index.lookup(hash: hash) == nil) }
+    }
+
     @Test("timers armed apart and merged (a restore on two cores) pop exactly as when scheduled one by one")
     func timerIndexMerge() {
         var state: UInt64 = 11
