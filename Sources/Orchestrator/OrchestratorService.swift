@@ -525,16 +525,19 @@ public final class OrchestratorService: @unchecked Sendable {
             for (hash, p, offset) in finishedHashes { index.insert(hash: hash, partition: p, offset: offset) }
             return index
         }
-        host.restore(all: states)
-        phase("sagas+timers")
-        sagaPartition.reserveCapacity(sagaPartition.count + read.states.count)
-        for (state, partition, finishedAt) in read.states {
-            sagaPartition[state.sagaId] = partition
-            ids.append((state.sagaId, partition))
-            if state.status.isFinal { host.retention.restoreFinished(state.sagaId, at: finishedAt ?? now) }
+        // Each saga's partition is noted while its timers are armed on another thread.
+        var finished: [(String, Instant)] = []
+        host.restore(all: states) {
+            sagaPartition.reserveCapacity(sagaPartition.count + read.states.count)
+            for (state, partition, finishedAt) in read.states {
+                sagaPartition[state.sagaId] = partition
+                ids.append((state.sagaId, partition))
+                if state.status.isFinal { finished.append((state.sagaId, finishedAt ?? now)) }
+            }
+            partitionSnapshot.withLock { $0.reserveCapacity($0.count + ids.count); for (id, p) in ids { $0[id] = p } }
         }
-        partitionSnapshot.withLock { $0.reserveCapacity($0.count + ids.count); for (id, p) in ids { $0[id] = p } }
-        phase("partitions")
+        for (id, at) in finished { host.retention.restoreFinished(id, at: at) }
+        phase("sagas+timers+partitions")
         host.retention.restoreIndex(index.wait())
         host.retention.sortQueue()
         phase("finished index")

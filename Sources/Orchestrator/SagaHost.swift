@@ -211,7 +211,9 @@ struct SagaHost {
     /// Installs restored sagas (`restore(_:)` for each) on both cores: their timers are armed
     /// on a helper thread into a separate index, merged when the sagas are in. Same result as
     /// calling `restore(_:)` in order.
-    mutating func restore(all states: [SagaState]) {
+    /// `alongside` runs on the caller's thread while the timers are armed (other restore
+    /// bookkeeping that does not touch the host).
+    mutating func restore(all states: [SagaState], alongside: () -> Void = {}) {
         let library = self.library
         let armed = Background {
             var timers = TimerIndex()
@@ -224,6 +226,7 @@ struct SagaHost {
         }
         sagas.reserveCapacity(sagas.count + states.count)
         for saga in states { sagas[saga.sagaId] = saga }
+        alongside()
         timers.merge(armed.wait())
     }
 
