@@ -76,6 +76,8 @@ public final class OrchestratorService: @unchecked Sendable {
         public var timersFired = 0
         public var restoredSagas = 0
         public var restoreSeconds = 0.0
+        /// Process CPU seconds (user + system, all threads) the restores took.
+        public var restoreCPUSeconds = 0.0
         public var ownedPartitions: [Int32] = []
         public var ownedSagas = 0
         /// The transactional producer's reactions to librdkafka's error classes (aborts, retries, rebuilds).
@@ -551,11 +553,13 @@ public final class OrchestratorService: @unchecked Sendable {
                        "offset": String(bad.message.offset), "reason": bad.reason])
         }
         lastRestoreTail = read.tailRecords
+        let cpu = Self.processCPUSeconds() - cpuStart
         let phases = (read.phases + installPhases).map { "\($0.0) \(String(format: "%.3f", $0.1)) s" }.joined(separator: ", ")
             + ", tail records \(read.tailRecords), snapshot partitions \(read.fromSnapshot.count)"
-            + String(format: ", process CPU %.3f s", Self.processCPUSeconds() - cpuStart)
+            + String(format: ", process CPU %.3f s", cpu)
         statsLock.withLock {
             $0.lastRestore = phases
+            $0.restoreCPUSeconds += cpu
             $0.quarantined += read.bad.count
             if !read.bad.isEmpty { retentionMetrics?.quarantined.inc(by: Double(read.bad.count)) }
             $0.restoredFromSnapshot += read.fromSnapshot.count
@@ -593,7 +597,13 @@ public final class OrchestratorService: @unchecked Sendable {
         do {
             if watermarkReader == nil { watermarkReader = try KafkaConsumer(config: config.consumerConfig(), groupId: "\(config.groupId)-snapshot-\(config.instanceId)") }
             var offsets: [Int32: Int64] = [:]
-            for p in owned { offsets[p] = try watermarkReader!.watermarks(TopicPartition(config.topic("saga-state"), p)).high }
+            // The high watermark, or the end the last restore read if that is higher (Tansu answers a
+            // watermark as low as the last batch's base offset + 1): every record below either is
+            // in the committed hot state or was aborted, so the next restore need not re-read it.
+            for p in owned {
+                let high = try watermarkReader!.watermarks(TopicPartition(config.topic("saga-state"), p)).high
+                offsets[p] = max(high, stateLowerBound[p] ?? 0)
+            }
             lastSnapshot = .now
             if writer.submit(SnapshotWriter.Job(sagas: host.sagas, partitionOf: sagaPartition, finishedAt: host.retention.finishedAt,
                                                  index: host.retention.index, stateOffsets: offsets)) { retentionMetrics?.snapshots.inc() }

@@ -16,9 +16,9 @@ import YishiKafka
 ///
 /// Exactly-once safety: a snapshot is taken on the loop thread between two transactions, from
 /// the committed hot state only (never a batch's overlay), and its covered offset is the
-/// `saga-state` high watermark queried after the last commit and before the copy. So every
-/// record below that offset is either in the copy (committed by this instance or restored) or
-/// was aborted (read_committed never shows it). A covered offset that is too low is harmless:
+/// `saga-state` high watermark queried after the last commit and before the copy (or the end the
+/// last restore read, when higher). So every record below that offset is either in the copy
+/// (committed by this instance or restored) or was aborted (read_committed never shows it). A covered offset that is too low is harmless:
 /// the tail's newest record per key is the newest overall and wins. The records are produced
 /// outside the transaction by an idempotent producer; a manifest is written only after every
 /// chunk it names is acknowledged, so a snapshot cut short by a crash is never used, and a late
