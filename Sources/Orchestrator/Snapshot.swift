@@ -323,6 +323,11 @@ struct RestoreReader {
         let hashes = Mutex<[(hash: UInt64, partition: Int32, offset: Int64)]>([])
         let decoding = DispatchGroup()
         let pool = DispatchQueue(label: "yishi.restore-decode", attributes: .concurrent)
+        // The manifests say how many finished-index entries come: one allocation for all of them
+        // (capped, so a manifest with a wrong count costs at most ~100 MB of reserved capacity).
+        let cap = 4_000_000
+        let expected = manifests.values.reduce(0) { min($0 + min(max(0, $1.finished), cap), cap) }
+        hashes.withLock { $0.reserveCapacity(expected) }
         let chunkStarts = manifests.values.compactMap { m in m.chunks.min().map { TopicPartitionOffset(snapshots, m.partition, $0) } }
         var wanted: [Int32: Set<Int64>] = manifests.mapValues { Set($0.chunks) }
         if !chunkStarts.isEmpty {
