@@ -45,10 +45,18 @@ public enum DefinitionCheck {
     /// States without a fingerprint (written before it existed) are checked only for presence.
     public static func problems(_ states: [SagaState], library: BundleLibrary, directory: String) -> [Problem] {
         var byVersion: [String: (id: String, version: Int, kind: Problem.Kind, ids: [String])] = [:]
+        // The last bundle version and fingerprint found fine: a restore's states mostly share a few
+        // versions, so most states are checked by two string comparisons instead of a library lookup.
+        var lastFine: (id: String, version: Int, fingerprint: String?)?
         for state in states where !state.status.isFinal {
+            if let fine = lastFine, fine.version == state.bundleVersion, fine.id == state.bundleId,
+               fine.fingerprint == state.definitionFingerprint { continue }
             let kind: Problem.Kind
             if let bundle = library.bundle(state.bundleId, version: state.bundleVersion) {
-                guard let started = state.definitionFingerprint, started != bundle.fingerprint else { continue }
+                guard let started = state.definitionFingerprint, started != bundle.fingerprint else {
+                    lastFine = (state.bundleId, state.bundleVersion, state.definitionFingerprint)
+                    continue
+                }
                 kind = .changed(file: bundle.file ?? directory, loaded: bundle.fingerprint, started: started)
             } else {
                 kind = .missing

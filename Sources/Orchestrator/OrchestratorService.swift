@@ -76,6 +76,8 @@ public final class OrchestratorService: @unchecked Sendable {
         public var timersFired = 0
         public var restoredSagas = 0
         public var restoreSeconds = 0.0
+        /// Process CPU seconds (user + system, all threads) the restores took.
+        public var restoreCPUSeconds = 0.0
         public var ownedPartitions: [Int32] = []
         public var ownedSagas = 0
         /// The transactional producer's reactions to librdkafka's error classes (aborts, retries, rebuilds).
@@ -502,23 +504,47 @@ public final class OrchestratorService: @unchecked Sendable {
     /// - Throws: `OrchestratorError.definitionsChanged` when running sagas need bundle versions that
     ///   are gone or changed; Kafka errors; `restoreTimedOut`.
     private func restore(partitions: [Int32]) throws -> Int {
+        let cpuStart = Self.processCPUSeconds()
         let read = try RestoreReader(config: config, groupId: "\(config.groupId)-restore-\(config.instanceId)").read(partitions: partitions)
-        let installStart = ContinuousClock.now
-        let problems = DefinitionCheck.problems(read.states.map(\.state), library: library, directory: config.bundlesDirectory.path)
+        var installPhases: [(String, Double)] = []
+        var mark = ContinuousClock.now
+        func phase(_ name: String) {
+            let now = ContinuousClock.now
+            installPhases.append((name, (now - mark).seconds))
+            mark = now
+        }
+        let states = read.states.map(\.state)
+        let problems = DefinitionCheck.problems(states, library: library, directory: config.bundlesDirectory.path)
         guard problems.isEmpty else { throw OrchestratorError.definitionsChanged(partitions: partitions, problems) }
+        phase("check")
         let now = config.clock.now()
         var ids: [(String, Int32)] = []
         ids.reserveCapacity(read.states.count)
-        for (state, partition, finishedAt) in read.states {
-            host.restore(state)
-            sagaPartition[state.sagaId] = partition
-            ids.append((state.sagaId, partition))
-            if state.status.isFinal { host.retention.restoreFinished(state.sagaId, at: finishedAt ?? now) }
+        // The finished sagas' index is built on another thread while the sagas are installed (the
+        // partitions are newly owned: the index has no entry of theirs, so merging equals inserting).
+        let index = Background { [finishedIds = read.finishedIds, finishedHashes = read.finishedHashes] in
+            var index = FinishedIndex()
+            index.reserve(finishedIds.count + finishedHashes.count)
+            for (id, p, offset) in finishedIds { index.insert(id, partition: p, offset: offset) }
+            for (hash, p, offset) in finishedHashes { index.insert(hash: hash, partition: p, offset: offset) }
+            return index
         }
-        partitionSnapshot.withLock { for (id, p) in ids { $0[id] = p } }
-        for (id, p, offset) in read.finishedIds { host.retention.restoreIndex(id, partition: p, offset: offset) }
-        for (hash, p, offset) in read.finishedHashes { host.retention.restoreIndex(hash: hash, partition: p, offset: offset) }
+        // Each saga's partition is noted while its timers are armed on another thread.
+        var finished: [(String, Instant)] = []
+        host.restore(all: states) {
+            sagaPartition.reserveCapacity(sagaPartition.count + read.states.count)
+            for (state, partition, finishedAt) in read.states {
+                sagaPartition[state.sagaId] = partition
+                ids.append((state.sagaId, partition))
+                if state.status.isFinal { finished.append((state.sagaId, finishedAt ?? now)) }
+            }
+            partitionSnapshot.withLock { $0.reserveCapacity($0.count + ids.count); for (id, p) in ids { $0[id] = p } }
+        }
+        for (id, at) in finished { host.retention.restoreFinished(id, at: at) }
+        phase("sagas+timers+partitions")
+        host.retention.restoreIndex(index.wait())
         host.retention.sortQueue()
+        phase("finished index")
         for (p, end) in read.stateEnd { stateLowerBound[p] = end }
         for bad in read.bad {
             quarantine.append(inbound.deadLetter(bad.message, reason: .undecodableState,
@@ -528,16 +554,26 @@ public final class OrchestratorService: @unchecked Sendable {
                        "offset": String(bad.message.offset), "reason": bad.reason])
         }
         lastRestoreTail = read.tailRecords
-        let installed = ContinuousClock.now - installStart
-        let phases = (read.phases + [("install", installed.seconds)]).map { "\($0.0) \(String(format: "%.3f", $0.1)) s" }.joined(separator: ", ")
+        let cpu = Self.processCPUSeconds() - cpuStart
+        let phases = (read.phases + installPhases).map { "\($0.0) \(String(format: "%.3f", $0.1)) s" }.joined(separator: ", ")
             + ", tail records \(read.tailRecords), snapshot partitions \(read.fromSnapshot.count)"
+            + String(format: ", process CPU %.3f s", cpu)
         statsLock.withLock {
             $0.lastRestore = phases
+            $0.restoreCPUSeconds += cpu
             $0.quarantined += read.bad.count
             if !read.bad.isEmpty { retentionMetrics?.quarantined.inc(by: Double(read.bad.count)) }
             $0.restoredFromSnapshot += read.fromSnapshot.count
         }
         return read.states.count
+    }
+
+    /// User + system CPU seconds of the whole process so far (`getrusage`): a restore's CPU
+    /// cost, which a loaded machine changes much less than its wall time.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     /// The summary of a saga that finished and left the hot state, when `sagaId` is in the
@@ -562,7 +598,13 @@ public final class OrchestratorService: @unchecked Sendable {
         do {
             if watermarkReader == nil { watermarkReader = try KafkaConsumer(config: config.consumerConfig(), groupId: "\(config.groupId)-snapshot-\(config.instanceId)") }
             var offsets: [Int32: Int64] = [:]
-            for p in owned { offsets[p] = try watermarkReader!.watermarks(TopicPartition(config.topic("saga-state"), p)).high }
+            // The high watermark, or the end the last restore read if that is higher (Tansu answers a
+            // watermark as low as the last batch's base offset + 1): every record below either is
+            // in the committed hot state or was aborted, so the next restore need not re-read it.
+            for p in owned {
+                let high = try watermarkReader!.watermarks(TopicPartition(config.topic("saga-state"), p)).high
+                offsets[p] = max(high, stateLowerBound[p] ?? 0)
+            }
             lastSnapshot = .now
             if writer.submit(SnapshotWriter.Job(sagas: host.sagas, partitionOf: sagaPartition, finishedAt: host.retention.finishedAt,
                                                  index: host.retention.index, stateOffsets: offsets)) { retentionMetrics?.snapshots.inc() }

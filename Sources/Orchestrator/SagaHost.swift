@@ -208,6 +208,28 @@ struct SagaHost {
 
     // MARK: Ownership
 
+    /// Installs restored sagas (`restore(_:)` for each) on both cores: their timers are armed
+    /// on a helper thread into a separate index, merged when the sagas are in. Same result as
+    /// calling `restore(_:)` in order.
+    /// `alongside` runs on the caller's thread while the timers are armed (other restore
+    /// bookkeeping that does not touch the host).
+    mutating func restore(all states: [SagaState], alongside: () -> Void = {}) {
+        let library = self.library
+        let armed = Background {
+            var timers = TimerIndex()
+            timers.reserve(states.count * 6)
+            for saga in states {
+                guard let bundle = library.bundle(saga.bundleId, version: saga.bundleVersion) else { continue }
+                for timer in saga.armedTimers(bundle: bundle) { timers.schedule(timer) }
+            }
+            return timers
+        }
+        sagas.reserveCapacity(sagas.count + states.count)
+        for saga in states { sagas[saga.sagaId] = saga }
+        alongside()
+        timers.merge(armed.wait())
+    }
+
     /// Installs a restored saga (from the changelog) and re-arms its timers.
     mutating func restore(_ saga: SagaState) {
         sagas[saga.sagaId] = saga

@@ -10,15 +10,15 @@ import YishiKafka
 /// partition p goes to partition p: chunk records (many encoded states each, well under
 /// `message.max.bytes`), then one manifest record (key `manifest`) naming the chunks' offsets
 /// and the `saga-state` offset the snapshot covers. Restore reads the last few records of the
-/// partition (high watermark minus `manifestWindow`), takes the newest manifest, reads its
+/// partition (the last `manifestProbe` records, else high watermark minus `manifestWindow`), takes the newest manifest, reads its
 /// chunks and then the `saga-state` tail from the covered offset: O(live set + tail), never
 /// O(history).
 ///
 /// Exactly-once safety: a snapshot is taken on the loop thread between two transactions, from
 /// the committed hot state only (never a batch's overlay), and its covered offset is the
-/// `saga-state` high watermark queried after the last commit and before the copy. So every
-/// record below that offset is either in the copy (committed by this instance or restored) or
-/// was aborted (read_committed never shows it). A covered offset that is too low is harmless:
+/// `saga-state` high watermark queried after the last commit and before the copy (or the end the
+/// last restore read, when higher). So every record below that offset is either in the copy
+/// (committed by this instance or restored) or was aborted (read_committed never shows it). A covered offset that is too low is harmless:
 /// the tail's newest record per key is the newest overall and wins. The records are produced
 /// outside the transaction by an idempotent producer; a manifest is written only after every
 /// chunk it names is acknowledged, so a snapshot cut short by a crash is never used, and a late
@@ -33,6 +33,8 @@ enum SnapshotFormat {
     /// (the manifest is the last data record; the window covers transaction markers and a
     /// snapshot cut short by a crash).
     static let manifestWindow: Int64 = 64
+    /// Records read first from the end of a partition: the manifest, a transaction marker or two.
+    static let manifestProbe: Int64 = 4
     /// Target bytes per chunk record (far below the default 1 MB `message.max.bytes`).
     static let chunkBytes = 256 * 1024
 
@@ -86,10 +88,22 @@ enum SnapshotFormat {
     }
 
     static func entries(_ data: Data) throws -> [Entry] {
+        var out: [Entry] = []
+        try scan(data, state: { out.append(.state(sagaId: $0, value: $1, finishedAt: $2)) },
+                 finished: { out.append(.finished(hash: $0, offset: $1)) })
+        return out
+    }
+
+    /// Hands each entry of a chunk to `state` or `finished`, in order, without copying: a state's
+    /// value is a slice of `data` (restore decodes it in place).
+    /// - Throws: `FormatError` for a chunk that is not one or is cut short (entries before the
+    ///   fault have been handed over).
+    static func scan(_ data: Data, state: (_ sagaId: String, _ value: Data, _ finishedAt: Instant?) -> Void,
+                     finished: (_ hash: UInt64, _ offset: Int64) -> Void) throws {
         guard data.starts(with: chunkMagic) else { throw FormatError(description: "not a snapshot chunk (unknown format)") }
-        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [Entry] in
+        let base = data.startIndex
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> Void in
             var i = chunkMagic.count
-            var out: [Entry] = []
             func take<T: FixedWidthInteger>(_: T.Type) throws -> T {
                 guard i + MemoryLayout<T>.size <= raw.count else { throw FormatError(description: "snapshot chunk cut short at byte \(i)") }
                 var v: T = 0
@@ -97,25 +111,26 @@ enum SnapshotFormat {
                 i += MemoryLayout<T>.size
                 return T(littleEndian: v)
             }
-            func bytes(_ n: Int) throws -> Data {
+            func range(_ n: Int) throws -> Range<Int> {
                 guard i + n <= raw.count else { throw FormatError(description: "snapshot chunk cut short at byte \(i)") }
                 defer { i += n }
-                return Data(raw[i..<i + n])
+                return i..<i + n
             }
             while i < raw.count {
                 switch try take(UInt8.self) {
                 case 1:
-                    let id = String(decoding: try bytes(Int(try take(UInt16.self))), as: UTF8.self)
-                    let value = try bytes(Int(try take(UInt32.self)))
+                    let idRange = try range(Int(try take(UInt16.self)))
+                    let id = String(decoding: UnsafeRawBufferPointer(rebasing: raw[idRange]), as: UTF8.self)
+                    let valueRange = try range(Int(try take(UInt32.self)))
                     let at = try take(Int64.self)
-                    out.append(.state(sagaId: id, value: value, finishedAt: at == Int64.min ? nil : Instant(ms: at)))
+                    state(id, data[base + valueRange.lowerBound..<base + valueRange.upperBound], at == Int64.min ? nil : Instant(ms: at))
                 case 2:
-                    out.append(.finished(hash: try take(UInt64.self), offset: try take(Int64.self)))
+                    let hash = try take(UInt64.self)
+                    finished(hash, try take(Int64.self))
                 case let tag:
                     throw FormatError(description: "unknown snapshot entry tag \(tag) at byte \(i - 1)")
                 }
             }
-            return out
         }
     }
 }
@@ -247,6 +262,12 @@ struct RestoreReader {
         var phases: [(String, Double)] = []
     }
 
+    /// A saga of a partition (the newest record per key wins within a partition).
+    private struct SagaKey: Hashable {
+        var partition: Int32
+        var id: String
+    }
+
     private enum Latest {
         case state(SagaState, finishedAt: Instant?)
         case finished(FinishedSummary)
@@ -260,6 +281,8 @@ struct RestoreReader {
         let reader = try KafkaConsumer(config: config.consumerConfig([
             "enable.partition.eof": "true", "fetch.wait.max.ms": "5", "fetch.error.backoff.ms": "10",
             "queued.max.messages.kbytes": "262144", "auto.offset.reset": "earliest",
+            // Large fetches for the snapshot's 256 KB chunks and a long tail (restore only).
+            "fetch.max.bytes": "67108864", "max.partition.fetch.bytes": "16777216", "receive.message.max.bytes": "68157440",
         ]), groupId: groupId)
         defer { try? reader.close() }
         let snapshots = config.topic("saga-snapshots"), stateTopic = config.topic("saga-state")
@@ -272,25 +295,39 @@ struct RestoreReader {
             phases.append((name, Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18))
             phaseStart = now
         }
-        // 1. The newest manifest of each partition (O(1) in history).
-        var starts: [TopicPartitionOffset] = []
+        // 1. The newest manifest of each partition (O(1) in history): the last `manifestProbe`
+        //    records first (the manifest is normally the very last one, and chunks are 256 KB
+        //    each, so a wide window would read most of the snapshot twice), then the whole
+        //    `manifestWindow` for partitions whose probe held none.
+        var bounds: [Int32: (low: Int64, high: Int64)] = [:]
         for p in partitions where useSnapshots {
             let (low, high) = try reader.watermarks(TopicPartition(snapshots, p))
-            if high > low { starts.append(TopicPartitionOffset(snapshots, p, max(low, high - SnapshotFormat.manifestWindow))) }
+            if high > low { bounds[p] = (low, high) }
         }
         var manifests: [Int32: SnapshotFormat.Manifest] = [:]
-        try drain(reader, starts) { message in
-            guard message.keyString == "manifest", let value = message.value,
-                  let m = try? JSONDecoder().decode(SnapshotFormat.Manifest.self, from: value), m.partition == message.partition else { return }
-            manifests[message.partition] = m
+        for window in [SnapshotFormat.manifestProbe, SnapshotFormat.manifestWindow] {
+            let starts = bounds.sorted { $0.key < $1.key }.compactMap { p, b -> TopicPartitionOffset? in
+                guard manifests[p] == nil, window == SnapshotFormat.manifestProbe || b.high - b.low > SnapshotFormat.manifestProbe else { return nil }
+                return TopicPartitionOffset(snapshots, p, max(b.low, b.high - window))
+            }
+            try drain(reader, starts) { message in
+                guard message.keyString == "manifest", let value = message.value,
+                      let m = try? JSONDecoder().decode(SnapshotFormat.Manifest.self, from: value), m.partition == message.partition else { return }
+                manifests[message.partition] = m
+            }
         }
 
         phase("manifests")
         // 2. Their chunks, decoded on all cores as they arrive.
-        let latest = Mutex<[String: (offset: Int64, value: Latest)]>([:])
-        let hashes = Mutex<[(UInt64, Int32, Int64)]>([])
+        let latest = Mutex<[SagaKey: (offset: Int64, value: Latest)]>([:])
+        let hashes = Mutex<[(hash: UInt64, partition: Int32, offset: Int64)]>([])
         let decoding = DispatchGroup()
         let pool = DispatchQueue(label: "yishi.restore-decode", attributes: .concurrent)
+        // The manifests say how many finished-index entries come: one allocation for all of them
+        // (capped, so a manifest with a wrong count costs at most ~100 MB of reserved capacity).
+        let cap = 4_000_000
+        let expected = manifests.values.reduce(0) { min($0 + min(max(0, $1.finished), cap), cap) }
+        hashes.withLock { $0.reserveCapacity(expected) }
         let chunkStarts = manifests.values.compactMap { m in m.chunks.min().map { TopicPartitionOffset(snapshots, m.partition, $0) } }
         var wanted: [Int32: Set<Int64>] = manifests.mapValues { Set($0.chunks) }
         if !chunkStarts.isEmpty {
@@ -299,35 +336,33 @@ struct RestoreReader {
                 decoding.enter()
                 pool.async {
                     defer { decoding.leave() }
-                    var local: [(String, Latest)] = [], found: [(UInt64, Int32, Int64)] = []
+                    var local: [(String, Latest)] = [], found: [(hash: UInt64, partition: Int32, offset: Int64)] = []
+                    local.reserveCapacity(400)
                     do {
-                        for entry in try SnapshotFormat.entries(message.value ?? Data()) {
-                            switch entry {
-                            case .state(let id, let value, let at):
-                                do { local.append((id, .state(try SagaStateCodec.decode(value), finishedAt: at))) } catch {
-                                    let m = KafkaMessage(topic: message.topic, partition: message.partition, offset: message.offset,
-                                                         key: Data(id.utf8), value: value, headers: message.headers)
-                                    local.append((id, .bad(Bad(message: m, sagaId: id, reason: "snapshot state of saga \(id) does not decode: \(error)"))))
-                                }
-                            case .finished(let hash, let offset): found.append((hash, message.partition, offset))
+                        try SnapshotFormat.scan(message.value ?? Data(), state: { id, value, at in
+                            do { local.append((id, .state(try SagaStateCodec.decode(value), finishedAt: at))) } catch {
+                                let m = KafkaMessage(topic: message.topic, partition: message.partition, offset: message.offset,
+                                                     key: Data(id.utf8), value: Data(value), headers: message.headers)
+                                local.append((id, .bad(Bad(message: m, sagaId: id, reason: "snapshot state of saga \(id) does not decode: \(error)"))))
                             }
-                        }
+                        }, finished: { hash, offset in found.append((hash, message.partition, offset)) })
                     } catch {
                         local = [("#chunk@\(message.offset)", .bad(Bad(message: message, sagaId: nil, reason: "snapshot chunk does not decode: \(error)")))]
                     }
-                    latest.withLock { map in for (id, v) in local { map["\(message.partition)/" + id] = (-1, v) } }
+                    latest.withLock { map in for (id, v) in local { map[SagaKey(partition: message.partition, id: id)] = (-1, v) } }
                     hashes.withLock { $0 += found }
                 }
             }
         }
+        phase("chunks read")
         decoding.wait()
-        phase("chunks")
+        phase("decoded")
         var result = Result()
         // A manifest whose chunks are not all there (deleted by retention) is not used: whole changelog instead.
         for (p, rest) in wanted where !rest.isEmpty {
             manifests[p] = nil
-            latest.withLock { $0 = $0.filter { !$0.key.hasPrefix("\(p)/") } }
-            hashes.withLock { $0.removeAll { $0.1 == p } }
+            latest.withLock { $0 = $0.filter { $0.key.partition != p } }
+            hashes.withLock { $0.removeAll { $0.partition == p } }
         }
         result.fromSnapshot = Set(manifests.keys)
 
@@ -342,7 +377,7 @@ struct RestoreReader {
             decoding.enter()
             pool.async {
                 defer { decoding.leave() }
-                var local: [(String, Int64, Latest)] = []
+                var local: [(SagaKey, Int64, Latest)] = []
                 local.reserveCapacity(messages.count)
                 for message in messages {
                     guard let key = message.keyString else { continue }
@@ -358,7 +393,7 @@ struct RestoreReader {
                     } catch {
                         value = .bad(Bad(message: message, sagaId: key, reason: "\(error)"))
                     }
-                    local.append(("\(message.partition)/" + key, message.offset, value))
+                    local.append((SagaKey(partition: message.partition, id: key), message.offset, value))
                 }
                 latest.withLock { map in
                     for (key, offset, value) in local where (map[key]?.offset ?? -2) < offset { map[key] = (offset, value) }
@@ -376,9 +411,11 @@ struct RestoreReader {
         phase("tail")
         for p in partitions { result.stateEnd[p] = max(ends[p] ?? 0, manifests[p]?.stateOffset ?? 0) }
 
-        for (hash, p, offset) in hashes.withLock({ $0 }) { result.finishedHashes.append((hash, p, offset)) }
-        for (key, entry) in latest.withLock({ $0 }) {
-            let p = Int32(key.prefix { $0 != "/" }) ?? -1
+        result.finishedHashes = hashes.withLock { $0 }
+        let newest = latest.withLock { $0 }
+        result.states.reserveCapacity(newest.count)
+        for (key, entry) in newest {
+            let p = key.partition
             switch entry.value {
             case .state(let s, let at): result.states.append((s, p, at))
             case .finished(let f): result.finishedIds.append((f.sagaId, p, entry.offset))

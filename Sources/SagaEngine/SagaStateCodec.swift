@@ -389,7 +389,12 @@ public enum SagaStateCodec {
             var ascii = true
             for b in buffer where b >= 0x80 { ascii = false; break }
             if ascii { return s }
-            return s.utf8.elementsEqual(buffer) ? s : nil
+            // A repair replaced bytes: the result differs from the input (compared with memcmp;
+            // the generic `elementsEqual` walked the UTF-8 view byte by byte).
+            let same = s.utf8.withContiguousStorageIfAvailable { out in
+                out.count == buffer.count && memcmp(out.baseAddress!, buffer.baseAddress!, buffer.count) == 0
+            } ?? s.utf8.elementsEqual(buffer)
+            return same ? s : nil
         }
 
         mutating func hexOrString(_ what: StaticString) throws(DecodeError) -> String {

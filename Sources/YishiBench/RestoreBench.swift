@@ -12,6 +12,9 @@ import YishiKafka
 ///   in-flight enterprise-opening states from the newest snapshot and the tail after it.
 /// - `orchestrator.restore_history_ratio`: the same restore once `history` finished sagas (their
 ///   `FinishedSummary` records) are behind the in-flight ones, divided by the first; goal ≤ 1.2.
+/// - `orchestrator.restore_history_cpu_ratio`: the same two restores compared by the process CPU
+///   seconds they took (`Stats.restoreCPUSeconds`), which other load on the machine changes much
+///   less than their wall time.
 ///
 /// Each measured restore is the orchestrator's own (`Stats.restoreSeconds`: read, decode,
 /// definition check, install and timer arming), after an earlier incarnation wrote the snapshot.
@@ -54,8 +57,8 @@ enum RestoreBench {
         try producer.flush(timeout: .seconds(600))
 
         // First incarnation: the whole changelog, then a snapshot. Second: the measured restore.
-        let full = try restore(config, expecting: inFlight, snapshotFirst: true)
-        let plain = try restore(config, expecting: inFlight, snapshotFirst: false)
+        let full = try restore(config, expecting: inFlight, snapshotFirst: true).seconds
+        let (plain, plainCPU) = try restore(config, expecting: inFlight, snapshotFirst: false)
         progress(String(format: "restore: %d in flight: whole changelog %.2f s, snapshot + tail %.2f s", inFlight, full, plain))
 
         progress("restore: writing \(history) finished sagas' summaries")
@@ -65,21 +68,22 @@ enum RestoreBench {
             try producer.enqueue(ProducerRecord(topic: stateTopic, key: summary.sagaId, value: summary.encoded()))
         }
         try producer.flush(timeout: .seconds(900))
-        let tail = try restore(config, expecting: inFlight, snapshotFirst: true)
-        let withHistory = try restore(config, expecting: inFlight, snapshotFirst: false)
+        let tail = try restore(config, expecting: inFlight, snapshotFirst: true).seconds
+        let (withHistory, withHistoryCPU) = try restore(config, expecting: inFlight, snapshotFirst: false)
         progress(String(format: "restore: %d finished behind: snapshot + %d-record tail %.2f s, then snapshot + tail %.2f s",
                         history, history, tail, withHistory))
         return [
             ("orchestrator.restore_sagas_per_s", Double(inFlight) / max(plain, 1e-6), "sagas/s"),
             ("orchestrator.restore_history_ratio", withHistory / max(plain, 1e-6), "x"),
+            ("orchestrator.restore_history_cpu_ratio", withHistoryCPU / max(plainCPU, 1e-6), "x"),
             ("orchestrator.restore_full_changelog_sagas_per_s", Double(inFlight) / max(full, 1e-6), "sagas/s"),
             ("orchestrator.state_record_bytes", Double(sample.count), "bytes"),
         ]
     }
 
     /// Starts an incarnation of the instance, waits for its restore, and (when `snapshotFirst`)
-    /// for the snapshot it then writes; returns the restore's seconds.
-    private static func restore(_ config: OrchestratorConfig, expecting: Int, snapshotFirst: Bool) throws -> Double {
+    /// for the snapshot it then writes; returns the restore's wall seconds and process CPU seconds.
+    private static func restore(_ config: OrchestratorConfig, expecting: Int, snapshotFirst: Bool) throws -> (seconds: Double, cpu: Double) {
         let instance = try BackgroundOrchestrator(config)
         defer { instance.stop() }
         let deadline = ContinuousClock.now + .seconds(900)
@@ -89,6 +93,6 @@ enum RestoreBench {
             Thread.sleep(forTimeInterval: 0.05)
         }
         progress("restore: \(instance.service.stats.lastRestore)")
-        return instance.service.stats.restoreSeconds
+        return (instance.service.stats.restoreSeconds, instance.service.stats.restoreCPUSeconds)
     }
 }

@@ -50,7 +50,8 @@ if arguments.contains("--help") || arguments.contains("-h") {
     the kafka group, or of one extra run, divided by the records per saga) and the ratio to it,
     the step latency (an answer produced to the next command read after its commit) p50/p99 at
     half of the measured rate. The restore group writes in-flight states and finished-saga
-    history straight to saga-state and times restores (restore_sagas_per_s, restore_history_ratio).
+    history straight to saga-state and times restores (restore_sagas_per_s, restore_history_ratio;
+    restore_history_cpu_ratio compares the same two restores by process CPU seconds).
     The soak group keeps a steady load and prints RSS and a restart's restore time after a
     warm-up and at the end. YISHI_BENCH_FETCH_WAIT_MS sets fetch.wait.max.ms of every client in
     the orchestrator and soak groups (default: librdkafka's).

@@ -80,6 +80,15 @@ func library(_ dir: URL) throws -> BundleLibrary {
         #expect(missing.map(\.sagas) == [3] && missing.first?.kind == .missing, "\(missing)")
         #expect(missing.first?.description.contains("enterprise-opening v1 is needed by 3 running saga(s)") == true)
         #expect(missing.first?.description.contains(removed.path) == true)
+
+        // Many states of a version that is fine, then one of the same version started on another
+        // definition, then fine ones again: the one is still found (a restore's check skips repeats).
+        var tampered = states[0]
+        tampered.sagaId = "APP-TAMPERED"
+        tampered.definitionFingerprint = String(repeating: "0", count: 64)
+        let many = Array(repeating: states[0], count: 50) + [old, tampered] + Array(repeating: states[1], count: 50)
+        let found = DefinitionCheck.problems(many, library: seeds, directory: "seeds/bundles")
+        #expect(found.count == 1 && found.first?.sagas == 1 && found.first?.examples == ["APP-TAMPERED"], "\(found)")
     }
 }
 

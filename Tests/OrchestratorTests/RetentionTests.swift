@@ -116,6 +116,146 @@ import YishiTestSupport
         } else { Issue.record("entry 2 is not a state") }
         #expect(throws: (any Error).self) { try SnapshotFormat.entries(Data("nonsense".utf8)) }
     }
+
+    @Test("a chunk scanned in place hands over slices that decode to the same states as copies; a chunk cut short throws after the whole entries")
+    func chunkScanInPlace() throws {
+        let (host, at) = try finishedHost("APP-RET-3", graceMs: 1)
+        let state = try #require(host.sagas["APP-RET-3"])
+        var entries: [SnapshotFormat.Entry] = []
+        for i in 0..<40 {
+            var s = state
+            s.sagaId = "S-\(i)-名"
+            entries.append(.state(sagaId: s.sagaId, value: SagaStateCodec.encode(s), finishedAt: i % 3 == 0 ? at : nil))
+            entries.append(.finished(hash: FinishedIndex.hash("F-\(i)"), offset: Int64(i) * 7))
+        }
+        let chunk = try #require(SnapshotFormat.chunks(entries).first)
+        // The chunk inside a larger buffer (as a record value may be), so slices do not start at index 0.
+        let framed = (Data([1, 2, 3]) + chunk + Data([9]))[3..<(3 + chunk.count)]
+        var states: [(String, Data, Instant?)] = [], finished: [(UInt64, Int64)] = []
+        try SnapshotFormat.scan(framed, state: { states.append(($0, $1, $2)) }, finished: { finished.append(($0, $1)) })
+        #expect(states.count == 40 && finished.count == 40)
+        for (i, (id, value, finishedAt)) in states.enumerated() {
+            guard case .state(let wantId, let wantValue, let wantAt) = entries[2 * i] else { Issue.record("entry \(2 * i)"); continue }
+            #expect(id == wantId && finishedAt == wantAt)
+            #expect(Data(value) == wantValue, "the slice holds the value's bytes")
+            #expect(try SagaStateCodec.decode(value) == SagaStateCodec.decode(wantValue))
+        }
+        #expect(finished.map(\.0) == (0..<40).map { FinishedIndex.hash("F-\($0)") } && finished.map(\.1) == (0..<40).map { Int64($0) * 7 })
+        // Cut inside the third state: the first two come out, then a FormatError naming the byte.
+        guard case .state(_, let firstValue, _) = entries[0] else { return }
+        let cut = chunk.prefix(SnapshotFormat.chunkMagic.count + 2 * (1 + 2 + "S-0-名".utf8.count + 4 + firstValue.count + 8 + 17) + 20)
+        var seen = 0
+        #expect(throws: SnapshotFormat.FormatError.self) {
+            try SnapshotFormat.scan(cut, state: { _, _, _ in seen += 1 }, finished: { _, _ in })
+        }
+        #expect(seen == 2)
+    }
+
+    @Test("timers are keyed by saga and timer key: rescheduling replaces, cancelling removes, due timers come soonest first")
+    func timerIndexKeys() {
+        var index = TimerIndex()
+        let t = Instant(ms: 1_000_000)
+        index.reserve(8)
+        index.schedule(TimerCommand(sagaId: "A", key: .stepTimeout(step: "tax", attempt: 1), due: Instant(ms: t.ms + 30)))
+        index.schedule(TimerCommand(sagaId: "A", key: .stepTimeout(step: "tax", attempt: 2), due: Instant(ms: t.ms + 10)))
+        index.schedule(TimerCommand(sagaId: "B", key: .stepTimeout(step: "tax", attempt: 1), due: Instant(ms: t.ms + 20)))
+        index.schedule(TimerCommand(sagaId: "A", key: .slaBreach, due: Instant(ms: t.ms + 5)))
+        // Rescheduled: the older deadline is stale.
+        index.schedule(TimerCommand(sagaId: "A", key: .stepTimeout(step: "tax", attempt: 1), due: Instant(ms: t.ms + 40)))
+        // The same key of another saga is another timer; a saga id with a slash is not another saga's timer.
+        index.schedule(TimerCommand(sagaId: "A/timeout/tax", key: .slaAtRisk, due: Instant(ms: t.ms + 1)))
+        index.cancel(TimerCommand(sagaId: "A/timeout/tax", key: .slaAtRisk, due: Instant(ms: t.ms + 1)))
+        #expect(index.count == 4)
+        #expect(index.nextDue() == Instant(ms: t.ms + 5))
+        let due = index.popDue(now: Instant(ms: t.ms + 35))
+        #expect(due.map(\.sagaId) == ["A", "A", "B"])
+        #expect(due.map(\.key) == [.slaBreach, .stepTimeout(step: "tax", attempt: 2), .stepTimeout(step: "tax", attempt: 1)])
+        #expect(index.popDue(now: Instant(ms: t.ms + 39)).isEmpty, "the first deadline of A's attempt 1 was replaced")
+        #expect(index.popDue(now: Instant(ms: t.ms + 40)).map(\.key) == [.stepTimeout(step: "tax", attempt: 1)])
+        #expect(index.count == 0 && index.nextDue() == nil)
+    }
+
+    @Test("the finished index keeps, for each hash, what a dictionary with the same rule keeps: through growth, colliding slots, merges and revoked partitions")
+    func finishedIndexTable() {
+        var state: UInt64 = 7
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        var index = FinishedIndex(), reference: [UInt64: FinishedIndex.Entry] = [:]
+        func insert(_ hash: UInt64, _ p: Int32, _ offset: Int64, into index: inout FinishedIndex, _ reference: inout [UInt64: FinishedIndex.Entry]) {
+            index.insert(hash: hash, partition: p, offset: offset)
+            if let old = reference[hash], old.partition == p, old.offset <= offset { return }
+            reference[hash] = FinishedIndex.Entry(partition: p, offset: offset)
+        }
+        // Hashes that differ only above the bits a small table looks at, and repeats of earlier ones.
+        for n in 0..<5000 {
+            let hash = n % 5 == 0 ? UInt64(next() % 64) << 40 : (n % 7 == 0 ? UInt64(next() % 300) : next() << 20 | next())
+            insert(hash, Int32(next() % 4), Int64(next() % 1000), into: &index, &reference)
+        }
+        #expect(index.count == reference.count)
+        for (hash, entry) in reference { #expect(index.lookup(hash: hash) == entry) }
+        #expect(index.lookup(hash: 0xdead_beef_0000_0001) == nil || reference[0xdead_beef_0000_0001] != nil)
+        #expect(index.lookup("never finished") == nil)
+        #expect(Set(index.all.map(\.hash)) == Set(reference.keys))
+        for p in Int32(0)..<4 {
+            #expect(Set(index.entries(partition: p).map { "\($0.hash)@\($0.offset)" })
+                    == Set(reference.filter { $0.value.partition == p }.map { "\($0.key)@\($0.value.offset)" }))
+        }
+        // Built apart for partitions 4 and 5 (newly owned), merged: as if inserted one by one.
+        var apart = FinishedIndex(), sequential = index, sequentialReference = reference
+        apart.reserve(3000)
+        for _ in 0..<3000 {
+            let hash = next() % 2 == 0 ? next() << 20 | next() : Array(reference.keys)[Int(next()) % reference.count]
+            let p = Int32(4 + next() % 2), offset = Int64(next() % 1000)
+            var scratch: [UInt64: FinishedIndex.Entry] = [:]
+            insert(hash, p, offset, into: &apart, &scratch)
+            insert(hash, p, offset, into: &sequential, &sequentialReference)
+        }
+        index.merge(apart)
+        #expect(index.count == sequential.count && index.count == sequentialReference.count)
+        for (hash, entry) in sequentialReference { #expect(index.lookup(hash: hash) == entry) }
+        var empty = FinishedIndex()
+        empty.merge(apart)
+        #expect(empty.count == apart.count)
+        // Revoked partitions leave; the rest stay findable.
+        index.remove(partitions: [1, 4])
+        let kept = sequentialReference.filter { $0.value.partition != 1 && $0.value.partition != 4 }
+        #expect(index.count == kept.count)
+        for (hash, entry) in kept { #expect(index.lookup(hash: hash) == entry) }
+        for (hash, entry) in sequentialReference where entry.partition == 1 || entry.partition == 4 { #expect(index.lookup(hash: hash) == nil) }
+    }
+
+    @Test("timers armed apart and merged (a restore on two cores) pop exactly as when scheduled one by one")
+    func timerIndexMerge() {
+        var state: UInt64 = 11
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        let keys: [TimerKey] = [.slaAtRisk, .slaBreach, .stepTimeout(step: "tax", attempt: 1), .retryBackoff(step: "seal", attempt: 2)]
+        let timers = (0..<600).map { _ in
+            TimerCommand(sagaId: "S-\(next() % 50)", key: keys[Int(next() % 4)], due: Instant(ms: Int64(next() % 1000)))
+        }
+        var inOrder = TimerIndex(), merged = TimerIndex(), apart = TimerIndex(), intoEmpty = TimerIndex(), alone = TimerIndex()
+        for t in timers { inOrder.schedule(t) }
+        for t in timers[..<200] { merged.schedule(t) }
+        for t in timers[200...] { apart.schedule(t); alone.schedule(t) }
+        merged.merge(apart)
+        intoEmpty.merge(alone)
+        #expect(merged.count == inOrder.count)
+        func drain(_ index: inout TimerIndex) -> [String] {
+            index.popDue(now: Instant(ms: 2000)).map { "\($0.due.ms) \($0.sagaId) \($0.key.id(sagaId: $0.sagaId))" }
+        }
+        let expected = drain(&inOrder)
+        #expect(expected.count == Set(timers.map(\.id)).count)
+        #expect(drain(&merged).sorted() == expected.sorted())
+        // Soonest first: the due instants come out in order.
+        var again = TimerIndex()
+        again.merge(alone)
+        let dues = again.popDue(now: Instant(ms: 2000)).map(\.due.ms)
+        #expect(dues == dues.sorted() && dues.count == drain(&intoEmpty).count)
+    }
 }
 
 /// Retention, snapshots and quarantine on Tansu, with the virtual clock.
@@ -273,9 +413,19 @@ struct RetentionTansuTests {
         try put(fresh.sagaId, SagaStateCodec.encode(fresh))
         try producer.flush()
 
+        // A snapshot cut short after the last one (chunks, no manifest): the manifest is no longer among
+        // the last `manifestProbe` records of its partition, so restore looks further back and still uses it.
+        for p in Int32(0)..<2 {
+            for n in 0..<Int(SnapshotFormat.manifestProbe) + 2 {
+                try producer.enqueue(ProducerRecord(topic: hub.topic("saga-snapshots"), partition: p, key: "cut-short/chunk/\(n)",
+                                                    value: SnapshotFormat.chunks([])[0]))
+            }
+        }
+        try producer.flush()
+
         let fromSnapshot = try RestoreReader(config: config, groupId: uniqueName("r")).read(partitions: [0, 1])
         let full = try RestoreReader(config: config, groupId: uniqueName("r"), useSnapshots: false).read(partitions: [0, 1])
-        #expect(!fromSnapshot.fromSnapshot.isEmpty && full.fromSnapshot.isEmpty)
+        #expect(fromSnapshot.fromSnapshot == [0, 1] && full.fromSnapshot.isEmpty)
         #expect(fromSnapshot.tailRecords < full.tailRecords)
         func byId(_ r: RestoreReader.Result) -> [String: SagaState] { Dictionary(uniqueKeysWithValues: r.states.map { ($0.state.sagaId, $0.state) }) }
         #expect(byId(fromSnapshot) == byId(full))

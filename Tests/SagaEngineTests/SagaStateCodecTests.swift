@@ -229,6 +229,43 @@ func inFlightOpening(tag: String = "000001") -> SagaState {
         #expect(reason(zero).contains("version 0"))
     }
 
+    @Test("non-ASCII strings round-trip, also from a slice of a larger buffer; every kind of invalid UTF-8 is refused with the field's name")
+    func utf8Strings() throws {
+        var s = inFlightOpening()
+        s.steps[0].missing = ["身份证明", "é", "𝄞 music", "营业执照副本（加盖公章）", String(repeating: "名", count: 40), "ascii only, longer than fifteen"]
+        s.steps[1].lastError = "申请人已撤回 🙅"
+        let encoded = SagaStateCodec.encode(s)
+        #expect(try SagaStateCodec.decode(encoded) == s)
+        let framed = (Data([0xD5, 0xFF]) + encoded + Data([0x00]))[2..<(2 + encoded.count)]
+        #expect(try SagaStateCodec.decode(framed) == s)
+
+        // The saga id is the first string: marker, version, length 6, then its 6 bytes (at 3..<9).
+        var six = inFlightOpening()
+        six.sagaId = "ééé"
+        let good = [UInt8](SagaStateCodec.encode(six))
+        #expect(good[2] == 6 && Array(good[3..<9]) == Array("ééé".utf8))
+        let invalid: [[UInt8]] = [
+            [0xC3, 0x28, 0x41, 0x41, 0x41, 0x41],  // lead byte without its continuation
+            [0x80, 0x41, 0x41, 0x41, 0x41, 0x41],  // lone continuation byte
+            [0xE2, 0x82, 0x41, 0x41, 0x41, 0x41],  // 3-byte sequence cut short
+            [0xED, 0xA0, 0x80, 0x41, 0x41, 0x41],  // UTF-16 surrogate
+            [0xC0, 0xAF, 0x41, 0x41, 0x41, 0x41],  // overlong '/'
+            [0xF4, 0x90, 0x80, 0x80, 0x41, 0x41],  // above U+10FFFF
+            [0x41, 0x41, 0x41, 0x41, 0x41, 0xC3],  // cut short at the end of the string
+            [0xFF, 0xFE, 0x41, 0x41, 0x41, 0x41],  // never in UTF-8
+        ]
+        for bytes in invalid {
+            var bad = good
+            bad.replaceSubrange(3..<9, with: bytes)
+            do {
+                _ = try SagaStateCodec.decode(Data(bad))
+                Issue.record("decoded a saga id with invalid UTF-8 \(bytes)")
+            } catch {
+                #expect(error.reason == "byte 2: sagaId is not valid UTF-8", "\(bytes): \(error.reason)")
+            }
+        }
+    }
+
     @Test("the enum tables cover every case once (their positions are the bytes on the wire)")
     func enumTables() {
         #expect(Set(SagaStateCodec.sagaStatuses.map(\.rawValue)) == Set(SagaStatus.allCases.map(\.rawValue)) && SagaStateCodec.sagaStatuses.count == SagaStatus.allCases.count)
