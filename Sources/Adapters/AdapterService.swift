@@ -83,7 +83,7 @@ public final class AdapterService: @unchecked Sendable {
         let producer = try TransactionalProducer(config: connection.clientConfig(clientId: clientId, ["transaction.timeout.ms": "10000"]),
                                                  transactionalId: "\(groupId)-\(instanceId)", policy: connection.transactionPolicy,
                                                  onEvent: { [log] in log.warn("transaction", $0.logFields) })
-        let consumer = try KafkaConsumer(config: connection.stepConsumerConfig(clientId: clientId, ["statistics.interval.ms": String(KafkaServiceMetrics.statisticsIntervalMs)]),
+        let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId, ["statistics.interval.ms": String(KafkaServiceMetrics.statisticsIntervalMs)]),
                                          groupId: groupId, rebalance: metrics.readinessListener())
         consumer.onStatistics { [metrics] in metrics.statistics($0) }
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }

@@ -118,7 +118,7 @@ public final class DepartmentService: @unchecked Sendable {
             .ensureTopics(HubTopics.all(prefix: connection.prefix, partitions: connection.partitions, agencies: [agency.rawValue]))
         var producer = try KafkaProducer(config: connection.clientConfig(clientId: clientId))
         producer.onClientError { [log] in log.warn("kafka", ["error": $0.description, "class": "\($0.kind)"]) }
-        let consumer = try KafkaConsumer(config: connection.stepConsumerConfig(clientId: clientId, ["statistics.interval.ms": String(KafkaServiceMetrics.statisticsIntervalMs)]),
+        let consumer = try KafkaConsumer(config: connection.consumerConfig(clientId: clientId, ["statistics.interval.ms": String(KafkaServiceMetrics.statisticsIntervalMs)]),
                                          groupId: groupId, rebalance: metrics.readinessListener())
         consumer.onStatistics { [metrics] in metrics.statistics($0) }
         consumer.onClientError { [log] in log.warn("kafka", ["error": $0.description]) }

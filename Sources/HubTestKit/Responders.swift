@@ -41,8 +41,6 @@ public final class ScriptedResponders: Sendable {
                 supplementUntilProvided: [String: [String]] = [:], agencies: [String]? = nil, now: @escaping @Sendable () -> Date) throws {
         var consumerConfig = config
         consumerConfig["session.timeout.ms"] = consumerConfig["session.timeout.ms"] ?? "6000"
-        // As the agencies' adapters read their commands (`HubConnection.stepConsumerConfig`).
-        consumerConfig["fetch.wait.max.ms"] = consumerConfig["fetch.wait.max.ms"] ?? String(HubConnection.stepFetchWaitMs)
         let assignedCount = self.assignedCount
         consumer = try KafkaConsumer(config: consumerConfig, groupId: prefix + "responders",
                                      rebalance: RebalanceListener(onAssigned: { assignedCount.value.add($0.count, ordering: .relaxed) },

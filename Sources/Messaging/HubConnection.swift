@@ -46,21 +46,6 @@ public struct HubConnection: Sendable {
     /// `kafka` or librdkafka's default): what `OutboundGuard` checks every record against.
     public var recordLimit: RecordSizeLimit { RecordSizeLimit(config: clientConfig(clientId: "")) }
 
-    /// `fetch.wait.max.ms` of the consumers on a saga's step path (`stepConsumerConfig`), ms.
-    public static let stepFetchWaitMs = 10
-
-    /// Consumer settings of a service loop on a saga's step path: the orchestrator's inputs, an
-    /// adapter's commands and replies, a department's requests. Like `consumerConfig`, with
-    /// `fetch.wait.max.ms` at `stepFetchWaitMs` unless `kafka` sets it: librdkafka's default
-    /// (500 ms) is how long a broker may hold a fetch, and brokers that do not answer a held
-    /// fetch as soon as data arrives (Tansu holds every fetch for up to half of it) add that
-    /// to each step. Costs more fetch requests while idle.
-    public func stepConsumerConfig(clientId: String, _ extra: [String: String] = [:]) -> KafkaConfig {
-        var extra = extra
-        if kafka["fetch.wait.max.ms"] == nil, extra["fetch.wait.max.ms"] == nil { extra["fetch.wait.max.ms"] = String(Self.stepFetchWaitMs) }
-        return consumerConfig(clientId: clientId, extra)
-    }
-
     /// Consumer settings for a group member that may be killed: a short session so its
     /// partitions move on quickly.
     public func consumerConfig(clientId: String, _ extra: [String: String] = [:]) -> KafkaConfig {

@@ -82,11 +82,6 @@ public struct OrchestratorConfig: Sendable {
         connection.consumerConfig(clientId: clientId, extra)
     }
 
-    /// The loop's input consumer: `HubConnection.stepConsumerConfig`.
-    func inputConsumerConfig(_ extra: [String: String] = [:]) -> KafkaConfig {
-        connection.stepConsumerConfig(clientId: clientId, extra)
-    }
-
     func clientConfig(_ extra: [String: String] = [:]) -> KafkaConfig {
         connection.clientConfig(clientId: clientId, extra)
     }

@@ -197,7 +197,7 @@ public final class OrchestratorService: @unchecked Sendable {
         if config.snapshotInterval > .zero { snapshotWriter = try SnapshotWriter(config: config, log: log) }
         retentionMetrics = RetentionMetrics(registry: metrics.registry)
         consumer = try KafkaConsumer(
-            config: config.inputConsumerConfig([
+            config: config.consumerConfig([
                 "partition.assignment.strategy": "range",  // co-partitioned topics: same numbers to one member
                 "max.poll.interval.ms": "300000",
                 "enable.partition.eof": "true",
