@@ -16,8 +16,10 @@ public final class ScriptedResponders: Sendable {
     private let stream: Mutex<Task<Void, Never>?> = Mutex(nil)
     public var effects: [String: Set<String>] { ledger.entries.withLock { $0 } }
     /// Step latency as the departments see it: from an answer handed to the producer to the next
-    /// command of the same saga read (read_committed, so after the orchestrator's transaction
-    /// committed). Samples of sagas whose answer leads to no further command are not taken.
+    /// command of the same saga produced after it, read (read_committed, so after the
+    /// orchestrator's transaction committed). A command produced before the answer (a parallel
+    /// step's, from an earlier transaction) is not the answer's consequence and takes no sample.
+    /// Samples of sagas whose answer leads to no further command are not taken.
     public let latency = StepLatency()
     private let assignedCount = Counter()
     /// Partitions of `commands.*` assigned to the responders' consumer (0 until the group join ends).
@@ -58,7 +60,7 @@ public final class ScriptedResponders: Sendable {
                                   let saga = command["sagaId"]?.stringValue, let step = command["step"]?.stringValue,
                                   let agency = command["agency"]?.stringValue, let action = command["action"]?.stringValue,
                                   let attempt = command["attempt"]?.doubleValue else { continue }
-                            latency.commandRead(saga: saga)
+                            latency.commandRead(saga: saga, createdMs: message.timestampMs)
                             var body: [String: JSONValue] = ["sagaId": .string(saga), "step": .string(step), "attempt": .number(attempt),
                                                              "requestId": command["requestId"] ?? .string("?")]
                             let replyType: String
@@ -105,7 +107,15 @@ public final class ScriptedResponders: Sendable {
 
 /// Answer → next command intervals per saga (`ScriptedResponders.latency`), in milliseconds.
 public final class StepLatency: Sendable {
-    private struct State { var pending: [String: ContinuousClock.Instant] = [:]; var samples: [Double] = []; var on = false }
+    private struct State {
+        /// Per saga, its last answer: when it was handed to the producer (monotonic, and wall ms).
+        var pending: [String: (at: ContinuousClock.Instant, wallMs: Int64)] = [:]
+        var samples: [Double] = []
+        var answeredAt: [ContinuousClock.Instant] = []
+        /// Per sample, ms from the answer to the command's creation (CreateTime) and from there to the read.
+        var split: [(toCommand: Double, toRead: Double)] = []
+        var on = false
+    }
     private let state = Mutex(State())
 
     /// Starts taking samples (dropping any taken before).
@@ -114,17 +124,40 @@ public final class StepLatency: Sendable {
     /// Stops and returns the samples (ms) taken since `start`.
     public func stop() -> [Double] { state.withLock { $0.on = false; return $0.samples } }
 
-    func answered(saga: String) {
-        let now = ContinuousClock.now
-        state.withLock { if $0.on { $0.pending[saga] = now } }
+    /// Stops and returns the samples taken since `start` with the instant of the answer each one
+    /// started from (to find what the orchestrator was doing during the slow ones).
+    public func stopTimed() -> [(answered: ContinuousClock.Instant, ms: Double)] {
+        state.withLock { $0.on = false; return Array(zip($0.answeredAt, $0.samples)) }
     }
 
-    func commandRead(saga: String) {
+    /// The samples split at the command's record timestamp (wall ms): answer → command created
+    /// (delivery to the orchestrator, waiting for its turn, processing) and command created → read
+    /// (the rest of the transaction, its commit, delivery to the department). Samples of commands
+    /// without a timestamp are left out.
+    public var split: [(toCommand: Double, toRead: Double)] { state.withLock { $0.split } }
+
+    func answered(saga: String) {
+        let now = ContinuousClock.now
+        let wallMs = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        state.withLock { if $0.on { $0.pending[saga] = (now, wallMs) } }
+    }
+
+    /// A command of `saga` read; `createdMs`: its record's timestamp (CreateTime, wall ms), when it has one.
+    func commandRead(saga: String, createdMs: Int64?) {
         let now = ContinuousClock.now
         state.withLock {
-            guard $0.on, let since = $0.pending.removeValue(forKey: saga) else { return }
+            guard $0.on, let pending = $0.pending[saga] else { return }
+            // Produced before the answer: a sibling of the answered step's command, not its consequence.
+            if let createdMs, createdMs < pending.wallMs { return }
+            $0.pending[saga] = nil
+            let since = pending.at
             let d = (now - since).components
             $0.samples.append(Double(d.seconds) * 1000 + Double(d.attoseconds) / 1e15)
+            $0.answeredAt.append(since)
+            if let createdMs {
+                let readMs = Date().timeIntervalSince1970 * 1000
+                $0.split.append((Double(createdMs - pending.wallMs), readMs - Double(createdMs)))
+            }
         }
     }
 }

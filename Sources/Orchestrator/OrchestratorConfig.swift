@@ -28,9 +28,14 @@ public struct OrchestratorConfig: Sendable {
     public var cataloguesDirectory: URL
     public var calendarsDirectory: URL
     public var schemasDirectory: URL
+    /// Inputs in one transaction at most (a backlog drains in batches of this size).
     public var maxBatch = 500
-    /// How long inputs are gathered before one transaction commits them.
-    public var commitInterval: Duration = .milliseconds(30)
+    /// How long inputs are gathered, after the first arrived, before one transaction commits
+    /// them. Zero (the default): a batch is what is already fetched when the loop is ready for
+    /// it (natural batching: small batches and prompt commits at low load, full batches under
+    /// backlog, since inputs pile up while the previous transaction commits). A longer interval
+    /// trades step latency for fewer transactions.
+    public var commitInterval: Duration = .zero
     /// Hash function of the audit chains of sagas this instance starts (`--audit-chain-alg`):
     /// SM3 (GB/T 32905-2016) by default, or SHA-256 (FIPS 180-4). A saga keeps its chain's.
     public var auditChainAlgorithm: HashAlgorithm = .sm3

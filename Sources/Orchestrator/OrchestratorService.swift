@@ -66,6 +66,20 @@ public final class OrchestratorService: @unchecked Sendable {
     /// it instead of going on, so the process exits 1 for its supervisor.
     private var fatal: (any Error)?
     private let statsLock = Mutex(Stats())
+    /// The current loop turn's breakdown (loop thread only) and the recent ones (`recentBatches`).
+    private var timing = BatchTiming(start: .now)
+    private let trace = BatchTrace()
+    /// Keep every turn's `BatchTiming` for `recentBatches` (benchmarks, tests); off by default.
+    public var traceBatches: Bool {
+        get { tracing.load(ordering: .relaxed) }
+        set { tracing.store(newValue, ordering: .relaxed) }
+    }
+    private let tracing = Atomic<Bool>(false)
+    /// The loop turns (polls and their transactions) since `traceBatches` was turned on, oldest first
+    /// (at most the last 50,000); any thread.
+    public var recentBatches: [BatchTiming] { trace.all }
+    /// A turn longer than this is logged at debug level with its breakdown (`transaction slow`).
+    static let slowBatch: Duration = .milliseconds(100)
     /// Warnings and the periodic summary from committed batches.
     private lazy var operationsLog = OperationsLog(log: log, interval: config.summaryInterval)
 
@@ -222,14 +236,25 @@ public final class OrchestratorService: @unchecked Sendable {
 
     /// One poll and, if there is anything to do, one transaction.
     func runOnce() throws {
-        // Gather inputs for up to `commitInterval` (or a full batch) before one
-        // transaction: a transaction costs broker round trips, so fewer and larger
-        // ones carry more sagas per second (Kafka Streams' commit.interval.ms).
+        // Wait (up to 50 ms) for the first input, then take what is already fetched, up to
+        // `maxBatch` (`KafkaConsumer.poll` never waits for a batch to fill): inputs that arrive
+        // while a transaction commits make the next batch, so batches grow with the load and an
+        // input at low load never waits for others. `commitInterval` (default zero) gathers
+        // longer for fewer, larger transactions (Kafka Streams' commit.interval.ms).
+        timing = BatchTiming(start: .now)
+        defer { finishTurn() }
+        var mark = timing.start
+        func lap() -> Double { let now = ContinuousClock.now; defer { mark = now }; return (now - mark).seconds }
         var messages = try consumer.poll(maxMessages: config.maxBatch, timeout: .milliseconds(50))
+        timing.pollWait = lap()
         let gatherUntil = ContinuousClock.now + config.commitInterval
         while fatal == nil, !messages.isEmpty, messages.count < config.maxBatch, case let left = gatherUntil - .now, left > .zero {
             let more = try consumer.poll(maxMessages: config.maxBatch - messages.count, timeout: min(left, .milliseconds(10)))
             messages += more
+        }
+        timing.gather = lap()
+        if let oldest = messages.lazy.compactMap(\.timestampMs).min() {
+            timing.oldestInput = max(0, Date().timeIntervalSince1970 - Double(oldest) / 1000)
         }
         // A refused assignment (inside a poll) ends the run before anything of it is processed.
         if let fatal { throw fatal }
@@ -240,12 +265,14 @@ public final class OrchestratorService: @unchecked Sendable {
         for message in messages {
             process(message, into: &extra)
         }
+        timing.process = lap()
         let firing = timersMayFire
         let now = config.clock.now()
         var fired = firing ? try host.fireDueTimers(now: now, limit: config.maxBatch) : 0
         // Like timers, retirement waits until the inputs are read to their end: a late answer that
         // arrived while nobody owned the partition still reaches its saga.
         var retired = firing ? host.evictFinished(now: now, limit: config.maxBatch) : 0
+        timing.timers = lap()
         guard !messages.isEmpty || fired > 0 || retired > 0 || !quarantine.isEmpty else { return }
         // Each changed saga's state is encoded once for the batch and checked here; when one
         // would not fit, the batch is done again with the exact check of every input's state
@@ -261,7 +288,18 @@ public final class OrchestratorService: @unchecked Sendable {
             retired = firing ? host.evictFinished(now: now, limit: config.maxBatch) : 0
             _ = host.encodeChangedStates()
         }
+        timing.encode = lap()
+        timing.inputs = messages.count
+        timing.fired = fired
+        timing.retired = retired
         try commit(consumed: messages, extra: quarantine + extra, fired: fired)
+    }
+
+    /// Ends the loop turn's breakdown: kept when tracing, logged at debug level when slow.
+    private func finishTurn() {
+        timing.end = .now
+        if tracing.load(ordering: .relaxed) { trace.append(timing) }
+        if timing.end - timing.start > Self.slowBatch { log.debug("transaction slow", timing.logFields) }
     }
 
     private var timersMayFire: Bool {
@@ -371,7 +409,14 @@ public final class OrchestratorService: @unchecked Sendable {
         // Fenced by a newer instance with our id, or no commit for the policy's outage limit: thrown;
         // the process exits and its supervisor restarts it. Every other error class is handled inside.
         let started = ContinuousClock.now
+        let before: Double = timing.pollWait + timing.gather + timing.process + timing.timers + timing.encode
+        timing.build = (started - timing.start).seconds - before
+        timing.records = records.count
         let outcome = try producer.commitBatch(records, consumed: consumed, consumer: consumer)
+        let commitReturned = ContinuousClock.now
+        timing.commit = (commitReturned - started).seconds
+        (timing.produce, timing.sendOffsets, timing.commitCall) = (producer.lastPhases.produce.seconds, producer.lastPhases.sendOffsets.seconds,
+                                                                   producer.lastPhases.commit.seconds)
         statsLock.withLock { $0.kafka = producer.counts }
         if outcome != .committed || ContinuousClock.now - started > Self.outageThreshold {
             outageStart = outageStart ?? started
@@ -413,7 +458,11 @@ public final class OrchestratorService: @unchecked Sendable {
             partitionSnapshot.withLock { for id in gone { $0[id] = nil } }
         }
         if !retiring.isEmpty { retentionMetrics?.retired.inc(by: Double(retiring.count)) }
+        timing.committedAt = commitReturned
+        let snapshotStart = ContinuousClock.now
+        timing.install = (snapshotStart - commitReturned).seconds
         maybeSnapshot()
+        timing.snapshot = (ContinuousClock.now - snapshotStart).seconds
         // One update per transaction, so that a reader never sees sagas retired but still owned.
         statsLock.withLock {
             $0.sagasRetired += retiring.count

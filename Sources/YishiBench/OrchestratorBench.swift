@@ -33,6 +33,7 @@ enum OrchestratorBench {
         let startThreads = CPUByThread.sample()
         let broker = ProcessInfo.processInfo.environment["YISHI_BROKER_PID"].flatMap(Int32.init)
         let startBroker = broker.map(CPUByThread.processCPU) ?? 0
+        first.service.traceBatches = true
         let start = ContinuousClock.now
         try SeedApplications.submit(forms, topicPrefix: prefix, producer: producer, time: clock.now().date)
         let reader = try FinishedReader(kafka: kafka, topic: prefix + "saga-events", partitions: partitions)
@@ -49,14 +50,21 @@ enum OrchestratorBench {
         if let failure = first.failure { throw BenchError("orchestrator: \(failure)") }
         guard completed >= sagas else { throw BenchError("only \(completed) of \(sagas) sagas finished") }
         let sagasPerSecond = Double(sagas) / elapsed
+        progress(LoopBreakdown.summary("orchestrator: loop during the throughput run", first.service.recentBatches))
 
         // Step latency at half of that throughput: applications paced over ~10 s.
         let rate = max(sagasPerSecond / 2, 1)
         let paced = try SeedApplications.cloned(repoRoot: repoRoot, count: max(Int(rate * 10), 50), tag: "PACED")
+        let pacedStart = ContinuousClock.now
         responders.latency.start()
         try submitPaced(paced, rate: rate, prefix: prefix, producer: producer, clock: clock)
         _ = try reader.wait(for: sagas + paced.count)
-        let samples = responders.latency.stop().sorted()
+        let timed = responders.latency.stopTimed()
+        let samples = timed.map(\.ms).sorted()
+        let turns = first.service.recentBatches.filter { $0.start >= pacedStart }
+        progress(LoopBreakdown.summary("orchestrator: loop during the latency run", turns))
+        for line in LoopBreakdown.slowest(timed, turns: turns, origin: pacedStart) { progress("orchestrator: " + line) }
+        progress(LoopBreakdown.split(responders.latency.split))
         first.stop()
         if let failure = first.failure { throw BenchError("orchestrator: \(failure)") }
         guard !samples.isEmpty else { throw BenchError("no step latency samples") }

@@ -114,6 +114,9 @@ public final class TransactionalProducer: @unchecked Sendable {
     private var troubleSince: ContinuousClock.Instant?
 
     public var counts: TransactionCounts { countsLock.withLock { $0 } }
+    /// Wall time of the last `commitBatch`'s phases: beginning and enqueueing the records,
+    /// sending the consumed offsets, committing (zero for a phase it did not reach).
+    public private(set) var lastPhases: (produce: Duration, sendOffsets: Duration, commit: Duration) = (.zero, .zero, .zero)
 
     /// Creates the producer and initialises transactions (retriable errors resumed within
     /// `policy.outageLimit`). Throws `KafkaError` when librdkafka rejects the configuration or
@@ -154,6 +157,8 @@ public final class TransactionalProducer: @unchecked Sendable {
     }
 
     private func attempt(_ records: [ProducerRecord], consumed: [KafkaMessage], consumer: KafkaConsumer) throws(KafkaError) -> BatchOutcome {
+        var phaseStart = ContinuousClock.now
+        lastPhases = (.zero, .zero, .zero)
         do {
             try producer.beginTransaction()
         } catch {
@@ -174,6 +179,8 @@ public final class TransactionalProducer: @unchecked Sendable {
             if error.requiresAbort || error.name == "_STATE" { return .aborted }
             throw error  // the record itself is at fault: the caller decides (the producer is usable again)
         }
+        lastPhases.produce = ContinuousClock.now - phaseStart
+        phaseStart = .now
         let offsets = KafkaMessage.offsets(after: consumed)
         var deadline = ContinuousClock.now + policy.resumeWindow
         while true {
@@ -195,10 +202,13 @@ public final class TransactionalProducer: @unchecked Sendable {
                 return .aborted
             }
         }
+        lastPhases.sendOffsets = ContinuousClock.now - phaseStart
+        phaseStart = .now
         deadline = ContinuousClock.now + policy.resumeWindow
         while true {
             do {
                 try producer.commitTransaction(timeout: policy.callTimeout)
+                lastPhases.commit = ContinuousClock.now - phaseStart
                 return .committed
             } catch {
                 try checkFenced(error, "commitTransaction")

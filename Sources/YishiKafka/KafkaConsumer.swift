@@ -108,15 +108,25 @@ public final class KafkaConsumer: Sendable {
         context.assignment.withLock { $0 = Set(offsets.map(\.topicPartition)) }
     }
 
-    /// Waits up to `timeout` for messages; returns at most `maxMessages`.
+    /// Waits up to `timeout` for the first message, then returns it with those already fetched,
+    /// at most `maxMessages` in all: it never waits for a batch to fill (librdkafka's
+    /// `rd_kafka_consume_batch_queue` alone waits until `maxMessages` or the timeout, which adds
+    /// up to `timeout` to every message's latency whenever less than a full batch is coming).
     /// Rebalance hooks run inside this call. Throws when the consumer hit a fatal error, or
     /// when the broker refused its credentials or TLS handshake (`.authentication`: librdkafka
     /// would retry for ever); other errors go to `onClientError`.
     public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100)) throws(KafkaError) -> [KafkaMessage] {
         try context.security.check()
-        var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxMessages)
+        var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: max(maxMessages, 1))
         context.rebalanced.store(false, ordering: .relaxed)
-        let count = rd_kafka_consume_batch_queue(queue.pointer, timeout.milliseconds, &buffer, maxMessages)
+        var count = rd_kafka_consume_batch_queue(queue.pointer, timeout.milliseconds, &buffer, 1)
+        if count == 1 && maxMessages > 1 {
+            // What is already fetched, without waiting (timeout 0); an error here shows in the next call.
+            let more = buffer.withUnsafeMutableBufferPointer {
+                rd_kafka_consume_batch_queue(queue.pointer, 0, $0.baseAddress! + 1, maxMessages - 1)
+            }
+            if more > 0 { count += more }
+        }
         guard count > 0 else {
             if count < 0 { throw KafkaError(code: rd_kafka_last_error(), operation: "poll") }
             return []
