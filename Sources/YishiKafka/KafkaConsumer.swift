@@ -108,19 +108,21 @@ public final class KafkaConsumer: Sendable {
         context.assignment.withLock { $0 = Set(offsets.map(\.topicPartition)) }
     }
 
-    /// Waits up to `timeout` for the first message, then returns it with those already fetched,
-    /// at most `maxMessages` in all: it never waits for a batch to fill (librdkafka's
-    /// `rd_kafka_consume_batch_queue` alone waits until `maxMessages` or the timeout, which adds
-    /// up to `timeout` to every message's latency whenever less than a full batch is coming).
+    /// At most `maxMessages`. `fill` true (the default): librdkafka's `rd_kafka_consume_batch_queue`,
+    /// which waits until `maxMessages` arrived or `timeout` passed. `fill` false: waits up to
+    /// `timeout` for the first message only, then returns it with those already fetched, so a
+    /// message never waits for a batch to fill (up to `timeout` of latency per hop otherwise; the
+    /// orchestrator's loop polls this way). With `fill` false, records a seek or rebalance brings
+    /// back may come over more calls, i.e. more and smaller batches.
     /// Rebalance hooks run inside this call. Throws when the consumer hit a fatal error, or
     /// when the broker refused its credentials or TLS handshake (`.authentication`: librdkafka
     /// would retry for ever); other errors go to `onClientError`.
-    public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100)) throws(KafkaError) -> [KafkaMessage] {
+    public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100), fill: Bool = true) throws(KafkaError) -> [KafkaMessage] {
         try context.security.check()
         var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: max(maxMessages, 1))
         context.rebalanced.store(false, ordering: .relaxed)
-        var count = rd_kafka_consume_batch_queue(queue.pointer, timeout.milliseconds, &buffer, 1)
-        if count == 1 && maxMessages > 1 {
+        var count = rd_kafka_consume_batch_queue(queue.pointer, timeout.milliseconds, &buffer, fill ? maxMessages : 1)
+        if !fill && count == 1 && maxMessages > 1 {
             // What is already fetched, without waiting (timeout 0); an error here shows in the next call.
             let more = buffer.withUnsafeMutableBufferPointer {
                 rd_kafka_consume_batch_queue(queue.pointer, 0, $0.baseAddress! + 1, maxMessages - 1)
@@ -226,13 +228,13 @@ public final class KafkaConsumer: Sendable {
             timestampMs: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp)
     }
 
-    /// Runs `poll` on a dedicated thread and yields non-empty batches. Ends
-    /// (with the error) on a fatal error, or when `close` is called.
+    /// Runs `poll` (`fill` false: each record as soon as it is fetched) on a dedicated thread and
+    /// yields non-empty batches. Ends (with the error) on a fatal error, or when `close` is called.
     public func messages(maxBatch: Int = 1000) -> AsyncThrowingStream<[KafkaMessage], Error> {
         let (stream, continuation) = AsyncThrowingStream<[KafkaMessage], Error>.makeStream(bufferingPolicy: .unbounded)
         let thread = PollThread(name: "yishi.consumer.poll") { [self] in
             do {
-                let batch = try self.poll(maxMessages: maxBatch, timeout: .milliseconds(100))
+                let batch = try self.poll(maxMessages: maxBatch, timeout: .milliseconds(100), fill: false)
                 if !batch.isEmpty { continuation.yield(batch) }
             } catch {
                 continuation.finish(throwing: error)

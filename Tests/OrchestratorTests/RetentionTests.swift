@@ -177,11 +177,7 @@ import YishiTestSupport
 
     @Test("the finished index keeps, for each hash, what a dictionary with the same rule keeps: through growth, colliding slots, merges and revoked partitions")
     func finishedIndexTable() {
-        var state: UInt64 = 7
-        func next() -> UInt64 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return state >> 33
-        }
+        var rng = LCG(state: 7)
         var index = FinishedIndex(), reference: [UInt64: FinishedIndex.Entry] = [:]
         func insert(_ hash: UInt64, _ p: Int32, _ offset: Int64, into index: inout FinishedIndex, _ reference: inout [UInt64: FinishedIndex.Entry]) {
             index.insert(hash: hash, partition: p, offset: offset)
@@ -190,8 +186,8 @@ import YishiTestSupport
         }
         // Hashes that differ only above the bits a small table looks at, and repeats of earlier ones.
         for n in 0..<5000 {
-            let hash = n % 5 == 0 ? UInt64(next() % 64) << 40 : (n % 7 == 0 ? UInt64(next() % 300) : next() << 20 | next())
-            insert(hash, Int32(next() % 4), Int64(next() % 1000), into: &index, &reference)
+            let hash = n % 5 == 0 ? UInt64(rng.next() % 64) << 40 : (n % 7 == 0 ? UInt64(rng.next() % 300) : rng.next() << 20 | rng.next())
+            insert(hash, Int32(rng.next() % 4), Int64(rng.next() % 1000), into: &index, &reference)
         }
         #expect(index.count == reference.count)
         for (hash, entry) in reference { #expect(index.lookup(hash: hash) == entry) }
@@ -206,8 +202,8 @@ import YishiTestSupport
         var apart = FinishedIndex(), sequential = index, sequentialReference = reference
         apart.reserve(3000)
         for _ in 0..<3000 {
-            let hash = next() % 2 == 0 ? next() << 20 | next() : Array(reference.keys)[Int(next()) % reference.count]
-            let p = Int32(4 + next() % 2), offset = Int64(next() % 1000)
+            let hash = rng.next() % 2 == 0 ? rng.next() << 20 | rng.next() : Array(reference.keys)[Int(rng.next()) % reference.count]
+            let p = Int32(4 + rng.next() % 2), offset = Int64(rng.next() % 1000)
             var scratch: [UInt64: FinishedIndex.Entry] = [:]
             insert(hash, p, offset, into: &apart, &scratch)
             insert(hash, p, offset, into: &sequential, &sequentialReference)
@@ -228,14 +224,10 @@ import YishiTestSupport
 
     @Test("timers armed apart and merged (a restore on two cores) pop exactly as when scheduled one by one")
     func timerIndexMerge() {
-        var state: UInt64 = 11
-        func next() -> UInt64 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return state >> 33
-        }
+        var rng = LCG(state: 11)
         let keys: [TimerKey] = [.slaAtRisk, .slaBreach, .stepTimeout(step: "tax", attempt: 1), .retryBackoff(step: "seal", attempt: 2)]
         let timers = (0..<600).map { _ in
-            TimerCommand(sagaId: "S-\(next() % 50)", key: keys[Int(next() % 4)], due: Instant(ms: Int64(next() % 1000)))
+            TimerCommand(sagaId: "S-\(rng.next() % 50)", key: keys[Int(rng.next() % 4)], due: Instant(ms: Int64(rng.next() % 1000)))
         }
         var inOrder = TimerIndex(), merged = TimerIndex(), apart = TimerIndex(), intoEmpty = TimerIndex(), alone = TimerIndex()
         for t in timers { inOrder.schedule(t) }
@@ -445,5 +437,14 @@ struct RetentionTansuTests {
         })
         return messages.filter { $0.headers.string(Envelope.Header.type) == MessageType.progressAlreadyFinished }
             .compactMap { try? JSONValue.parse($0.value ?? Data()) }
+    }
+}
+
+/// Knuth's MMIX linear congruential generator, upper 31 bits: the same numbers on every run.
+private struct LCG {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return state >> 33
     }
 }
