@@ -111,9 +111,9 @@ public final class KafkaConsumer: Sendable {
     /// At most `maxMessages`. `fill` true (the default): librdkafka's `rd_kafka_consume_batch_queue`,
     /// which waits until `maxMessages` arrived or `timeout` passed. `fill` false: waits up to
     /// `timeout` for the first message only, then returns it with those already fetched, so a
-    /// message never waits for a batch to fill (up to `timeout` of latency per hop otherwise; the
-    /// orchestrator's loop polls this way). With `fill` false, records a seek or rebalance brings
-    /// back may come over more calls, i.e. more and smaller batches.
+    /// message never waits for a batch to fill (up to `timeout` of latency per hop otherwise;
+    /// `messages()` polls this way, the service loops do not). With `fill` false, records a seek
+    /// or rebalance brings back may come over more calls, i.e. more and smaller batches.
     /// Rebalance hooks run inside this call. Throws when the consumer hit a fatal error, or
     /// when the broker refused its credentials or TLS handshake (`.authentication`: librdkafka
     /// would retry for ever); other errors go to `onClientError`.
